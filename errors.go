@@ -1,0 +1,114 @@
+package credits
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The errors of the library. Every error the library returns either is one
+// of these sentinels or wraps one, so errors.Is answers "what kind of
+// failure"; the typed errors below carry the details for errors.As.
+var (
+	// ErrInvalidInput: a request, price table, job or name is malformed.
+	// The returned error is an [*InputError] naming the field at fault.
+	ErrInvalidInput = errors.New("invalid input")
+
+	// ErrOverflow: an amount does not fit in [Credits].
+	ErrOverflow = errors.New("amount overflows")
+
+	// ErrInsufficientCredits: a charge or hold would take the account's
+	// available credits below its overdraft limit. The returned error is
+	// an [*InsufficientCreditsError] with the shortfall.
+	ErrInsufficientCredits = errors.New("insufficient credits")
+
+	// ErrIdempotencyConflict: an idempotency key was reused for a different
+	// request. The returned error is an [*IdempotencyConflictError].
+	ErrIdempotencyConflict = errors.New("idempotency key reused for a different request")
+
+	// ErrUnknownAccount: the account has no entries at all.
+	ErrUnknownAccount = errors.New("unknown account")
+
+	// ErrEntryNotFound: no entry has the given ID in the account.
+	ErrEntryNotFound = errors.New("entry not found")
+
+	// ErrHoldNotFound: the ID names no hold of the account.
+	ErrHoldNotFound = errors.New("hold not found")
+
+	// ErrHoldClosed: the hold was already captured, released or expired.
+	ErrHoldClosed = errors.New("hold already closed")
+
+	// ErrAlreadyClaimed: the free tier was already claimed by this account
+	// or under this claim key.
+	ErrAlreadyClaimed = errors.New("free tier already claimed")
+
+	// ErrNotRefundable: a refund names an entry that is not a charge or a
+	// capture, or asks for more than is left of it to refund.
+	ErrNotRefundable = errors.New("not refundable")
+
+	// ErrUnknownPriceVersion: no price table has the given version, or none
+	// is in force at the given instant.
+	ErrUnknownPriceVersion = errors.New("unknown price version")
+)
+
+// InputError reports bad input: which field, the value found there, and
+// why it is wrong. It matches [ErrInvalidInput] with errors.Is.
+type InputError struct {
+	Field  string // the field at fault, as named in JSON: "remote_assets[2].url"
+	Value  string // the offending value, possibly shortened; "" when absent
+	Reason string // what is wrong, in a few words
+}
+
+func (e *InputError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+	}
+	return fmt.Sprintf("%s: %q: %s", e.Field, shorten(e.Value, 120), e.Reason)
+}
+
+// Unwrap returns [ErrInvalidInput].
+func (e *InputError) Unwrap() error { return ErrInvalidInput }
+
+// inputErr is shorthand for a new [*InputError].
+func inputErr(field, value, reason string) error {
+	return &InputError{Field: field, Value: value, Reason: reason}
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// InsufficientCreditsError reports a charge or hold the account cannot
+// cover. It matches [ErrInsufficientCredits] with errors.Is.
+type InsufficientCreditsError struct {
+	Account   string
+	Requested Credits // what the operation needed
+	Available Credits // what the account could spend, overdraft included
+	Shortfall Credits // Requested - Available
+}
+
+func (e *InsufficientCreditsError) Error() string {
+	return fmt.Sprintf("account %q: insufficient credits: needs %s, has %s available (short by %s)",
+		e.Account, e.Requested, e.Available, e.Shortfall)
+}
+
+// Unwrap returns [ErrInsufficientCredits].
+func (e *InsufficientCreditsError) Unwrap() error { return ErrInsufficientCredits }
+
+// IdempotencyConflictError reports an idempotency key that was first used
+// for another request. It matches [ErrIdempotencyConflict] with errors.Is.
+type IdempotencyConflictError struct {
+	Account string
+	Key     string
+	EntryID int64 // the entry recorded under Key by the first request
+}
+
+func (e *IdempotencyConflictError) Error() string {
+	return fmt.Sprintf("account %q: idempotency key %q was used for a different request (entry %d)",
+		e.Account, e.Key, e.EntryID)
+}
+
+// Unwrap returns [ErrIdempotencyConflict].
+func (e *IdempotencyConflictError) Unwrap() error { return ErrIdempotencyConflict }
