@@ -143,17 +143,17 @@ type Entry struct {
 	BalanceAfter Credits `json:"balance_after"`   // the balance once this entry is applied
 	Source       Source  `json:"source,omitzero"` // grant: where the credits came from; rollover: which lots
 
-	Action       Action     `json:"action,omitzero"`        // charge: the action priced
-	Resolution   Resolution `json:"resolution,omitzero"`    // charge: the video resolution, if any
-	Quantity     int64      `json:"quantity,omitempty"`     // charge: units of the action
+	Action       Action     `json:"action,omitzero"`         // charge: the action priced
+	Resolution   Resolution `json:"resolution,omitzero"`     // charge: the video resolution, if any
+	Quantity     int64      `json:"quantity,omitempty"`      // charge: units of the action
 	PriceVersion string     `json:"price_version,omitempty"` // charge: the price table used
 
-	Hold     int64     `json:"hold,omitempty"`       // hold, capture, release, expire: the hold (its hold entry's ID)
-	Lot      int64     `json:"lot,omitempty"`        // expire: the lot that expired; rollover: the lot leftovers were carried into, or 0
-	Reverses int64     `json:"reverses,omitempty"`   // refund: the charge or capture refunded
-	Priority int32     `json:"priority,omitempty"`   // grant, rollover: the new lot's spending priority
+	Hold      int64     `json:"hold,omitempty"`      // hold, capture, release, expire: the hold (its hold entry's ID)
+	Lot       int64     `json:"lot,omitempty"`       // expire: the lot that expired; rollover: the lot leftovers were carried into, or 0
+	Reverses  int64     `json:"reverses,omitempty"`  // refund: the charge or capture refunded
+	Priority  int32     `json:"priority,omitempty"`  // grant, rollover: the new lot's spending priority
 	ExpiresAt time.Time `json:"expires_at,omitzero"` // grant, rollover: when the new lot expires; hold: its deadline
-	Period   time.Time `json:"period,omitzero"`      // subscription grant, rollover: start of the billing period
+	Period    time.Time `json:"period,omitzero"`     // subscription grant, rollover: start of the billing period
 
 	Key         string            `json:"key,omitempty"`          // the idempotency key of the request that made it; "" for entries the ledger made itself
 	RequestHash uint64            `json:"request_hash,omitempty"` // fingerprint of that request, to tell a retry from a conflict
@@ -604,43 +604,61 @@ func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 // settled state and may complete the entry (its Time is set); it must not
 // change the state.
 func (l *Ledger) run(ctx context.Context, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
-	var result Entry
 	e.Key = key
-	err := l.backend.Update(ctx, account, key, func(s *AccountState, existing *Entry) ([]Entry, error) {
-		if existing != nil {
-			if existing.RequestHash != e.RequestHash {
-				return nil, &IdempotencyConflictError{Account: account, Key: key, EntryID: existing.ID}
-			}
-			result = *existing
-			return nil, nil
-		}
-		work := s
-		if s.hasDue(now) {
-			work = s.Clone()
-		}
-		due := settle(work, account, now)
-		op := e
-		stamp(work, &op, account, now)
-		if check != nil {
-			if err := check(work, &op); err != nil {
-				return nil, err
-			}
-		}
-		if err := l.checkFunds(work, account, &op); err != nil {
-			return nil, err
-		}
-		work.apply(&op)
-		op.BalanceAfter = work.balance()
-		if work != s {
-			*s = *work
-		}
-		result = op
-		return append(due, op), nil
-	})
-	if err != nil {
+	o := &operation{l: l, account: account, now: now, req: e, check: check}
+	if err := l.backend.Update(ctx, account, key, o.decide); err != nil {
 		return Entry{}, err
 	}
-	return result, nil
+	return o.result, nil
+}
+
+// operation is one write in flight: the request, and the Decision that
+// the backend runs for it. It is one allocation, so a charge stays cheap.
+type operation struct {
+	l       *Ledger
+	account string
+	now     time.Time
+	req     Entry // the entry the request asks for; no ID, time or balance yet
+	check   func(*AccountState, *Entry) error
+	result  Entry
+	buf     [1]Entry
+}
+
+// decide is the operation's [Decision].
+func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
+	if existing != nil {
+		if existing.RequestHash != o.req.RequestHash {
+			return nil, &IdempotencyConflictError{Account: o.account, Key: o.req.Key, EntryID: existing.ID}
+		}
+		o.result = *existing
+		return nil, nil
+	}
+	work := s
+	if s.hasDue(o.now) {
+		work = s.Clone() // settle on a copy: a refused request changes nothing
+	}
+	due := settle(work, o.account, o.now)
+	op := o.req
+	stamp(work, &op, o.account, o.now)
+	if o.check != nil {
+		if err := o.check(work, &op); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.l.checkFunds(work, o.account, &op); err != nil {
+		return nil, err
+	}
+	work.apply(&op)
+	op.BalanceAfter = work.balance()
+	if work != s {
+		*s = *work
+	}
+	o.result = op
+	if len(due) == 0 {
+		o.buf[0] = op
+		return o.buf[:], nil
+	}
+	return append(due, op), nil
 }
 
 // checkFunds refuses a charge or hold that would take the account's

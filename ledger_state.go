@@ -212,6 +212,9 @@ func (s *AccountState) reserve(amount Credits, now time.Time) []draw {
 // the rest back to the lots it was drawn from. The part the overdraft
 // covered becomes debt only as far as it is captured.
 func (s *AccountState) closeHold(i int, capture Credits) {
+	if i < 0 {
+		return // only a corrupt history closes a hold that is not open
+	}
 	h := s.holds[i]
 	for _, d := range h.Draws {
 		take := min(d.Amount, capture)
