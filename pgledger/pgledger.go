@@ -1,0 +1,500 @@
+// Package pgledger keeps a credits ledger in PostgreSQL, shared by any
+// number of service instances: the library stays stateless, the database
+// carries every account.
+//
+// It is a [credits.Backend]: it stores and serializes, and every rule of
+// the ledger stays in package credits. Use it with a pgx connection pool
+// the service already has:
+//
+//	if err := pgledger.Migrate(ctx, pool, pgledger.Options{}); err != nil { ... }
+//	backend, err := pgledger.New(pool, pgledger.Options{})
+//	if err != nil { ... }
+//	ledger := credits.NewLedger(backend, credits.Options{})
+//
+// # Storage
+//
+// The tables live in one schema ("credits" unless [Options.Schema] says
+// otherwise), so several ledgers can share a database. An account is a
+// row of accounts (its version and its state, opaque bytes from
+// [credits.AccountState.MarshalBinary]) and its rows of entries, one
+// column per [credits.Entry] field: amounts as bigint micro-credits,
+// instants as timestamptz (NULL for a zero time), kinds and names as their
+// stable text names, metadata as a jsonb object (NULL when there is none).
+// Entries are append-only: this package never updates or deletes one, and
+// a trigger makes the database refuse UPDATE, DELETE and TRUNCATE of
+// entries from any client.
+//
+// # Concurrency
+//
+// An update runs in one READ COMMITTED transaction that locks the
+// account's row (SELECT ... FOR UPDATE) before it reads anything else, so
+// updates of one account serialize in every process, and updates of
+// different accounts lock different rows and never wait for each other.
+// Each update touches exactly one account row, so no two updates can
+// deadlock. A row lock beat SERIALIZABLE transactions with retries in our
+// measurements (BENCHMARKS.md, "PostgreSQL"): under contention serializable
+// transactions spend their time failing and retrying. Should the server
+// still report a serialization failure or a deadlock (SQLSTATE 40001,
+// 40P01), the update is retried from the start, with freshly loaded state.
+//
+// An update costs two round trips to the server: one pipelined batch
+// begins the transaction, creates the account's row if it is missing,
+// locks it and reads the entry stored under the idempotency key; a second
+// one appends the entries, stores the state and commits.
+//
+// If the context is cancelled or the connection dies before the commit,
+// the transaction rolls back and nothing is stored. If it happens while
+// the commit is in flight, the caller cannot know whether it committed;
+// retrying the operation with the same idempotency key then either applies
+// it or returns the entry the first attempt stored.
+package pgledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultSchema is the schema the ledger's tables live in when
+// [Options.Schema] is empty.
+const DefaultSchema = "credits"
+
+// Options configures a [Backend] and [Migrate]. The zero value is ready to
+// use.
+type Options struct {
+	// Schema is the PostgreSQL schema that holds the ledger's tables: a
+	// lower-case identifier of 1 to 63 letters, digits and underscores,
+	// not starting with a digit or "pg_". Empty means DefaultSchema.
+	// Give New the schema given to Migrate.
+	Schema string
+}
+
+var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// withDefaults returns opts with defaults filled in, or an error wrapping
+// credits.ErrInvalidInput if a field is malformed.
+func (o Options) withDefaults() (Options, error) {
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
+	}
+	if !schemaPattern.MatchString(o.Schema) || strings.HasPrefix(o.Schema, "pg_") {
+		return o, fmt.Errorf("pgledger: %w", &credits.InputError{Field: "schema", Value: o.Schema,
+			Reason: "must be 1 to 63 lower-case letters, digits and underscores, not starting with a digit or pg_"})
+	}
+	return o, nil
+}
+
+// Backend keeps a ledger's accounts in PostgreSQL. It implements
+// [credits.Backend] and is safe for concurrent use, by any number of
+// goroutines and of processes sharing the database. It holds no state of
+// its own beyond the pool, so it is cheap to create.
+type Backend struct {
+	pool   *pgxpool.Pool
+	schema string
+
+	// serializable makes updates run as SERIALIZABLE transactions that
+	// read without locking and retry on serialization failures, instead of
+	// locking the account's row. Only the benchmark that compares the two
+	// sets it.
+	serializable bool
+
+	q queries
+}
+
+// queries is the SQL of a Backend, with its schema spelled in.
+type queries struct {
+	beginLocked, beginSerializable string
+	ensureAccount                  string // creates the account's row if missing
+	lockAccount, readAccount       string // reads version and state, with or without the row lock
+	keyedEntry                     string
+	insertEntry                    string
+	storeState                     string
+	loadAccount                    string
+	entry                          string
+	// entries are the history queries, indexed by which filters a
+	// HistoryQuery has (see historyFilter): each has its own SQL, so that
+	// the planner can use the index that fits it.
+	entries [8]string
+}
+
+// The filters of a history query, as bits of an index into queries.entries.
+const (
+	filterKinds = 1 << iota
+	filterSince
+	filterUntil
+)
+
+// entryColumns are the columns of entries, in the order of entryArgs and
+// scanEntry.
+const entryColumns = "account, id, kind, time, amount, held, balance_after, source, action, resolution, quantity, " +
+	"price_version, hold, lot, reverses, priority, expires_at, period, key, request_hash, metadata"
+
+// New returns a Backend that keeps accounts in pool's database, in the
+// tables that [Migrate] created in opts.Schema. It checks opts but does
+// not touch the database. The pool stays the caller's: the Backend never
+// closes it. The pool's connections must not be shared with PgBouncer in
+// transaction mode with prepared statements off; the Backend uses pgx's
+// statement cache (the pool's default query mode).
+func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
+	if pool == nil {
+		return nil, errors.New("pgledger: new: nil pool")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := pgx.Identifier{opts.Schema}.Sanitize()
+	b := &Backend{pool: pool, schema: opts.Schema}
+	b.q = queries{
+		beginLocked:       "BEGIN ISOLATION LEVEL READ COMMITTED",
+		beginSerializable: "BEGIN ISOLATION LEVEL SERIALIZABLE",
+		ensureAccount:     "INSERT INTO " + s + ".accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+		lockAccount:       "SELECT version, state FROM " + s + ".accounts WHERE id = $1 FOR UPDATE",
+		readAccount:       "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
+		keyedEntry:        "SELECT " + entryColumns + " FROM " + s + ".entries WHERE account = $1 AND key = $2 AND key <> ''",
+		insertEntry: "INSERT INTO " + s + ".entries (" + entryColumns + ") VALUES " +
+			"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+		storeState:  "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
+		loadAccount: "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
+		entry:       "SELECT " + entryColumns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
+	}
+	for f := range b.q.entries {
+		// $1 account, $2 cursor, $3 limit, then one parameter per filter,
+		// in the order of the filter bits: Entries passes them so.
+		q := "SELECT " + entryColumns + " FROM " + s + ".entries WHERE account = $1 AND id > $2"
+		n := 3
+		if f&filterKinds != 0 {
+			n++
+			q += fmt.Sprintf(" AND kind = ANY ($%d)", n)
+		}
+		if f&filterSince != 0 {
+			n++
+			q += fmt.Sprintf(" AND time >= $%d", n)
+		}
+		if f&filterUntil != 0 {
+			n++
+			q += fmt.Sprintf(" AND time < $%d", n)
+		}
+		b.q.entries[f] = q + " ORDER BY id LIMIT $3"
+	}
+	return b, nil
+}
+
+// Schema returns the schema the Backend's tables live in.
+func (b *Backend) Schema() string { return b.schema }
+
+// Load implements [credits.Backend]. An account with no row, or a row with
+// no entries yet, is an error wrapping [credits.ErrUnknownAccount].
+func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
+	var version int64
+	var state []byte
+	err := b.pool.QueryRow(ctx, b.q.loadAccount, account).Scan(&version, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("pgledger: account %q: %w", account, credits.ErrUnknownAccount)
+	}
+	if err != nil {
+		return nil, b.wrapErr(ctx, "load", account, err)
+	}
+	s, err := decodeState(account, version, state)
+	if err != nil {
+		return nil, err
+	}
+	if s.Version() == 0 {
+		return nil, fmt.Errorf("pgledger: account %q: %w", account, credits.ErrUnknownAccount)
+	}
+	return s, nil
+}
+
+// decodeState restores an account's stored state and checks it against
+// the version stored beside it.
+func decodeState(account string, version int64, state []byte) (*credits.AccountState, error) {
+	s := &credits.AccountState{}
+	if state == nil {
+		if version != 0 {
+			return nil, fmt.Errorf("pgledger: account %q: version %d has no state", account, version)
+		}
+		return s, nil
+	}
+	if err := s.UnmarshalBinary(state); err != nil {
+		return nil, fmt.Errorf("pgledger: account %q: %w", account, err)
+	}
+	if s.Version() != version {
+		return nil, fmt.Errorf("pgledger: account %q: stored state is at version %d, its row says %d", account, s.Version(), version)
+	}
+	return s, nil
+}
+
+// maxAttempts bounds how often Update tries a decision that keeps failing
+// on serialization failures or deadlocks.
+const maxAttempts = 50
+
+// Update implements [credits.Backend]. It runs decide in one transaction
+// that holds the account's row lock (see the package documentation); if
+// decide fails, it rolls back and returns decide's error unchanged. A
+// decision that returns no entries changes nothing, so that transaction
+// only reads, and rolls back: an account that gets no entry gets no row.
+//
+// decide is called again, with freshly loaded state, only if the server
+// reports a serialization failure or a deadlock before the commit; any
+// other error is returned, wrapped, and a failed commit is never retried,
+// since it may have happened.
+func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	for attempt := 1; ; attempt++ {
+		err := b.update(ctx, account, key, decide)
+		if err == nil || !isRetryable(err) || attempt == maxAttempts {
+			return err
+		}
+		// Back off a little, at random, so that colliding writers drift
+		// apart.
+		wait := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond)))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("pgledger: update account %q: %w (after: %w)", account, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// isRetryable reports whether err is a serialization failure or a
+// deadlock: the server rolled the transaction back, and running it again
+// may succeed.
+func isRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// update is one attempt of Update.
+func (b *Backend) update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("pgledger: update account %q: %w", account, err)
+	}
+	inTx := false
+	defer func() {
+		// A connection left inside a transaction (an error, a panic in
+		// decide) is rolled back; if that cannot be done promptly, the
+		// pool closes the connection on Release, and the server rolls back.
+		if inTx && ctx.Err() == nil && !conn.Conn().IsClosed() {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+		conn.Release()
+	}()
+
+	// Round trip 1: begin, make sure the row exists, lock it, and read
+	// the entry stored under the key. In READ COMMITTED each statement
+	// sees what was committed before it started, so the key lookup, which
+	// runs after the lock is granted, sees every entry of the account.
+	batch := &pgx.Batch{}
+	begin, read := b.q.beginLocked, b.q.lockAccount
+	if b.serializable {
+		begin, read = b.q.beginSerializable, b.q.readAccount
+	}
+	batch.Queue(begin)
+	batch.Queue(b.q.ensureAccount, account)
+	batch.Queue(read, account)
+	if key != "" {
+		batch.Queue(b.q.keyedEntry, account, key)
+	}
+	inTx = true
+	br := conn.SendBatch(ctx, batch)
+	var (
+		version  int64
+		stored   []byte
+		existing *credits.Entry
+	)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&version, &stored)
+	}
+	if err == nil && key != "" {
+		var rows pgx.Rows
+		rows, err = br.Query()
+		if err == nil {
+			for rows.Next() {
+				var e credits.Entry
+				if err = scanEntry(rows, &e); err != nil {
+					break
+				}
+				existing = &e
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return b.wrapErr(ctx, "update", account, err)
+	}
+	state, err := decodeState(account, version, stored)
+	if err != nil {
+		return err
+	}
+
+	entries, err := decide(state, existing)
+	if err != nil {
+		return err // the deferred rollback undoes the row insert, if any
+	}
+	if len(entries) == 0 {
+		if state.Version() != version {
+			return fmt.Errorf("pgledger: update account %q: the decision moved the state from version %d to %d without entries", account, version, state.Version())
+		}
+		return nil // nothing to store: the deferred rollback ends the transaction
+	}
+
+	// Round trip 2: append, store the state, commit.
+	batch = &pgx.Batch{}
+	for i := range entries {
+		e := &entries[i]
+		if e.ID != version+int64(i)+1 {
+			return fmt.Errorf("pgledger: update account %q: the decision's entry %d follows version %d", account, e.ID, version+int64(i))
+		}
+		if e.Account != account {
+			return fmt.Errorf("pgledger: update account %q: the decision's entry %d is for account %q", account, e.ID, e.Account)
+		}
+		args, err := entryArgs(e)
+		if err != nil {
+			return fmt.Errorf("pgledger: update account %q: %w", account, err)
+		}
+		batch.Queue(b.q.insertEntry, args...)
+	}
+	if last := entries[len(entries)-1].ID; state.Version() != last {
+		return fmt.Errorf("pgledger: update account %q: the decision left the state at version %d, its last entry is %d", account, state.Version(), last)
+	}
+	blob, err := state.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("pgledger: update account %q: %w", account, err)
+	}
+	batch.Queue(b.q.storeState, account, state.Version(), blob)
+	batch.Queue("COMMIT")
+	br = conn.SendBatch(ctx, batch)
+	for range entries {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return b.wrapErr(ctx, "update", account, err)
+	}
+	inTx = false
+	if tag.String() != "COMMIT" {
+		// The server answers COMMIT of a failed transaction with ROLLBACK.
+		return fmt.Errorf("pgledger: update account %q: the transaction was rolled back (%s)", account, tag)
+	}
+	return nil
+}
+
+// wrapErr wraps a database error of operation op on account, making sure a
+// cancelled or expired ctx shows through errors.Is.
+func (b *Backend) wrapErr(ctx context.Context, op, account string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("pgledger: %s account %q: %w (%w)", op, account, cerr, err)
+	}
+	return fmt.Errorf("pgledger: %s account %q: %w", op, account, err)
+}
+
+// Entry implements [credits.Backend]. An ID the account does not have is
+// an error wrapping [credits.ErrEntryNotFound].
+func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
+	rows, err := b.pool.Query(ctx, b.q.entry, account, id)
+	if err != nil {
+		return credits.Entry{}, b.wrapErr(ctx, "read entry of", account, err)
+	}
+	defer rows.Close()
+	var e credits.Entry
+	found := false
+	for rows.Next() {
+		if err := scanEntry(rows, &e); err != nil {
+			return credits.Entry{}, b.wrapErr(ctx, "read entry of", account, err)
+		}
+		found = true
+	}
+	if err := rows.Err(); err != nil {
+		return credits.Entry{}, b.wrapErr(ctx, "read entry of", account, err)
+	}
+	if !found {
+		return credits.Entry{}, fmt.Errorf("pgledger: account %q, entry %d: %w", account, id, credits.ErrEntryNotFound)
+	}
+	return e, nil
+}
+
+// Entries implements [credits.Backend]. The query is served by the
+// entries table's indexes: the primary key (account, id) from the cursor,
+// (account, kind, id) for a kind filter, (account, time) for a time range.
+func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
+	var kinds []string
+	if len(q.Kinds) > 0 {
+		kinds = make([]string, 0, len(q.Kinds))
+		for _, k := range q.Kinds {
+			if !k.Valid() {
+				return nil, fmt.Errorf("pgledger: history of account %q: %w", account,
+					&credits.InputError{Field: "kinds", Value: k.String(), Reason: "unknown entry kind"})
+			}
+			kinds = append(kinds, k.String())
+		}
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args := []any{account, q.After, limit}
+	filter := 0
+	if kinds != nil {
+		filter |= filterKinds
+		args = append(args, kinds)
+	}
+	if !q.Since.IsZero() {
+		filter |= filterSince
+		args = append(args, q.Since.UTC())
+	}
+	if !q.Until.IsZero() {
+		filter |= filterUntil
+		args = append(args, q.Until.UTC())
+	}
+	rows, err := b.pool.Query(ctx, b.q.entries[filter], args...)
+	if err != nil {
+		return nil, b.wrapErr(ctx, "read history of", account, err)
+	}
+	defer rows.Close()
+	var out []credits.Entry
+	for rows.Next() {
+		var e credits.Entry
+		if err := scanEntry(rows, &e); err != nil {
+			return nil, b.wrapErr(ctx, "read history of", account, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.wrapErr(ctx, "read history of", account, err)
+	}
+	return out, nil
+}
+
+var _ credits.Backend = (*Backend)(nil)
