@@ -380,14 +380,18 @@ func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (Ent
 	if !r.Source.Valid() {
 		return Entry{}, inputErr("source", r.Source.String(), "must be a known source")
 	}
-	now := l.Now()
-	if !r.ExpiresAt.IsZero() && !r.ExpiresAt.After(now) {
-		return Entry{}, inputErr("expires_at", r.ExpiresAt.Format(time.RFC3339Nano), "must be in the future")
-	}
 	e := Entry{Kind: KindGrant, Amount: r.Amount, Source: r.Source, ExpiresAt: utcMicro(r.ExpiresAt),
 		Priority: r.Priority, Period: utcMicro(r.Period), Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.run(ctx, account, r.Key, now, e, nil)
+	// The expiry is checked after the key: a retry after the lot expired
+	// still gets the first result.
+	check := func(_ *AccountState, e *Entry) error {
+		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(e.Time) {
+			return inputErr("expires_at", r.ExpiresAt.Format(time.RFC3339Nano), "must be in the future")
+		}
+		return nil
+	}
+	return l.run(ctx, account, r.Key, l.Now(), e, check)
 }
 
 // Charge spends credits on an action or a raw amount. It fails with
@@ -449,12 +453,18 @@ func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (Entry
 	deadline := utcMicro(r.Deadline)
 	if deadline.IsZero() {
 		deadline = now.Add(l.holdTTL)
-	} else if !deadline.After(now) {
-		return Entry{}, inputErr("deadline", r.Deadline.Format(time.RFC3339Nano), "must be in the future")
 	}
 	e := Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: deadline, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: utcMicro(r.Deadline), Metadata: r.Metadata})
-	return l.run(ctx, account, r.Key, now, e, nil)
+	// The deadline is checked after the key: a retry after the hold
+	// lapsed still gets the first result.
+	check := func(_ *AccountState, e *Entry) error {
+		if !e.ExpiresAt.After(e.Time) {
+			return inputErr("deadline", r.Deadline.Format(time.RFC3339Nano), "must be in the future")
+		}
+		return nil
+	}
+	return l.run(ctx, account, r.Key, now, e, check)
 }
 
 // Capture closes a hold, spending Amount of it and giving the rest back.
