@@ -1,0 +1,371 @@
+package credits_test
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/avstudio/credits"
+	"github.com/shopspring/decimal"
+)
+
+func TestParseAndString(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want credits.Credits
+		str  string // String of the result; "" means in
+	}{
+		{"0", 0, ""},
+		{"18", 18 * credits.Credit, ""},
+		{"2.5", 2*credits.Credit + credits.Credit/2, ""},
+		{"-0.000001", -1, ""},
+		{"0.000001", 1, ""},
+		{"1.000000", credits.Credit, "1"},
+		{"-0", 0, "0"},
+		{"+5", 5 * credits.Credit, "5"},
+		{".5", credits.Credit / 2, "0.5"},
+		{"5.", 5 * credits.Credit, "5"},
+		{"007", 7 * credits.Credit, "7"},
+		{"9223372036854.775807", credits.MaxCredits, ""},
+		{"-9223372036854.775807", credits.MinCredits, ""},
+	} {
+		got, err := credits.Parse(tc.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.in, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("Parse(%q) = %d units, want %d", tc.in, int64(got), int64(tc.want))
+		}
+		want := tc.str
+		if want == "" {
+			want = tc.in
+		}
+		if s := got.String(); s != want {
+			t.Errorf("Parse(%q).String() = %q, want %q", tc.in, s, want)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, in := range []string{
+		"", " ", "1 ", " 1", "abc", "1e3", "1E3", "0x10", "1_000", "-", ".", "NaN", "Inf",
+		"0.0000001",               // more than 6 decimal places: never rounded
+		"1.0000005",               // likewise
+		"9223372036854.775808",    // one micro-credit over MaxCredits
+		"-9223372036854.775808",   // math.MinInt64 units is not a valid amount
+		"99999999999999999999999", // far out of range
+		"1,5",
+	} {
+		if c, err := credits.Parse(in); err == nil {
+			t.Errorf("Parse(%q) = %v, want an error", in, c)
+		}
+	}
+	if _, err := credits.Parse("9223372036854.775808"); !errors.Is(err, credits.ErrOverflow) {
+		t.Errorf("Parse(out of range) = %v, want ErrOverflow", err)
+	}
+}
+
+func TestMustParse(t *testing.T) {
+	if got := credits.MustParse("3"); got != 3*credits.Credit {
+		t.Errorf("MustParse(3) = %v", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustParse(bad) did not panic")
+		}
+	}()
+	credits.MustParse("bad")
+}
+
+func TestFromIntAndDecimal(t *testing.T) {
+	if c, err := credits.FromInt(30); err != nil || c != 30*credits.Credit {
+		t.Errorf("FromInt(30) = %v, %v", c, err)
+	}
+	if _, err := credits.FromInt(math.MaxInt64 / 1000); !errors.Is(err, credits.ErrOverflow) {
+		t.Errorf("FromInt(huge) err = %v, want ErrOverflow", err)
+	}
+	c := credits.MustParse("2.5")
+	if !c.Decimal().Equal(decimal.RequireFromString("2.5")) {
+		t.Errorf("Decimal() = %s", c.Decimal())
+	}
+	if _, err := credits.FromDecimal(decimal.RequireFromString("0.0000001")); err == nil {
+		t.Error("FromDecimal(7 places) succeeded")
+	}
+}
+
+func TestArithmeticOverflow(t *testing.T) {
+	max, min := credits.MaxCredits, credits.MinCredits
+	if s, err := credits.Credit.Add(2 * credits.Credit); err != nil || s != 3*credits.Credit {
+		t.Errorf("1+2 = %v, %v", s, err)
+	}
+	for _, tc := range []struct {
+		name string
+		f    func() (credits.Credits, error)
+	}{
+		{"max+1", func() (credits.Credits, error) { return max.Add(1) }},
+		{"min-1", func() (credits.Credits, error) { return min.Sub(1) }},
+		{"min+(-1)", func() (credits.Credits, error) { return min.Add(-1) }},
+		{"0-MinInt64", func() (credits.Credits, error) { return credits.Credits(0).Sub(math.MinInt64) }},
+		{"max*2", func() (credits.Credits, error) { return max.Mul(2) }},
+		{"max*-2", func() (credits.Credits, error) { return max.Mul(-2) }},
+		{"MinInt64*-1", func() (credits.Credits, error) { return credits.Credits(math.MinInt64).Mul(-1) }},
+		{"credit*MaxInt64", func() (credits.Credits, error) { return credits.Credit.Mul(math.MaxInt64) }},
+	} {
+		if got, err := tc.f(); !errors.Is(err, credits.ErrOverflow) {
+			t.Errorf("%s = %v, %v; want ErrOverflow", tc.name, got, err)
+		}
+	}
+	if d, err := max.Sub(max); err != nil || d != 0 {
+		t.Errorf("max-max = %v, %v", d, err)
+	}
+	if p, err := max.Mul(-1); err != nil || p != min {
+		t.Errorf("max*-1 = %v, %v", p, err)
+	}
+	if p, err := credits.Credits(0).Mul(math.MaxInt64); err != nil || p != 0 {
+		t.Errorf("0*n = %v, %v", p, err)
+	}
+}
+
+func TestCreditsJSONAndText(t *testing.T) {
+	type doc struct {
+		Amount credits.Credits `json:"amount"`
+	}
+	b, err := json.Marshal(doc{credits.MustParse("2.5")})
+	if err != nil || string(b) != `{"amount":2.5}` {
+		t.Errorf("Marshal = %s, %v", b, err)
+	}
+	for in, want := range map[string]credits.Credits{
+		`{"amount":18}`:        18 * credits.Credit,
+		`{"amount":2.5}`:       credits.MustParse("2.5"),
+		`{"amount":"2.5"}`:     credits.MustParse("2.5"),
+		`{"amount":-0.000001}`: -1,
+	} {
+		var d doc
+		if err := json.Unmarshal([]byte(in), &d); err != nil || d.Amount != want {
+			t.Errorf("Unmarshal(%s) = %v, %v; want %v", in, d.Amount, err, want)
+		}
+	}
+	for _, in := range []string{`{"amount":null}`, `{"amount":1e3}`, `{"amount":0.0000001}`, `{"amount":true}`, `{"amount":""}`} {
+		var d doc
+		if err := json.Unmarshal([]byte(in), &d); err == nil {
+			t.Errorf("Unmarshal(%s) = %v, want an error", in, d.Amount)
+		}
+	}
+	txt, _ := credits.MustParse("-7.25").MarshalText()
+	var c credits.Credits
+	if err := c.UnmarshalText(txt); err != nil || c != credits.MustParse("-7.25") {
+		t.Errorf("text round trip: %s -> %v, %v", txt, c, err)
+	}
+	if err := c.UnmarshalText([]byte("x")); err == nil {
+		t.Error("UnmarshalText(x) succeeded")
+	}
+}
+
+func TestCreditsSQL(t *testing.T) {
+	v, err := credits.MustParse("1.5").Value()
+	if err != nil || v != driver.Value(int64(1_500_000)) {
+		t.Errorf("Value = %#v, %v", v, err)
+	}
+	var c credits.Credits
+	if err := c.Scan(int64(42)); err != nil || c != 42 {
+		t.Errorf("Scan(42) = %v, %v", c, err)
+	}
+	for _, src := range []any{"1.5", 1.5, nil, []byte("1")} {
+		if err := c.Scan(src); err == nil {
+			t.Errorf("Scan(%#v) succeeded", src)
+		}
+	}
+}
+
+func TestActionNames(t *testing.T) {
+	want := []string{
+		"chat_message", "live_voice_chat", "text_to_speech", "image_generation", "music_generation",
+		"video_generation", "public_api_ai_creation", "render", "upload_video", "upload_image",
+		"upload_audio", "screen_recording_upload", "screen_recording_analysis",
+	}
+	acts := credits.Actions()
+	if len(acts) != len(want) {
+		t.Fatalf("Actions() has %d actions, want %d", len(acts), len(want))
+	}
+	for i, a := range acts {
+		if !a.Valid() || a.String() != want[i] {
+			t.Errorf("Actions()[%d] = %v (valid %v), want %s", i, a, a.Valid(), want[i])
+		}
+		p, err := credits.ParseAction(want[i])
+		if err != nil || p != a {
+			t.Errorf("ParseAction(%q) = %v, %v", want[i], p, err)
+		}
+		txt, err := a.MarshalText()
+		if err != nil || string(txt) != want[i] {
+			t.Errorf("MarshalText(%v) = %s, %v", a, txt, err)
+		}
+		var back credits.Action
+		if err := back.UnmarshalText(txt); err != nil || back != a {
+			t.Errorf("UnmarshalText(%s) = %v, %v", txt, back, err)
+		}
+	}
+	for _, bad := range []string{"", "Chat_Message", "chat message", "upload"} {
+		_, err := credits.ParseAction(bad)
+		var ie *credits.InputError
+		if !errors.As(err, &ie) || !errors.Is(err, credits.ErrInvalidInput) || ie.Value != bad || ie.Field != "action" {
+			t.Errorf("ParseAction(%q) = %v, want an InputError naming it", bad, err)
+		}
+	}
+	if credits.Action(0).Valid() || credits.Action(200).Valid() {
+		t.Error("invalid actions report Valid")
+	}
+	if _, err := credits.Action(0).MarshalText(); err == nil {
+		t.Error("MarshalText of the zero action succeeded")
+	}
+	if s := credits.Action(99).String(); s != "Action(99)" {
+		t.Errorf("Action(99).String() = %q", s)
+	}
+}
+
+func TestResolutionNames(t *testing.T) {
+	for in, want := range map[string]credits.Resolution{
+		"720p": credits.Res720p, "1080p": credits.Res1080p, "4k": credits.Res4K, "4K": credits.Res4K, "720P": credits.Res720p,
+	} {
+		got, err := credits.ParseResolution(in)
+		if err != nil || got != want {
+			t.Errorf("ParseResolution(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, r := range credits.Resolutions() {
+		txt, err := r.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back credits.Resolution
+		if err := back.UnmarshalText(txt); err != nil || back != r {
+			t.Errorf("round trip %v: %v, %v", r, back, err)
+		}
+	}
+	for _, bad := range []string{"", "8k", "1440p", "720"} {
+		if _, err := credits.ParseResolution(bad); !errors.Is(err, credits.ErrInvalidInput) || !strings.Contains(err.Error(), "resolution") {
+			t.Errorf("ParseResolution(%q) = %v, want an InputError", bad, err)
+		}
+	}
+	if credits.Resolution(0).String() != "" || credits.Resolution(0).Valid() {
+		t.Error("zero Resolution should print \"\" and not be valid")
+	}
+}
+
+func TestAssetTypeNames(t *testing.T) {
+	want := map[credits.AssetType]struct {
+		name   string
+		upload credits.Action
+	}{
+		credits.AssetVideo:           {"video", credits.UploadVideo},
+		credits.AssetImage:           {"image", credits.UploadImage},
+		credits.AssetAudio:           {"audio", credits.UploadAudio},
+		credits.AssetScreenRecording: {"screen_recording", credits.ScreenRecordingUpload},
+	}
+	for typ, w := range want {
+		if typ.String() != w.name || typ.UploadAction() != w.upload {
+			t.Errorf("%v: name %q upload %v; want %q %v", typ, typ.String(), typ.UploadAction(), w.name, w.upload)
+		}
+		got, err := credits.ParseAssetType(strings.ToUpper(w.name))
+		if err != nil || got != typ {
+			t.Errorf("ParseAssetType(%q) = %v, %v", strings.ToUpper(w.name), got, err)
+		}
+	}
+	if credits.AssetType(0).UploadAction() != 0 || credits.AssetType(9).UploadAction() != 0 {
+		t.Error("invalid asset types should have no upload action")
+	}
+	if _, err := credits.ParseAssetType("pdf"); !errors.Is(err, credits.ErrInvalidInput) || !strings.Contains(err.Error(), `"pdf"`) {
+		t.Errorf("ParseAssetType(pdf) = %v", err)
+	}
+}
+
+func TestInputErrorMessage(t *testing.T) {
+	err := &credits.InputError{Field: "remote_assets[2].url", Value: "ftp://x", Reason: "must be an http:// or https:// URL"}
+	if got, want := err.Error(), `remote_assets[2].url: "ftp://x": must be an http:// or https:// URL`; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(err, credits.ErrInvalidInput) {
+		t.Error("InputError does not match ErrInvalidInput")
+	}
+	long := &credits.InputError{Field: "f", Value: strings.Repeat("x", 500), Reason: "r"}
+	if len(long.Error()) > 200 {
+		t.Errorf("a long value is not shortened: %d bytes", len(long.Error()))
+	}
+}
+
+// FuzzParse: Parse never panics; what it accepts prints back to a string
+// that parses to the same amount and equals the input as a decimal number;
+// JSON and text encodings round-trip.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"0", "18", "2.5", "-0.000001", "9223372036854.775807", "1e3", "0.0000001", ".5", "+1", "--1", "1..2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := credits.Parse(s)
+		if err != nil {
+			if c != 0 {
+				t.Fatalf("Parse(%q) returned %v with error %v", s, c, err)
+			}
+			return
+		}
+		if c < credits.MinCredits {
+			t.Fatalf("Parse(%q) = %d units, below MinCredits", s, int64(c))
+		}
+		back, err := credits.Parse(c.String())
+		if err != nil || back != c {
+			t.Fatalf("Parse(%q) = %v; Parse(String()) = %v, %v", s, c, back, err)
+		}
+		if d, err := decimal.NewFromString(s); err != nil || !d.Equal(c.Decimal()) {
+			t.Fatalf("Parse(%q) = %v, which is not the same number (%v)", s, c, err)
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j credits.Credits
+		if err := json.Unmarshal(b, &j); err != nil || j != c {
+			t.Fatalf("JSON round trip of %v: %s -> %v, %v", c, b, j, err)
+		}
+	})
+}
+
+// FuzzParseNames: the name parsers never panic, and what they accept
+// prints back to a name they accept as the same value.
+func FuzzParseNames(f *testing.F) {
+	for _, s := range []string{"chat_message", "4K", "screen_recording", "video", "", "render\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if a, err := credits.ParseAction(s); err == nil {
+			if back, err := credits.ParseAction(a.String()); err != nil || back != a || a.String() != s {
+				t.Fatalf("ParseAction(%q) = %v, round trip %v, %v", s, a, back, err)
+			}
+		} else if !errors.Is(err, credits.ErrInvalidInput) {
+			t.Fatalf("ParseAction(%q): %v is not an InputError", s, err)
+		}
+		if r, err := credits.ParseResolution(s); err == nil {
+			if back, err := credits.ParseResolution(r.String()); err != nil || back != r {
+				t.Fatalf("ParseResolution(%q) = %v, round trip %v, %v", s, r, back, err)
+			}
+		} else if !errors.Is(err, credits.ErrInvalidInput) {
+			t.Fatalf("ParseResolution(%q): %v is not an InputError", s, err)
+		}
+		if a, err := credits.ParseAssetType(s); err == nil {
+			if back, err := credits.ParseAssetType(a.String()); err != nil || back != a {
+				t.Fatalf("ParseAssetType(%q) = %v, round trip %v, %v", s, a, back, err)
+			}
+		} else if !errors.Is(err, credits.ErrInvalidInput) {
+			t.Fatalf("ParseAssetType(%q): %v is not an InputError", s, err)
+		}
+		if p, err := credits.ParsePipeline(s); err == nil {
+			if p.String() != s {
+				t.Fatalf("ParsePipeline(%q) = %v", s, p)
+			}
+		} else if !errors.Is(err, credits.ErrInvalidInput) {
+			t.Fatalf("ParsePipeline(%q): %v is not an InputError", s, err)
+		}
+	})
+}

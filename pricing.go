@@ -1,0 +1,800 @@
+package credits
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Pricing math and its one rounding rule.
+//
+// Prices are exact [Credits]. The only computation that can produce a
+// fraction of a micro-credit is a unit price times a resolution multiplier
+// (video_generation at 1080p or 4k). That product is computed exactly in
+// decimal and then rounded half away from zero to the micro-credit
+// (0.0000005 credits becomes 0.000001), once, when the [PriceTable] is
+// built; everything after that (quantities, estimate lines, totals) is
+// integer arithmetic on micro-credits that is exact or fails with
+// [ErrOverflow].
+
+// Limits of a price table. They keep a typo or a hostile file from
+// producing a table that prices nonsense.
+const (
+	// MaxMultiplier is the largest resolution multiplier a table accepts.
+	MaxMultiplier = 1000
+	// MaxVersionLen is the longest price-table version string, in bytes.
+	MaxVersionLen = 64
+	// MaxPriceBookSize is the largest price-book JSON document, in bytes,
+	// that [LoadPriceBook] reads.
+	MaxPriceBookSize = 1 << 20
+)
+
+// PriceTable is one version of the prices: a price per [Action], the
+// video resolution multipliers, a version string and the instant the
+// table takes effect. It is immutable once built, so one table may be
+// shared by any number of goroutines.
+//
+// Build one with [NewPriceTable], load it from JSON ([PriceTable.UnmarshalJSON]
+// or [LoadPriceBook]), or take the default with [DefaultPriceTable].
+type PriceTable struct {
+	version       string
+	effectiveFrom time.Time
+	prices        [numActions]Credits
+	multipliers   [numResolutions]decimal.Decimal
+	videoPrices   [numResolutions]Credits // video_generation base × multiplier, rounded once
+}
+
+// tableSpec is a price table before validation: what NewPriceTable and the
+// JSON decoder collect and build validates.
+type tableSpec struct {
+	version       string
+	effectiveFrom time.Time
+	prices        [numActions]Credits
+	priced        [numActions]bool
+	multipliers   [numResolutions]decimal.Decimal
+	multiplied    [numResolutions]bool
+}
+
+// NewPriceTable builds and validates a price table.
+//
+// Validation: version is required (at most [MaxVersionLen] bytes of
+// printable ASCII, no spaces); effectiveFrom is required (it is kept in
+// UTC); every action has a price and no price is negative; every
+// resolution has a multiplier greater than 0 and at most [MaxMultiplier];
+// the 720p multiplier is exactly 1, because the price of video_generation
+// is defined as its 720p price; and no map key is an unknown action or
+// resolution. Every error is an [*InputError] naming the field at fault,
+// such as "prices.render" or "resolution_multipliers.4k".
+//
+// The maps are copied; the caller may reuse them.
+func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Credits, multipliers map[Resolution]decimal.Decimal) (*PriceTable, error) {
+	var s tableSpec
+	s.version = version
+	s.effectiveFrom = effectiveFrom
+	var bad []int
+	for a, p := range prices {
+		if !a.Valid() {
+			bad = append(bad, int(a))
+			continue
+		}
+		s.prices[a], s.priced[a] = p, true
+	}
+	if len(bad) > 0 {
+		sort.Ints(bad)
+		return nil, inputErr("prices", Action(bad[0]).String(), "unknown action")
+	}
+	for r, m := range multipliers {
+		if !r.Valid() {
+			bad = append(bad, int(r))
+			continue
+		}
+		s.multipliers[r], s.multiplied[r] = m, true
+	}
+	if len(bad) > 0 {
+		sort.Ints(bad)
+		return nil, inputErr("resolution_multipliers", Resolution(bad[0]).String(), "unknown resolution")
+	}
+	return s.build("")
+}
+
+// build validates s and returns the table; prefix is put before every
+// field name in errors ("tables[2]." when loading a book).
+func (s *tableSpec) build(prefix string) (*PriceTable, error) {
+	if s.version == "" {
+		return nil, inputErr(prefix+"version", "", "required")
+	}
+	if len(s.version) > MaxVersionLen {
+		return nil, inputErr(prefix+"version", s.version, fmt.Sprintf("longer than %d bytes", MaxVersionLen))
+	}
+	for i := 0; i < len(s.version); i++ {
+		if c := s.version[i]; c <= ' ' || c > '~' {
+			return nil, inputErr(prefix+"version", s.version, "must be printable ASCII without spaces")
+		}
+	}
+	if s.effectiveFrom.IsZero() {
+		return nil, inputErr(prefix+"effective_from", "", "required")
+	}
+	t := &PriceTable{version: s.version, effectiveFrom: s.effectiveFrom.UTC()}
+	for a := Action(1); a < numActions; a++ {
+		field := prefix + "prices." + a.String()
+		if !s.priced[a] {
+			return nil, inputErr(field, "", "missing: every action must be priced")
+		}
+		if s.prices[a] < 0 {
+			return nil, inputErr(field, s.prices[a].String(), "negative price")
+		}
+		t.prices[a] = s.prices[a]
+	}
+	maxMult := decimal.NewFromInt(MaxMultiplier)
+	one := decimal.NewFromInt(1)
+	for r := Resolution(1); r < numResolutions; r++ {
+		field := prefix + "resolution_multipliers." + r.String()
+		m := s.multipliers[r]
+		switch {
+		case !s.multiplied[r]:
+			return nil, inputErr(field, "", "missing: every resolution needs a multiplier")
+		case m.Sign() <= 0:
+			return nil, inputErr(field, m.String(), "must be greater than 0")
+		case m.GreaterThan(maxMult):
+			return nil, inputErr(field, m.String(), fmt.Sprintf("must be at most %d", MaxMultiplier))
+		case r == Res720p && !m.Equal(one):
+			return nil, inputErr(field, m.String(), "must be 1: the video_generation price is the 720p price")
+		}
+		p, err := multiplyPrice(t.prices[VideoGeneration], m)
+		if err != nil {
+			return nil, inputErr(field, m.String(), "video_generation price times this multiplier overflows")
+		}
+		t.multipliers[r] = m
+		t.videoPrices[r] = p
+	}
+	return t, nil
+}
+
+// multiplyPrice returns p × m, rounded half away from zero to the
+// micro-credit: the library's one rounding rule.
+func multiplyPrice(p Credits, m decimal.Decimal) (Credits, error) {
+	return FromDecimal(p.Decimal().Mul(m).Round(Scale))
+}
+
+// DefaultPriceTable returns a new copy of the R-Credits price table of
+// SPEC.md, version "v1", in force from 2025-01-01T00:00:00Z:
+//
+//	chat_message 3, live_voice_chat 3, text_to_speech 2, image_generation 4,
+//	music_generation 8, video_generation 10 at 720p (1080p 2x = 20, 4k 4x = 40),
+//	public_api_ai_creation 3, render 5, upload_video 5, upload_image 0,
+//	upload_audio 3, screen_recording_upload 0, screen_recording_analysis 5.
+func DefaultPriceTable() *PriceTable {
+	prices := map[Action]Credits{
+		ChatMessage:             3 * Credit,
+		LiveVoiceChat:           3 * Credit,
+		TextToSpeech:            2 * Credit,
+		ImageGeneration:         4 * Credit,
+		MusicGeneration:         8 * Credit,
+		VideoGeneration:         10 * Credit,
+		PublicAPIAICreation:     3 * Credit,
+		Render:                  5 * Credit,
+		UploadVideo:             5 * Credit,
+		UploadImage:             0,
+		UploadAudio:             3 * Credit,
+		ScreenRecordingUpload:   0,
+		ScreenRecordingAnalysis: 5 * Credit,
+	}
+	multipliers := map[Resolution]decimal.Decimal{
+		Res720p:  decimal.NewFromInt(1),
+		Res1080p: decimal.NewFromInt(2),
+		Res4K:    decimal.NewFromInt(4),
+	}
+	t, err := NewPriceTable("v1", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), prices, multipliers)
+	if err != nil {
+		panic("credits: the default price table is invalid: " + err.Error())
+	}
+	return t
+}
+
+// Version returns the table's version string, recorded with every charge
+// priced from it.
+func (t *PriceTable) Version() string { return t.version }
+
+// EffectiveFrom returns the instant (in UTC) from which the table is in force.
+func (t *PriceTable) EffectiveFrom() time.Time { return t.effectiveFrom }
+
+// Price returns the base unit price of a: for video_generation, its 720p
+// price. It returns 0 for an invalid action; use [PriceTable.UnitPrice]
+// to get an error instead.
+func (t *PriceTable) Price(a Action) Credits {
+	if !a.Valid() {
+		return 0
+	}
+	return t.prices[a]
+}
+
+// Multiplier returns the price multiplier of resolution r. The zero
+// Resolution means 720p; an invalid resolution returns zero.
+func (t *PriceTable) Multiplier(r Resolution) decimal.Decimal {
+	if r == 0 {
+		r = Res720p
+	}
+	if !r.Valid() {
+		return decimal.Zero
+	}
+	return t.multipliers[r]
+}
+
+// UnitPrice returns the price of one unit of a. For video_generation it is
+// the base price times the multiplier of r, rounded half away from zero to
+// the micro-credit; the zero Resolution means 720p. Any other action takes
+// no resolution: passing one is an [*InputError], as are an invalid action
+// and an invalid resolution.
+func (t *PriceTable) UnitPrice(a Action, r Resolution) (Credits, error) {
+	if !a.Valid() {
+		return 0, inputErr("action", a.String(), "unknown action")
+	}
+	if a != VideoGeneration {
+		if r != 0 {
+			return 0, inputErr("resolution", r.String(), "only video_generation has a resolution")
+		}
+		return t.prices[a], nil
+	}
+	if r == 0 {
+		r = Res720p
+	}
+	if !r.Valid() {
+		return 0, inputErr("resolution", r.String(), "unknown resolution (want 720p, 1080p or 4k)")
+	}
+	return t.videoPrices[r], nil
+}
+
+// QuoteOptions are the options of [PriceTable.Quote].
+type QuoteOptions struct {
+	// Resolution of video_generation; zero means 720p. Must be zero for
+	// every other action.
+	Resolution Resolution
+	// Quantity is the number of units; 0 means 1. Negative is an error.
+	Quantity int64
+}
+
+// Quote is the price of some units of one action, as [PriceTable.Quote]
+// computes it. Its JSON form is
+//
+//	{"action": "video_generation", "resolution": "4k", "quantity": 2,
+//	 "unit_price": 40, "total": 80, "price_version": "v1"}
+//
+// where "resolution" is null for actions other than video_generation.
+type Quote struct {
+	Action       Action     `json:"action"`
+	Resolution   Resolution `json:"resolution"` // the resolution priced (720p when none was given); zero for other actions
+	Quantity     int64      `json:"quantity"`   // at least 1
+	UnitPrice    Credits    `json:"unit_price"`
+	Total        Credits    `json:"total"` // UnitPrice × Quantity, exactly
+	PriceVersion string     `json:"price_version"`
+}
+
+// MarshalJSON encodes q in the form documented on [Quote], with a null
+// resolution for actions that have none.
+func (q Quote) MarshalJSON() ([]byte, error) {
+	type plain Quote
+	var res any
+	if q.Resolution != 0 {
+		res = q.Resolution
+	}
+	return json.Marshal(struct {
+		plain
+		Resolution any `json:"resolution"`
+	}{plain(q), res})
+}
+
+// Quote prices opts.Quantity units of action a (video_generation at
+// opts.Resolution). The total is the unit price times the quantity,
+// exactly; a total that does not fit is an error wrapping [ErrOverflow].
+// Bad input (unknown action or resolution, a resolution on an action that
+// has none, a negative quantity) is an [*InputError].
+func (t *PriceTable) Quote(a Action, opts QuoteOptions) (Quote, error) {
+	unit, err := t.UnitPrice(a, opts.Resolution)
+	if err != nil {
+		return Quote{}, err
+	}
+	n := opts.Quantity
+	if n < 0 {
+		return Quote{}, inputErr("quantity", strconv.FormatInt(n, 10), "must not be negative")
+	}
+	if n == 0 {
+		n = 1
+	}
+	total, err := unit.Mul(n)
+	if err != nil {
+		return Quote{}, fmt.Errorf("credits: quote %d × %s: %w", n, a, err)
+	}
+	r := opts.Resolution
+	if a == VideoGeneration && r == 0 {
+		r = Res720p
+	}
+	return Quote{Action: a, Resolution: r, Quantity: n, UnitPrice: unit, Total: total, PriceVersion: t.version}, nil
+}
+
+// Equal reports whether t and u hold the same version, instant, prices and
+// multipliers (multipliers compared as numbers: 2 equals 2.0).
+func (t *PriceTable) Equal(u *PriceTable) bool {
+	if t == nil || u == nil {
+		return t == u
+	}
+	if t.version != u.version || !t.effectiveFrom.Equal(u.effectiveFrom) || t.prices != u.prices || t.videoPrices != u.videoPrices {
+		return false
+	}
+	for r := range t.multipliers {
+		if !t.multipliers[r].Equal(u.multipliers[r]) {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalJSON encodes the table as
+//
+//	{"version": "v1", "effective_from": "2025-01-01T00:00:00Z",
+//	 "prices": {"chat_message": 3, ...every action in Action order...},
+//	 "resolution_multipliers": {"720p": 1, "1080p": 2, "4k": 4}}
+//
+// with amounts and multipliers as exact JSON numbers. [PriceTable.UnmarshalJSON]
+// reads it back to an equal table.
+func (t *PriceTable) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"version":`)
+	v, _ := json.Marshal(t.version)
+	b.Write(v)
+	b.WriteString(`,"effective_from":"`)
+	b.WriteString(t.effectiveFrom.UTC().Format(time.RFC3339Nano))
+	b.WriteString(`","prices":{`)
+	for a := Action(1); a < numActions; a++ {
+		if a > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%s", a.String(), t.prices[a].String())
+	}
+	b.WriteString(`},"resolution_multipliers":{`)
+	for r := Resolution(1); r < numResolutions; r++ {
+		if r > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%s", r.String(), t.multipliers[r].String())
+	}
+	b.WriteString(`}}`)
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads a table in the form [PriceTable.MarshalJSON] writes,
+// strictly: unknown or duplicate fields, unknown actions or resolutions and
+// values of the wrong type are errors, and the table is validated as
+// [NewPriceTable] does. Amounts and multipliers may be JSON numbers or
+// strings holding a decimal number ("2.5"); exponents are not accepted.
+// Every error is an [*InputError] naming the field at fault.
+func (t *PriceTable) UnmarshalJSON(data []byte) error {
+	r := newStrictJSON(data, "price table")
+	tbl, err := r.priceTable("")
+	if err != nil {
+		return err
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	*t = *tbl
+	return nil
+}
+
+// PriceBook holds the versions of the price table, ordered by the instant
+// each takes effect, and answers which table was in force at an instant.
+// It is immutable once built and safe for concurrent use.
+type PriceBook struct {
+	tables []*PriceTable // effective instants strictly increasing
+}
+
+// NewPriceBook returns a book of the given tables. There must be at least
+// one; versions must be unique and effective instants strictly increasing
+// in the order given. Errors are [*InputError]s naming the table, such as
+// "tables[1].effective_from".
+func NewPriceBook(tables ...*PriceTable) (*PriceBook, error) {
+	if len(tables) == 0 {
+		return nil, inputErr("tables", "", "a price book needs at least one table")
+	}
+	for i, t := range tables {
+		if t == nil {
+			return nil, inputErr(fmt.Sprintf("tables[%d]", i), "", "nil table")
+		}
+		for j := 0; j < i; j++ {
+			if tables[j].version == t.version {
+				return nil, inputErr(fmt.Sprintf("tables[%d].version", i), t.version, fmt.Sprintf("duplicate version (also tables[%d])", j))
+			}
+		}
+		if i > 0 && !t.effectiveFrom.After(tables[i-1].effectiveFrom) {
+			return nil, inputErr(fmt.Sprintf("tables[%d].effective_from", i), t.effectiveFrom.Format(time.RFC3339Nano),
+				fmt.Sprintf("must be after tables[%d].effective_from (%s)", i-1, tables[i-1].effectiveFrom.Format(time.RFC3339Nano)))
+		}
+	}
+	return &PriceBook{tables: append([]*PriceTable(nil), tables...)}, nil
+}
+
+// DefaultPriceBook returns a new book holding only [DefaultPriceTable]
+// (version "v1", in force from 2025-01-01T00:00:00Z). Each call builds a
+// fresh book; there is no shared mutable state.
+func DefaultPriceBook() *PriceBook {
+	return &PriceBook{tables: []*PriceTable{DefaultPriceTable()}}
+}
+
+// LoadPriceBook reads a price book from JSON:
+//
+//	{"tables": [ {a table as PriceTable.MarshalJSON writes it}, ... ]}
+//
+// strictly (unknown or duplicate fields, trailing data and wrong types are
+// errors), at most [MaxPriceBookSize] bytes, and validates every table as
+// [NewPriceTable] does and the book as [NewPriceBook] does. Errors name the
+// field at fault, such as "tables[0].prices.render".
+// testdata/prices/default.json holds [DefaultPriceBook] in this form.
+func LoadPriceBook(r io.Reader) (*PriceBook, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxPriceBookSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("credits: read price book: %w", err)
+	}
+	if len(data) > MaxPriceBookSize {
+		return nil, inputErr("price book", "", fmt.Sprintf("larger than %d bytes", MaxPriceBookSize))
+	}
+	var b PriceBook
+	if err := b.UnmarshalJSON(data); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// MarshalJSON encodes the book in the form [LoadPriceBook] reads.
+func (b *PriceBook) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Tables []*PriceTable `json:"tables"`
+	}{b.tables})
+}
+
+// UnmarshalJSON reads a book as [LoadPriceBook] does (without its size limit).
+func (b *PriceBook) UnmarshalJSON(data []byte) error {
+	r := newStrictJSON(data, "price book")
+	var tables []*PriceTable
+	seen := false
+	err := r.object("", func(key, path string) error {
+		if key != "tables" {
+			return inputErr(path, "", "unknown field")
+		}
+		seen = true
+		_, err := r.array(path, false, func(i int, path string) error {
+			t, err := r.priceTable(path + ".")
+			if err != nil {
+				return err
+			}
+			tables = append(tables, t)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	if !seen {
+		return inputErr("tables", "", "required")
+	}
+	nb, err := NewPriceBook(tables...)
+	if err != nil {
+		return err
+	}
+	*b = *nb
+	return nil
+}
+
+// At returns the table in force at instant at: the one with the latest
+// effective instant not after at. Before the first table it returns an
+// error wrapping [ErrUnknownPriceVersion].
+func (b *PriceBook) At(at time.Time) (*PriceTable, error) {
+	i := sort.Search(len(b.tables), func(i int) bool { return b.tables[i].effectiveFrom.After(at) })
+	if i == 0 {
+		return nil, fmt.Errorf("credits: no price table in force at %s (the first takes effect at %s): %w",
+			at.UTC().Format(time.RFC3339Nano), b.tables[0].effectiveFrom.Format(time.RFC3339Nano), ErrUnknownPriceVersion)
+	}
+	return b.tables[i-1], nil
+}
+
+// Version returns the table with version v, or an error wrapping
+// [ErrUnknownPriceVersion].
+func (b *PriceBook) Version(v string) (*PriceTable, error) {
+	for _, t := range b.tables {
+		if t.version == v {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("credits: price version %q: %w", v, ErrUnknownPriceVersion)
+}
+
+// Tables returns the book's tables, earliest first. The slice is a copy;
+// the tables themselves are immutable.
+func (b *PriceBook) Tables() []*PriceTable {
+	return append([]*PriceTable(nil), b.tables...)
+}
+
+// strictJSON reads one JSON document token by token, so that every
+// unknown field, duplicate field, wrong type and trailing byte is an
+// [*InputError] naming its exact path ("remote_assets[3].url"). Numbers
+// are kept as text (json.Number), never float64.
+type strictJSON struct {
+	dec     *json.Decoder
+	root    string // names the whole document in errors about it
+	started bool   // a token has been read
+}
+
+func newStrictJSON(data []byte, root string) *strictJSON {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return &strictJSON{dec: dec, root: root}
+}
+
+func (r *strictJSON) field(path string) string {
+	if path == "" {
+		return r.root
+	}
+	return path
+}
+
+// token returns the next token. Malformed JSON and a premature end are
+// InputErrors.
+func (r *strictJSON) token() (json.Token, error) {
+	tok, err := r.dec.Token()
+	if err == nil {
+		r.started = true
+		return tok, nil
+	}
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		return nil, inputErr(r.root, "", fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
+	case err == io.EOF && !r.started:
+		return nil, inputErr(r.root, "", "empty document")
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, inputErr(r.root, "", "malformed JSON: unexpected end of input")
+	default:
+		return nil, inputErr(r.root, "", "malformed JSON: "+err.Error())
+	}
+}
+
+// end checks that nothing but white space follows the document.
+func (r *strictJSON) end() error {
+	end := r.dec.InputOffset()
+	if _, err := r.dec.Token(); err != io.EOF {
+		return inputErr(r.root, "", fmt.Sprintf("unexpected data after the JSON value, which ends at byte %d", end))
+	}
+	return nil
+}
+
+func describeJSON(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '{' {
+			return "an object"
+		}
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", tok)
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// object reads an object at path, calling fn with each key and its path;
+// fn must read the key's value. Duplicate keys are errors.
+func (r *strictJSON) object(path string, fn func(key, path string) error) error {
+	tok, err := r.token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return inputErr(r.field(path), "", "must be an object, got "+describeJSON(tok))
+	}
+	var seen []string
+	for {
+		tok, err := r.token()
+		if err != nil {
+			return err
+		}
+		if tok == json.Delim('}') {
+			return nil
+		}
+		key, _ := tok.(string) // the decoder only returns strings as keys
+		for _, k := range seen {
+			if k == key {
+				return inputErr(joinPath(path, key), "", "duplicate field")
+			}
+		}
+		seen = append(seen, key)
+		if err := fn(key, joinPath(path, key)); err != nil {
+			return err
+		}
+	}
+}
+
+// array reads an array (or, when nullable, null, reporting it) calling fn
+// for each element, which fn must read.
+func (r *strictJSON) array(path string, nullable bool, fn func(i int, path string) error) (isNull bool, err error) {
+	tok, err := r.token()
+	if err != nil {
+		return false, err
+	}
+	if tok == nil && nullable {
+		return true, nil
+	}
+	if tok != json.Delim('[') {
+		return false, inputErr(r.field(path), "", "must be an array, got "+describeJSON(tok))
+	}
+	for i := 0; ; i++ {
+		if !r.dec.More() {
+			if _, err := r.token(); err != nil { // the closing ']'
+				return false, err
+			}
+			return false, nil
+		}
+		if err := fn(i, path+"["+strconv.Itoa(i)+"]"); err != nil {
+			return false, err
+		}
+	}
+}
+
+// str reads a string (or, when nullable, null, read as "").
+func (r *strictJSON) str(path string, nullable bool) (string, error) {
+	tok, err := r.token()
+	if err != nil {
+		return "", err
+	}
+	switch v := tok.(type) {
+	case string:
+		return v, nil
+	case nil:
+		if nullable {
+			return "", nil
+		}
+	}
+	return "", inputErr(r.field(path), "", "must be a string, got "+describeJSON(tok))
+}
+
+// boolean reads true or false (or, when nullable, null, read as false).
+func (r *strictJSON) boolean(path string, nullable bool) (bool, error) {
+	tok, err := r.token()
+	if err != nil {
+		return false, err
+	}
+	switch v := tok.(type) {
+	case bool:
+		return v, nil
+	case nil:
+		if nullable {
+			return false, nil
+		}
+	}
+	return false, inputErr(r.field(path), "", "must be true or false, got "+describeJSON(tok))
+}
+
+// decimalText reads a number, or a string holding one, as text. Exponents
+// and texts longer than 40 bytes are refused, which keeps the decimal
+// arithmetic that follows small.
+func (r *strictJSON) decimalText(path string) (string, error) {
+	tok, err := r.token()
+	if err != nil {
+		return "", err
+	}
+	var s string
+	switch v := tok.(type) {
+	case json.Number:
+		s = string(v)
+	case string:
+		s = v
+	default:
+		return "", inputErr(r.field(path), "", "must be a number, got "+describeJSON(tok))
+	}
+	if len(s) > 40 {
+		return "", inputErr(r.field(path), s, "too many digits")
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && c != '.' && c != '-' {
+			return "", inputErr(r.field(path), s, "must be a plain decimal number")
+		}
+	}
+	return s, nil
+}
+
+// priceTable reads one table; prefix is its path plus "." (or "" at the
+// top level).
+func (r *strictJSON) priceTable(prefix string) (*PriceTable, error) {
+	var s tableSpec
+	path := prefix
+	if path != "" {
+		path = path[:len(path)-1]
+	}
+	err := r.object(path, func(key, path string) error {
+		switch key {
+		case "version":
+			v, err := r.str(path, false)
+			if err != nil {
+				return err
+			}
+			if v == "" {
+				return inputErr(path, "", "required")
+			}
+			s.version = v
+		case "effective_from":
+			v, err := r.str(path, false)
+			if err != nil {
+				return err
+			}
+			at, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return inputErr(path, v, "must be an RFC 3339 instant such as 2025-01-01T00:00:00Z")
+			}
+			s.effectiveFrom = at
+		case "prices":
+			return r.object(path, func(key, path string) error {
+				a, err := ParseAction(key)
+				if err != nil {
+					return inputErr(path, "", "unknown action")
+				}
+				v, err := r.decimalText(path)
+				if err != nil {
+					return err
+				}
+				p, err := Parse(v)
+				if err != nil {
+					return inputErr(path, v, fmt.Sprintf("not an amount of credits (at most %d decimal places)", Scale))
+				}
+				s.prices[a], s.priced[a] = p, true
+				return nil
+			})
+		case "resolution_multipliers":
+			return r.object(path, func(key, path string) error {
+				res, err := ParseResolution(key)
+				if err != nil {
+					return inputErr(path, "", "unknown resolution (want 720p, 1080p or 4k)")
+				}
+				if s.multiplied[res] {
+					return inputErr(path, "", "duplicate resolution")
+				}
+				v, err := r.decimalText(path)
+				if err != nil {
+					return err
+				}
+				m, err := decimal.NewFromString(v)
+				if err != nil {
+					return inputErr(path, v, "must be a plain decimal number")
+				}
+				s.multipliers[res], s.multiplied[res] = m, true
+				return nil
+			})
+		default:
+			return inputErr(path, "", "unknown field")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.build(prefix)
+}
