@@ -1,0 +1,707 @@
+package credits
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Limits of a public-API job. A job over any of them is refused with an
+// [*InputError] naming the field, before anything is priced.
+const (
+	// MaxJobAssets is the most uploads and remote assets one job may list,
+	// together (counted before duplicate URLs are merged).
+	MaxJobAssets = 1000
+	// MaxAssetURLLen is the longest remote asset URL, in bytes.
+	MaxAssetURLLen = 2048
+	// MaxPromptLen is the longest prompt, in bytes of UTF-8 (32 KiB).
+	MaxPromptLen = 32 << 10
+	// MaxUploadNameLen is the longest upload name, in bytes.
+	MaxUploadNameLen = 1024
+	// MaxJobSize is the largest job JSON document [DecodeJob] reads, in bytes.
+	MaxJobSize = 4 << 20
+)
+
+// Pipeline is the kind of a public-API job. The zero value is not a
+// pipeline; the text names are "prompt_to_mp4" and "json_to_mp4".
+type Pipeline uint8
+
+// The public-API pipelines.
+const (
+	// PromptToMP4 turns a prompt into a video through the AVS creator loop:
+	// uploads + public_api_ai_creation (3) + render (5).
+	PromptToMP4 Pipeline = iota + 1
+	// JSONToMP4 renders a video described in JSON: uploads + render (5).
+	JSONToMP4
+
+	numPipelines = iota + 1
+)
+
+var pipelineNames = [numPipelines]string{PromptToMP4: "prompt_to_mp4", JSONToMP4: "json_to_mp4"}
+
+// Valid reports whether p is one of the defined pipelines.
+func (p Pipeline) Valid() bool { return p > 0 && p < numPipelines }
+
+// String returns "prompt_to_mp4" or "json_to_mp4"; "" for the zero value.
+func (p Pipeline) String() string {
+	if p == 0 {
+		return ""
+	}
+	if p.Valid() {
+		return pipelineNames[p]
+	}
+	return fmt.Sprintf("Pipeline(%d)", uint8(p))
+}
+
+// ParsePipeline returns the pipeline named s, exactly as [Pipeline.String]
+// prints it. An unknown name is an [*InputError] naming it.
+func ParsePipeline(s string) (Pipeline, error) {
+	for p := Pipeline(1); p < numPipelines; p++ {
+		if pipelineNames[p] == s {
+			return p, nil
+		}
+	}
+	return 0, inputErr("pipeline", s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p Pipeline) MarshalText() ([]byte, error) {
+	if p != 0 && !p.Valid() {
+		return nil, inputErr("pipeline", p.String(), "unknown pipeline")
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with [ParsePipeline].
+func (p *Pipeline) UnmarshalText(b []byte) error {
+	v, err := ParsePipeline(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// Job is a public-API job as the estimator sees it: the pipeline, the
+// prompt, the files uploaded with the job and the remote assets it imports.
+//
+// Its JSON form is
+//
+//	{"pipeline": "prompt_to_mp4", "prompt": "a product demo",
+//	 "uploads": [{"name": "intro.mp4", "type": "video"},
+//	             {"name": "demo.vidova", "analyze": true}],
+//	 "remote_assets": [{"url": "https://cdn.example.com/a.mp3"},
+//	                   {"url": "https://cdn.example.com/logo", "type": "image"}]}
+//
+// Read it with [DecodeJob] (or json.Unmarshal, which calls
+// [Job.UnmarshalJSON]); both are strict and validate the job.
+//
+// The rules, checked by [Job.Validate] and [PriceTable.EstimateJob]:
+//   - pipeline is required.
+//   - prompt is required (not only white space) for prompt_to_mp4 and at
+//     most [MaxPromptLen] bytes. A json_to_mp4 job may carry a prompt (it
+//     is not charged for); the same size limit applies.
+//   - at most [MaxJobAssets] uploads and remote assets in all.
+//   - an upload's name is required, at most [MaxUploadNameLen] bytes, with
+//     no control characters. Uploads are never merged: each one listed is
+//     a file sent with the job and is charged, even if two share a name.
+//   - a remote asset's URL: see [RemoteAsset].
+//   - the asset type comes from "type" when given, else from the file
+//     extension of the upload's name or of the URL's path, case-insensitively:
+//     .mp4 .mov .webm .mkv video; .png .jpg .jpeg .webp .gif image;
+//     .mp3 .wav .m4a .aac .ogg .flac audio; .vidova screen_recording.
+//     A given type wins over the extension. No type and no known extension
+//     is an error naming the upload or URL.
+//   - "analyze" is allowed only on screen recordings; each analyzed
+//     recording is charged one screen_recording_analysis.
+type Job struct {
+	Pipeline     Pipeline      `json:"pipeline"`
+	Prompt       string        `json:"prompt,omitempty"`
+	Uploads      []Upload      `json:"uploads,omitempty"`
+	RemoteAssets []RemoteAsset `json:"remote_assets,omitempty"`
+}
+
+// Upload is a file uploaded with a job, charged as an upload of its type.
+// Type may be left zero when Name has a known extension (see [Job]).
+type Upload struct {
+	Name    string    `json:"name"`
+	Type    AssetType `json:"type,omitempty"`
+	Analyze bool      `json:"analyze,omitempty"` // screen recordings only: also run the analysis pipeline
+}
+
+// RemoteAsset is a file a job imports from a URL. It is charged as an
+// upload of its type; Type may be left zero when the URL's path has a known
+// extension (see [Job]).
+//
+// The URL must be http or https, at most [MaxAssetURLLen] bytes of
+// printable ASCII (percent-encode anything else; the characters
+// " < > \ ^ ` { | } must be percent-encoded too), with a host, no user
+// credentials, a numeric port if any, and well-formed %XX escapes.
+//
+// The same URL listed twice in one job is imported, and charged, once.
+// Two URLs are the same when they are equal after lower-casing the scheme
+// and host and dropping the fragment (#...); nothing else is normalized
+// (a port, a trailing slash, a query or a percent-escape makes them
+// differ). Both entries must then agree on the asset type, and the
+// recording is analyzed (and charged for analysis) once if either asks.
+type RemoteAsset struct {
+	URL     string    `json:"url"`
+	Type    AssetType `json:"type,omitempty"`
+	Analyze bool      `json:"analyze,omitempty"` // screen recordings only: also run the analysis pipeline
+}
+
+// Estimate is the price of a job: the total, and one line per action
+// charged. Its JSON form is
+//
+//	{"pipeline": "prompt_to_mp4", "price_version": "v1", "total": 26,
+//	 "lines": [{"action": "upload_video", "quantity": 2, "unit_price": 5, "subtotal": 10}, ...]}
+//
+// with amounts as exact JSON numbers.
+type Estimate struct {
+	Pipeline     Pipeline       `json:"pipeline"`
+	PriceVersion string         `json:"price_version"` // the table the job was priced with; charge with the same one
+	Total        Credits        `json:"total"`
+	Lines        []EstimateLine `json:"lines"`
+}
+
+// EstimateLine is one action of an [Estimate]: Quantity units at UnitPrice.
+type EstimateLine struct {
+	Action    Action  `json:"action"`
+	Quantity  int64   `json:"quantity"`
+	UnitPrice Credits `json:"unit_price"`
+	Subtotal  Credits `json:"subtotal"` // UnitPrice × Quantity
+}
+
+// EstimateJob prices job with table t. The lines come in a fixed order:
+// upload_video, upload_image, upload_audio, screen_recording_upload (each
+// counting uploads and distinct remote assets of that type), then
+// screen_recording_analysis, public_api_ai_creation (prompt_to_mp4 only)
+// and render (always 1). An action with quantity 0 has no line; an action
+// that is used but free (upload_image at 0) does, so the user sees why it
+// cost nothing. Total is the sum of the subtotals.
+//
+// The job is validated first (see [Job]); a bad job is an [*InputError]
+// naming the field at fault ("remote_assets[3].url") and gets no estimate.
+// A total that does not fit in [Credits] is an error wrapping [ErrOverflow].
+//
+// EstimateJob is pure and cheap enough to call on every request: for jobs
+// of up to 64 remote assets it makes one allocation (the lines) and parses
+// no URL with net/url; larger jobs use a map to find duplicate URLs.
+func (t *PriceTable) EstimateJob(job Job) (Estimate, error) {
+	var q [numActions]int64
+	if err := job.tally(&q); err != nil {
+		return Estimate{}, err
+	}
+	order := [...]Action{UploadVideo, UploadImage, UploadAudio, ScreenRecordingUpload,
+		ScreenRecordingAnalysis, PublicAPIAICreation, Render}
+	n := 0
+	for _, a := range order {
+		if q[a] > 0 {
+			n++
+		}
+	}
+	est := Estimate{Pipeline: job.Pipeline, PriceVersion: t.version, Lines: make([]EstimateLine, 0, n)}
+	for _, a := range order {
+		if q[a] == 0 {
+			continue
+		}
+		sub, err := t.prices[a].Mul(q[a])
+		if err != nil {
+			return Estimate{}, fmt.Errorf("credits: estimate %d × %s: %w", q[a], a, ErrOverflow)
+		}
+		if est.Total, err = est.Total.Add(sub); err != nil {
+			return Estimate{}, fmt.Errorf("credits: estimate total: %w", ErrOverflow)
+		}
+		est.Lines = append(est.Lines, EstimateLine{Action: a, Quantity: q[a], UnitPrice: t.prices[a], Subtotal: sub})
+	}
+	return est, nil
+}
+
+// Validate checks job against every rule listed on [Job] without pricing
+// it. It returns nil or an [*InputError] naming the field at fault.
+func (job Job) Validate() error {
+	var q [numActions]int64
+	return job.tally(&q)
+}
+
+// dedupeInline is the number of remote assets up to which duplicate URLs
+// are found by comparing each with the earlier ones (no allocation);
+// beyond it a map is used.
+const dedupeInline = 64
+
+// seenAsset is the first occurrence of a remote asset URL in a job. It
+// holds no pointers, so the inline array of them is cheap to clear and fill.
+type seenAsset struct {
+	parts    assetURL
+	index    int32 // in Job.RemoteAssets
+	typ      AssetType
+	analyzed bool
+}
+
+// tally validates job and adds the quantity of every action it uses to q.
+func (job *Job) tally(q *[numActions]int64) error {
+	if len(job.Prompt) > MaxPromptLen {
+		return inputErr("prompt", "", fmt.Sprintf("%d bytes: longer than %d bytes", len(job.Prompt), MaxPromptLen))
+	}
+	switch job.Pipeline {
+	case PromptToMP4:
+		if strings.TrimSpace(job.Prompt) == "" {
+			return inputErr("prompt", "", "required for prompt_to_mp4")
+		}
+		q[PublicAPIAICreation]++
+	case JSONToMP4:
+	case 0:
+		return inputErr("pipeline", "", "required (prompt_to_mp4 or json_to_mp4)")
+	default:
+		return inputErr("pipeline", job.Pipeline.String(), "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+	}
+	q[Render]++
+	if n := len(job.Uploads) + len(job.RemoteAssets); n > MaxJobAssets {
+		field := "remote_assets"
+		if len(job.Uploads) > MaxJobAssets {
+			field = "uploads"
+		}
+		return inputErr(field, "", fmt.Sprintf("%d uploads and remote assets: at most %d per job", n, MaxJobAssets))
+	}
+
+	for i := range job.Uploads {
+		u := &job.Uploads[i]
+		if u.Name == "" {
+			return inputErr(indexed("uploads", i, "name"), "", "required")
+		}
+		if len(u.Name) > MaxUploadNameLen {
+			return inputErr(indexed("uploads", i, "name"), u.Name, fmt.Sprintf("longer than %d bytes", MaxUploadNameLen))
+		}
+		for j := 0; j < len(u.Name); j++ {
+			if c := u.Name[j]; c < ' ' || c == 0x7f {
+				return inputErr(indexed("uploads", i, "name"), u.Name, "contains a control character")
+			}
+		}
+		typ, err := assetTypeOf(u.Type, u.Name, u.Analyze, "uploads", i, "name", u.Name)
+		if err != nil {
+			return err
+		}
+		q[typ.UploadAction()]++
+		if u.Analyze {
+			q[ScreenRecordingAnalysis]++
+		}
+	}
+
+	var inline [dedupeInline]seenAsset
+	seen := inline[:0]
+	var byKey map[string]int // index into seen, for jobs with many remote assets
+	if len(job.RemoteAssets) > dedupeInline {
+		seen = make([]seenAsset, 0, len(job.RemoteAssets))
+		byKey = make(map[string]int, len(job.RemoteAssets))
+	}
+	for i := range job.RemoteAssets {
+		ra := &job.RemoteAssets[i]
+		parts, reason := parseAssetURL(ra.URL)
+		if reason != "" {
+			return inputErr(indexed("remote_assets", i, "url"), ra.URL, reason)
+		}
+		typ, err := assetTypeOf(ra.Type, ra.URL[parts.hostEnd:parts.pathEnd], ra.Analyze, "remote_assets", i, "url", ra.URL)
+		if err != nil {
+			return err
+		}
+		first := -1
+		if byKey != nil {
+			key := strings.ToLower(ra.URL[:parts.hostEnd]) + ra.URL[parts.hostEnd:parts.fragStart]
+			if j, ok := byKey[key]; ok {
+				first = j
+			} else {
+				byKey[key] = len(seen)
+			}
+		} else {
+			for j := range seen {
+				if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
+					first = j
+					break
+				}
+			}
+		}
+		if first >= 0 {
+			f := &seen[first]
+			if f.typ != typ {
+				return inputErr(indexed("remote_assets", i, "type"), typ.String(),
+					fmt.Sprintf("same URL as remote_assets[%d], which is %s", f.index, f.typ))
+			}
+			if ra.Analyze && !f.analyzed {
+				f.analyzed = true
+				q[ScreenRecordingAnalysis]++
+			}
+			continue
+		}
+		seen = append(seen, seenAsset{parts: parts, index: int32(i), typ: typ, analyzed: ra.Analyze})
+		q[typ.UploadAction()]++
+		if ra.Analyze {
+			q[ScreenRecordingAnalysis]++
+		}
+	}
+	return nil
+}
+
+// indexed returns "list[i].field" (only on error paths: it allocates).
+func indexed(list string, i int, field string) string {
+	return list + "[" + strconv.Itoa(i) + "]." + field
+}
+
+// assetTypeOf decides an asset's type: the given one, else the one of the
+// extension of path (a file name or a URL's path); and checks that only
+// screen recordings ask for analysis. list, i, nameField and name identify
+// the asset in errors.
+func assetTypeOf(given AssetType, path string, analyze bool, list string, i int, nameField, name string) (AssetType, error) {
+	typ := given
+	switch {
+	case typ == 0:
+		typ = assetTypeOfExt(extOfName(path))
+		if typ == 0 {
+			return 0, inputErr(indexed(list, i, nameField), name,
+				"no type given and no known file extension (give \"type\": video, image, audio or screen_recording)")
+		}
+	case !typ.Valid():
+		return 0, inputErr(indexed(list, i, "type"), typ.String(), "unknown asset type (want video, image, audio or screen_recording)")
+	}
+	if analyze && typ != AssetScreenRecording {
+		return 0, inputErr(indexed(list, i, "analyze"), "", "only screen recordings can be analyzed (this is "+typ.String()+")")
+	}
+	return typ, nil
+}
+
+// extOfName returns the extension (without the dot) of the last segment of
+// a file name or URL path ('/' or '\\' separated), or "".
+func extOfName(name string) string {
+	for i := len(name) - 1; i >= 0; i-- {
+		switch name[i] {
+		case '.':
+			return name[i+1:]
+		case '/', '\\':
+			return ""
+		}
+	}
+	return ""
+}
+
+// assetTypeOfExt maps a file extension, case-insensitively, to its asset
+// type, or 0. It does not allocate.
+func assetTypeOfExt(ext string) AssetType {
+	var buf [6]byte
+	if len(ext) < 3 || len(ext) > len(buf) {
+		return 0
+	}
+	for i := 0; i < len(ext); i++ {
+		c := ext[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	switch string(buf[:len(ext)]) {
+	case "mp4", "mov", "webm", "mkv":
+		return AssetVideo
+	case "png", "jpg", "jpeg", "webp", "gif":
+		return AssetImage
+	case "mp3", "wav", "m4a", "aac", "ogg", "flac":
+		return AssetAudio
+	case "vidova":
+		return AssetScreenRecording
+	}
+	return 0
+}
+
+// assetURL holds offsets into a validated asset URL s:
+// s[:hostEnd] is "scheme://host[:port]", s[hostEnd:pathEnd] the path,
+// s[pathEnd:fragStart] the query (with its '?'), s[fragStart:] the fragment.
+type assetURL struct {
+	hostEnd, pathEnd, fragStart int32 // URLs are at most MaxAssetURLLen bytes
+}
+
+// Classes of URL bytes, for parseAssetURL.
+const (
+	urlAllowed = 1 << iota // may appear unescaped in an asset URL
+	urlHost                // may appear in a host name
+	urlHex                 // a hexadecimal digit
+	urlSpecial             // '%', '?' or '#': parseAssetURL looks closer
+)
+
+// urlByteClass is a read-only lookup table built once.
+var urlByteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] |= urlAllowed | urlHost | urlHex
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] |= urlAllowed | urlHost
+		t[c-'a'+'A'] |= urlAllowed | urlHost
+	}
+	for _, c := range "abcdefABCDEF" {
+		t[c] |= urlHex
+	}
+	for _, c := range "-._~" {
+		t[c] |= urlAllowed | urlHost
+	}
+	for _, c := range ":/[]@!$&'()*+,;=" {
+		t[c] |= urlAllowed
+	}
+	t['%'] |= urlAllowed | urlHost | urlSpecial
+	t['?'] |= urlAllowed | urlSpecial
+	t['#'] |= urlAllowed | urlSpecial
+	return t
+}()
+
+// parseAssetURL validates s as a remote asset URL (see [RemoteAsset]) and
+// returns the offsets of its parts, or a reason it is refused. It does not
+// allocate on success.
+func parseAssetURL(s string) (u assetURL, reason string) {
+	if s == "" {
+		return u, "required"
+	}
+	if len(s) > MaxAssetURLLen {
+		return u, fmt.Sprintf("%d bytes: longer than %d bytes", len(s), MaxAssetURLLen)
+	}
+	var start int
+	if len(s) >= 7 && s[0]|0x20 == 'h' && s[1]|0x20 == 't' && s[2]|0x20 == 't' && s[3]|0x20 == 'p' {
+		switch {
+		case s[4:7] == "://":
+			start = 7
+		case len(s) >= 8 && s[4]|0x20 == 's' && s[5:8] == "://":
+			start = 8
+		}
+	}
+	if start == 0 {
+		return u, "must be an http:// or https:// URL"
+	}
+	n := int32(len(s))
+	u.hostEnd, u.pathEnd, u.fragStart = n, n, n
+	for i := start; i < len(s); i++ {
+		cls := urlByteClass[s[i]]
+		if cls&(urlAllowed|urlSpecial) == urlAllowed {
+			if s[i] == '/' && u.hostEnd == n {
+				u.hostEnd = int32(i)
+			}
+			continue
+		}
+		switch c := s[i]; {
+		case cls == 0:
+			return u, badURLByte(c)
+		case c == '%':
+			if i+2 >= len(s) || urlByteClass[s[i+1]]&urlHex == 0 || urlByteClass[s[i+2]]&urlHex == 0 {
+				return u, "has a malformed %-escape"
+			}
+			i += 2
+		case c == '?' || c == '#':
+			if u.hostEnd == n {
+				u.hostEnd = int32(i)
+			}
+			if u.pathEnd == n {
+				u.pathEnd = int32(i)
+			}
+			if c == '#' && u.fragStart == n {
+				u.fragStart = int32(i)
+			}
+		}
+	}
+	if reason := checkAuthority(s[start:u.hostEnd]); reason != "" {
+		return u, reason
+	}
+	return u, ""
+}
+
+// badURLByte says why c may not appear in an asset URL.
+func badURLByte(c byte) string {
+	switch {
+	case c <= ' ' || c == 0x7f:
+		return "contains a space or control character"
+	case c >= 0x80:
+		return "contains a non-ASCII byte (percent-encode it)"
+	default:
+		return fmt.Sprintf("contains %q, which must be percent-encoded", c)
+	}
+}
+
+// checkAuthority checks the "host[:port]" part of an asset URL.
+func checkAuthority(a string) string {
+	if a == "" {
+		return "has no host"
+	}
+	if strings.IndexByte(a, '@') >= 0 {
+		return "must not contain credentials (user@host)"
+	}
+	var port string
+	if a[0] == '[' { // an IPv6 literal
+		end := strings.IndexByte(a, ']')
+		if end < 0 {
+			return "has a malformed host"
+		}
+		for i := 1; i < end; i++ {
+			if c := a[i]; urlByteClass[c]&urlHex == 0 && c != ':' && c != '.' {
+				return "has a malformed host"
+			}
+		}
+		if end == 1 {
+			return "has no host"
+		}
+		port = a[end+1:]
+	} else {
+		host := a
+		if i := strings.IndexByte(a, ':'); i >= 0 {
+			host, port = a[:i], a[i:]
+		}
+		if host == "" {
+			return "has no host"
+		}
+		for i := 0; i < len(host); i++ {
+			if urlByteClass[host[i]]&urlHost == 0 {
+				return "has a malformed host"
+			}
+		}
+	}
+	if port == "" {
+		return ""
+	}
+	if port[0] != ':' || len(port) < 2 || len(port) > 6 {
+		return "has a malformed port"
+	}
+	for i := 1; i < len(port); i++ {
+		if c := port[i]; c < '0' || c > '9' {
+			return "has a malformed port"
+		}
+	}
+	return ""
+}
+
+// sameAssetURL reports whether URLs a and b (with parts pa and pb) name the
+// same asset: equal after lower-casing scheme and host, fragment ignored.
+func sameAssetURL(a string, pa assetURL, b string, pb assetURL) bool {
+	return pa.hostEnd == pb.hostEnd && pa.fragStart == pb.fragStart &&
+		a[pa.hostEnd:pa.fragStart] == b[pb.hostEnd:pb.fragStart] &&
+		strings.EqualFold(a[:pa.hostEnd], b[:pb.hostEnd])
+}
+
+// DecodeJob reads one job in the JSON form documented on [Job], strictly:
+// unknown or duplicate fields, values of the wrong type, unknown names,
+// malformed JSON, data after the job and documents over [MaxJobSize] bytes
+// are [*InputError]s naming the field at fault, such as
+// "remote_assets[3].type". A null value counts as the field left out, and
+// so does an empty "type". The decoded job is then validated as
+// [Job.Validate] does, so a job DecodeJob returns can be estimated.
+// Errors reading r are returned wrapped, as they are.
+func DecodeJob(r io.Reader) (Job, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxJobSize+1))
+	if err != nil {
+		return Job{}, fmt.Errorf("credits: read job: %w", err)
+	}
+	if len(data) > MaxJobSize {
+		return Job{}, inputErr("job", "", fmt.Sprintf("larger than %d bytes", MaxJobSize))
+	}
+	var job Job
+	if err := job.UnmarshalJSON(data); err != nil {
+		return Job{}, err
+	}
+	return job, nil
+}
+
+// UnmarshalJSON decodes and validates a job as [DecodeJob] does (without
+// its size limit), so a Job inside a larger request is just as strict.
+func (job *Job) UnmarshalJSON(data []byte) error {
+	r := newStrictJSON(data, "job")
+	var j Job
+	count := 0
+	countAsset := func(path string) error {
+		if count++; count > MaxJobAssets {
+			return inputErr(path, "", fmt.Sprintf("too many assets: at most %d uploads and remote assets per job", MaxJobAssets))
+		}
+		return nil
+	}
+	assetType := func(path string) (AssetType, error) {
+		s, err := r.str(path, true)
+		if err != nil || s == "" {
+			return 0, err
+		}
+		t, err := ParseAssetType(s)
+		if err != nil {
+			return 0, inputErr(path, s, "unknown asset type (want video, image, audio or screen_recording)")
+		}
+		return t, nil
+	}
+	err := r.object("", func(key, path string) error {
+		switch key {
+		case "pipeline":
+			s, err := r.str(path, true)
+			if err != nil || s == "" {
+				return err
+			}
+			if j.Pipeline, err = ParsePipeline(s); err != nil {
+				return inputErr(path, s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+			}
+		case "prompt":
+			s, err := r.str(path, true)
+			if err != nil {
+				return err
+			}
+			j.Prompt = s
+		case "uploads":
+			_, err := r.array(path, true, func(i int, path string) error {
+				if err := countAsset(path); err != nil {
+					return err
+				}
+				var u Upload
+				err := r.object(path, func(key, path string) error {
+					var err error
+					switch key {
+					case "name":
+						u.Name, err = r.str(path, true)
+					case "type":
+						u.Type, err = assetType(path)
+					case "analyze":
+						u.Analyze, err = r.boolean(path, true)
+					default:
+						err = inputErr(path, "", "unknown field")
+					}
+					return err
+				})
+				j.Uploads = append(j.Uploads, u)
+				return err
+			})
+			return err
+		case "remote_assets":
+			_, err := r.array(path, true, func(i int, path string) error {
+				if err := countAsset(path); err != nil {
+					return err
+				}
+				var a RemoteAsset
+				err := r.object(path, func(key, path string) error {
+					var err error
+					switch key {
+					case "url":
+						a.URL, err = r.str(path, true)
+					case "type":
+						a.Type, err = assetType(path)
+					case "analyze":
+						a.Analyze, err = r.boolean(path, true)
+					default:
+						err = inputErr(path, "", "unknown field")
+					}
+					return err
+				})
+				j.RemoteAssets = append(j.RemoteAssets, a)
+				return err
+			})
+			return err
+		default:
+			return inputErr(path, "", "unknown field")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	*job = j
+	return nil
+}
