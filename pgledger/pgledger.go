@@ -359,8 +359,19 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		return nil // nothing to store: the deferred rollback ends the transaction
 	}
 
-	// Round trip 2: append, store the state, commit.
+	// Round trip 2: store the state, append, commit. The state goes
+	// first: a writer that did not lock the row (a serializable
+	// transaction) then fails on the row, with a serialization failure
+	// that is retried, rather than on an entry's ID.
+	blob, err := state.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("pgledger: update account %q: %w", account, err)
+	}
+	if last := entries[len(entries)-1].ID; state.Version() != last {
+		return fmt.Errorf("pgledger: update account %q: the decision left the state at version %d, its last entry is %d", account, state.Version(), last)
+	}
 	batch = &pgx.Batch{}
+	batch.Queue(b.q.storeState, account, state.Version(), blob)
 	for i := range entries {
 		e := &entries[i]
 		if e.ID != version+int64(i)+1 {
@@ -375,23 +386,12 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		}
 		batch.Queue(b.q.insertEntry, args...)
 	}
-	if last := entries[len(entries)-1].ID; state.Version() != last {
-		return fmt.Errorf("pgledger: update account %q: the decision left the state at version %d, its last entry is %d", account, state.Version(), last)
-	}
-	blob, err := state.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("pgledger: update account %q: %w", account, err)
-	}
-	batch.Queue(b.q.storeState, account, state.Version(), blob)
 	batch.Queue("COMMIT")
 	br = conn.SendBatch(ctx, batch)
-	for range entries {
+	for range len(entries) + 1 {
 		if _, err = br.Exec(); err != nil {
 			break
 		}
-	}
-	if err == nil {
-		_, err = br.Exec()
 	}
 	var tag pgconn.CommandTag
 	if err == nil {
