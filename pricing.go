@@ -279,15 +279,18 @@ type Quote struct {
 // MarshalJSON encodes q in the form documented on [Quote], with a null
 // resolution for actions that have none.
 func (q Quote) MarshalJSON() ([]byte, error) {
-	type plain Quote
-	var res any
+	var res *Resolution
 	if q.Resolution != 0 {
-		res = q.Resolution
+		res = &q.Resolution
 	}
 	return json.Marshal(struct {
-		plain
-		Resolution any `json:"resolution"`
-	}{plain(q), res})
+		Action       Action      `json:"action"`
+		Resolution   *Resolution `json:"resolution"`
+		Quantity     int64       `json:"quantity"`
+		UnitPrice    Credits     `json:"unit_price"`
+		Total        Credits     `json:"total"`
+		PriceVersion string      `json:"price_version"`
+	}{q.Action, res, q.Quantity, q.UnitPrice, q.Total, q.PriceVersion})
 }
 
 // Quote prices opts.Quantity units of action a (video_generation at
@@ -464,7 +467,7 @@ func (b *PriceBook) UnmarshalJSON(data []byte) error {
 	seen := false
 	err := r.object("", func(key, path string) error {
 		if key != "tables" {
-			return inputErr(path, "", "unknown field")
+			return inputErr(path, "", `unknown field (a price book is {"tables": [table, ...]})`)
 		}
 		seen = true
 		_, err := r.array(path, false, func(i int, path string) error {

@@ -137,7 +137,7 @@ func TestQuote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(b), `{"action":"video_generation","quantity":2,"unit_price":40,"total":80,"price_version":"v1","resolution":"4k"}`; got != want {
+	if got, want := string(b), `{"action":"video_generation","resolution":"4k","quantity":2,"unit_price":40,"total":80,"price_version":"v1"}`; got != want {
 		t.Errorf("JSON = %s\nwant   %s", got, want)
 	}
 	var back credits.Quote
