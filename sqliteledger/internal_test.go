@@ -1,0 +1,124 @@
+package sqliteledger
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avstudio/credits"
+)
+
+func openInternal(t *testing.T, opts Options) *Backend {
+	t.Helper()
+	b, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func pragma(t *testing.T, db *sql.DB, name string) string {
+	t.Helper()
+	var v string
+	if err := db.QueryRow("PRAGMA " + name).Scan(&v); err != nil {
+		t.Fatalf("PRAGMA %s: %v", name, err)
+	}
+	return v
+}
+
+// Every connection, the writer's and the readers', is set up as Options say.
+func TestConnectionSettings(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		sync string // PRAGMA synchronous: 1 NORMAL, 2 FULL
+		busy string
+	}{
+		{Options{}, "2", "5000"},
+		{Options{Synchronous: SynchronousNormal, BusyTimeout: 1500 * time.Millisecond}, "1", "1500"},
+	} {
+		b := openInternal(t, tc.opts)
+		for name, db := range map[string]*sql.DB{"writer": b.writer, "reader": b.reader} {
+			want := map[string]string{"journal_mode": "wal", "synchronous": tc.sync, "busy_timeout": tc.busy, "foreign_keys": "1"}
+			if name == "reader" {
+				want["query_only"] = "1"
+			} else {
+				want["query_only"] = "0"
+			}
+			for p, v := range want {
+				if got := pragma(t, db, p); got != v {
+					t.Errorf("%+v: %s connection: PRAGMA %s = %s, want %s", tc.opts, name, p, got, v)
+				}
+			}
+		}
+		if _, err := b.reader.Exec(`INSERT INTO accounts (id, version, state) VALUES ('x', 0, x'')`); err == nil {
+			t.Error("a read connection wrote to the file")
+		}
+	}
+}
+
+// The hot path's lookups and every shape of history query use an index
+// and walk no entries but the account's, from its cursor.
+func TestQueriesUseIndexes(t *testing.T) {
+	b := openInternal(t, Options{})
+	plan := func(query string, args ...any) string {
+		t.Helper()
+		rows, err := b.reader.Query("EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		defer rows.Close()
+		var steps []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			steps = append(steps, detail)
+		}
+		return strings.Join(steps, "; ")
+	}
+	check := func(what, plan string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(plan, w) {
+				t.Errorf("%s: plan %q lacks %q", what, plan, w)
+			}
+		}
+		if strings.Contains(plan, "SCAN entries") {
+			t.Errorf("%s: plan %q scans the entries", what, plan)
+		}
+	}
+	check("load state", plan(sqlLoadState, "a"), "SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)")
+	check("entry by key", plan(sqlLoadKeyed, "a", "k"), "SEARCH entries USING INDEX entries_key (account=? AND key=?)")
+	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
+	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, q := range []credits.HistoryQuery{
+		{After: 10, Limit: 100},
+		{After: 10, Limit: 100, Since: since, Until: since.Add(time.Hour)},
+	} {
+		query, args, err := entriesQuery("a", &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("history", plan(query, args...), "SEARCH entries USING PRIMARY KEY (account=? AND id>?)")
+	}
+	for _, q := range []credits.HistoryQuery{
+		{After: 10, Limit: 100, Kinds: []credits.Kind{credits.KindCharge}},
+		{Limit: 100, Kinds: []credits.Kind{credits.KindCharge, credits.KindHold, credits.KindCharge}, Since: since},
+	} {
+		query, args, err := entriesQuery("a", &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := plan(query, args...)
+		check("history by kind", p, "SEARCH entries USING INDEX entries_kind (account=? AND kind=? AND id>?)")
+		if n := strings.Count(p, "entries_kind"); n != 2 && len(q.Kinds) > 1 {
+			t.Errorf("history by two kinds: plan %q walks the index %d times, want 2", p, n)
+		}
+	}
+}
