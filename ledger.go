@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -640,7 +641,10 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 		if existing.RequestHash != o.req.RequestHash {
 			return nil, &IdempotencyConflictError{Account: o.account, Key: o.req.Key, EntryID: existing.ID}
 		}
+		// The stored entry may be the backend's own (the memory
+		// backend's is): the caller gets a copy.
 		o.result = *existing
+		o.result.Metadata = maps.Clone(existing.Metadata)
 		return nil, nil
 	}
 	work := s
@@ -801,6 +805,7 @@ func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (Entr
 				return nil, fmt.Errorf("account %q claimed its free tier in entry %d: %w", account, existing.ID, ErrAlreadyClaimed)
 			}
 			e := *existing
+			e.Metadata = maps.Clone(existing.Metadata)
 			done = &e
 		}
 		return nil, nil
