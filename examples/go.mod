@@ -4,4 +4,6 @@ go 1.26
 
 require github.com/avstudio/credits v0.0.0
 
+require github.com/shopspring/decimal v1.4.0 // indirect
+
 replace github.com/avstudio/credits => ..
