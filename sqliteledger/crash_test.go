@@ -1,0 +1,349 @@
+package sqliteledger_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/sqliteledger"
+	"github.com/google/go-cmp/cmp"
+)
+
+// The crash test's knobs, read from the environment.
+const (
+	// crashCyclesEnv raises the number of crash cycles (at least 20).
+	crashCyclesEnv = "SQLITELEDGER_CRASH_CYCLES"
+	// crashSeedEnv replays a failing run: its seed is in the failure.
+	crashSeedEnv = "SQLITELEDGER_CRASH_SEED"
+
+	// The child's instructions; crashChildFileEnv also marks the child.
+	crashChildFileEnv  = "SQLITELEDGER_CRASH_CHILD_FILE"
+	crashChildCycleEnv = "SQLITELEDGER_CRASH_CHILD_CYCLE"
+	crashChildSyncEnv  = "SQLITELEDGER_CRASH_CHILD_SYNC"
+	crashChildSeedEnv  = "SQLITELEDGER_CRASH_CHILD_SEED"
+)
+
+var crashAccounts = []string{"alice", "bob", "carol"}
+
+// ack is one operation the child acknowledged: the request it sent, so
+// that the parent can send it again, and the entry it got back.
+type ack struct {
+	op      string // grant, charge, charge_action, hold, capture, release
+	account string
+	key     string
+	amount  credits.Credits
+	hold    int64
+	id      int64 // the entry's ID
+}
+
+func (a ack) String() string {
+	return fmt.Sprintf("ACK %s %s %s %d %d %d", a.op, a.account, a.key, int64(a.amount), a.hold, a.id)
+}
+
+func parseAck(line string) (ack, error) {
+	f := strings.Fields(line)
+	if len(f) != 7 || f[0] != "ACK" {
+		return ack{}, fmt.Errorf("not an ACK line: %q", line)
+	}
+	var a ack
+	var nums [3]int64
+	for i, s := range f[4:] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return ack{}, fmt.Errorf("ACK line %q: %w", line, err)
+		}
+		nums[i] = n
+	}
+	a.op, a.account, a.key = f[1], f[2], f[3]
+	a.amount, a.hold, a.id = credits.Credits(nums[0]), nums[1], nums[2]
+	return a, nil
+}
+
+// send sends the acknowledged request again through l.
+func (a ack) send(ctx context.Context, l *credits.Ledger) (credits.Entry, error) {
+	switch a.op {
+	case "grant":
+		return l.Grant(ctx, a.account, credits.GrantRequest{Key: a.key, Amount: a.amount, Source: credits.SourceTopUp})
+	case "charge":
+		return l.Charge(ctx, a.account, credits.ChargeRequest{Key: a.key, Amount: a.amount})
+	case "charge_action":
+		return l.Charge(ctx, a.account, credits.ChargeRequest{Key: a.key, Action: credits.ChatMessage})
+	case "hold":
+		return l.Hold(ctx, a.account, credits.HoldRequest{Key: a.key, Amount: a.amount})
+	case "capture":
+		return l.Capture(ctx, a.account, credits.CaptureRequest{Key: a.key, Hold: a.hold, Amount: a.amount})
+	case "release":
+		return l.Release(ctx, a.account, credits.ReleaseRequest{Key: a.key, Hold: a.hold})
+	}
+	return credits.Entry{}, fmt.Errorf("unknown op %q", a.op)
+}
+
+// TestCrashChild is the process TestCrashSafety kills: it writes grants,
+// charges, holds, captures and releases with idempotency keys as fast as
+// it can, from several goroutines, and prints an ACK line for each one
+// the ledger acknowledged. It does nothing unless TestCrashSafety started
+// it.
+func TestCrashChild(t *testing.T) {
+	path := os.Getenv(crashChildFileEnv)
+	if path == "" {
+		t.Skip("the process TestCrashSafety starts and kills")
+	}
+	// Never outlive a parent that died before killing us.
+	time.AfterFunc(30*time.Second, func() { os.Exit(3) })
+	fail := func(format string, args ...any) {
+		fmt.Printf("ERR "+format+"\n", args...)
+		os.Exit(2)
+	}
+	seed, _ := strconv.ParseUint(os.Getenv(crashChildSeedEnv), 10, 64)
+	cycle := os.Getenv(crashChildCycleEnv)
+	ctx := context.Background()
+	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{Synchronous: sqliteledger.Synchronous(os.Getenv(crashChildSyncEnv))})
+	if err != nil {
+		fail("open: %v", err)
+	}
+	l := credits.NewLedger(b, credits.Options{})
+	var out sync.Mutex
+	report := func(a ack) {
+		line := a.String() + "\n"
+		out.Lock()
+		defer out.Unlock()
+		// One write of a short line: the pipe takes it whole or not at all.
+		if _, err := os.Stdout.WriteString(line); err != nil {
+			os.Exit(4)
+		}
+	}
+	const workers = 4
+	for w := range workers {
+		go func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			var holds []ack // open holds
+			for n := 0; ; n++ {
+				a := ack{account: crashAccounts[rng.IntN(len(crashAccounts))], key: fmt.Sprintf("c%s-w%d-%d", cycle, w, n)}
+				switch r := rng.IntN(100); {
+				case r < 20 || n == 0:
+					a.op, a.amount = "grant", credits.Credits(1+rng.IntN(50))*credits.Credit
+				case r < 45:
+					a.op, a.amount = "charge", credits.Credits(1+rng.IntN(5_000_000))
+				case r < 60:
+					a.op = "charge_action"
+				case r < 80:
+					a.op, a.amount = "hold", credits.Credits(1+rng.IntN(5))*credits.Credit
+				default:
+					if len(holds) == 0 {
+						continue
+					}
+					i := rng.IntN(len(holds))
+					h := holds[i]
+					holds = append(holds[:i], holds[i+1:]...)
+					a.account, a.hold = h.account, h.id
+					if rng.IntN(2) == 0 {
+						a.op, a.amount = "capture", credits.Credits(1+rng.Int64N(int64(h.amount)))
+					} else {
+						a.op = "release"
+					}
+				}
+				e, err := a.send(ctx, l)
+				if errors.Is(err, credits.ErrInsufficientCredits) {
+					continue
+				}
+				if err != nil {
+					fail("%s: %v", a, err)
+				}
+				a.id = e.ID
+				if a.op == "hold" {
+					holds = append(holds, a)
+				}
+				report(a)
+			}
+		}()
+	}
+	select {}
+}
+
+// crashRun is what one child process acknowledged before it was killed.
+type crashRun struct {
+	acks   []ack
+	errs   []string // ERR lines and stray output
+	stderr string
+}
+
+// runAndKill starts the child on path and kills it with SIGKILL at a
+// random moment after its first acknowledgement.
+func runAndKill(t *testing.T, path string, cycle int, syncMode sqliteledger.Synchronous, rng *rand.Rand) crashRun {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=60s")
+	cmd.Env = append(os.Environ(),
+		crashChildFileEnv+"="+path,
+		crashChildCycleEnv+"="+strconv.Itoa(cycle),
+		crashChildSyncEnv+"="+string(syncMode),
+		crashChildSeedEnv+"="+strconv.FormatUint(rng.Uint64(), 10),
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var run crashRun
+	first := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := bufio.NewReader(stdout)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				// A line cut short by the kill was never acknowledged.
+				if err != io.EOF {
+					run.errs = append(run.errs, "read: "+err.Error())
+				}
+				return
+			}
+			line = strings.TrimSuffix(line, "\n")
+			if a, err := parseAck(line); err == nil {
+				run.acks = append(run.acks, a)
+				if len(run.acks) == 1 {
+					close(first)
+				}
+			} else if line != "" {
+				run.errs = append(run.errs, line)
+			}
+		}
+	}()
+	select {
+	case <-first:
+		time.Sleep(time.Duration(rng.IntN(150_000)) * time.Microsecond)
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Error("the child acknowledged nothing in 30s")
+	}
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatal(err)
+	}
+	<-done
+	_ = cmd.Wait() // killed: its exit status says so
+	run.stderr = stderr.String()
+	return run
+}
+
+// TestCrashSafety kills a process writing to the ledger at random
+// moments, again and again on the same file, and checks after each kill
+// that every operation the process had acknowledged is there, with the
+// same entry; that retrying it returns that entry and changes nothing;
+// and that nothing is half-applied: in every account the IDs run 1, 2,
+// 3..., the balance is the sum of the entries, the stored state is what
+// the history rebuilds, and the history of earlier cycles is unchanged.
+// Cycles alternate synchronous FULL and NORMAL: both must survive a killed
+// process. SQLITELEDGER_CRASH_CYCLES raises the number of cycles;
+// SQLITELEDGER_CRASH_SEED replays a run.
+func TestCrashSafety(t *testing.T) {
+	if os.Getenv(crashChildFileEnv) != "" {
+		t.Skip("in the child")
+	}
+	cycles := 20
+	if s := os.Getenv(crashCyclesEnv); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", crashCyclesEnv, s)
+		}
+		cycles = max(n, cycles)
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
+		}
+	}
+	t.Logf("%d cycles, %s=%d", cycles, crashSeedEnv, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	path := filepath.Join(t.TempDir(), "crash.db")
+	ctx := context.Background()
+
+	history := map[string][]credits.Entry{} // each account's history at the last check
+	total := 0
+	for cycle := range cycles {
+		syncMode := []sqliteledger.Synchronous{sqliteledger.SynchronousFull, sqliteledger.SynchronousNormal}[cycle%2]
+		run := runAndKill(t, path, cycle, syncMode, rng)
+		if len(run.errs) > 0 || t.Failed() {
+			t.Fatalf("cycle %d (seed %d): the child failed: %q\nstderr:\n%s", cycle, seed, run.errs, run.stderr)
+		}
+		total += len(run.acks)
+
+		b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{Synchronous: syncMode})
+		if err != nil {
+			t.Fatalf("cycle %d (seed %d): reopening after the kill: %v", cycle, seed, err)
+		}
+		l := credits.NewLedger(b, credits.Options{})
+		for _, a := range run.acks {
+			e, err := b.Entry(ctx, a.account, a.id)
+			if err != nil {
+				t.Fatalf("cycle %d (seed %d): acknowledged %s is lost: %v", cycle, seed, a, err)
+			}
+			if e.Key != a.key {
+				t.Fatalf("cycle %d (seed %d): acknowledged %s: entry %d has key %q", cycle, seed, a, a.id, e.Key)
+			}
+			again, err := a.send(ctx, l)
+			if err != nil {
+				t.Fatalf("cycle %d (seed %d): retrying acknowledged %s: %v", cycle, seed, a, err)
+			}
+			if diff := cmp.Diff(e, again); diff != "" {
+				t.Fatalf("cycle %d (seed %d): retrying acknowledged %s did not return its entry (-stored +retry):\n%s", cycle, seed, a, diff)
+			}
+		}
+		for _, account := range crashAccounts {
+			entries := checkConsistent(t, b, account)
+			before := history[account]
+			if len(entries) < len(before) {
+				t.Fatalf("cycle %d (seed %d): account %q lost entries: %d, had %d", cycle, seed, account, len(entries), len(before))
+			}
+			if diff := cmp.Diff(before, entries[:len(before)]); len(before) > 0 && diff != "" {
+				t.Fatalf("cycle %d (seed %d): account %q: earlier history changed (-before +after):\n%s", cycle, seed, account, diff)
+			}
+			keys := map[string]int64{}
+			for _, e := range entries {
+				if e.Key == "" {
+					continue
+				}
+				if id, dup := keys[e.Key]; dup {
+					t.Fatalf("cycle %d (seed %d): account %q: key %q applied twice, entries %d and %d", cycle, seed, account, e.Key, id, e.ID)
+				}
+				keys[e.Key] = e.ID
+			}
+			history[account] = entries
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db := rawDB(t, path)
+		var integrity string
+		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+			t.Fatalf("cycle %d (seed %d): integrity_check = %q, %v", cycle, seed, integrity, err)
+		}
+		db.Close()
+	}
+	entries := 0
+	for _, h := range history {
+		entries += len(h)
+	}
+	t.Logf("%d crash cycles: %d acknowledged operations all found, %d entries in all", cycles, total, entries)
+	if total < cycles {
+		t.Errorf("only %d operations acknowledged in %d cycles: the child hardly ran", total, cycles)
+	}
+}
