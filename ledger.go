@@ -662,6 +662,12 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 	if err := o.l.checkFunds(work, o.account, &op); err != nil {
 		return nil, err
 	}
+	if op.Amount > 0 {
+		// Credits coming in must not wrap the balance around.
+		if _, err := work.balance().Add(op.Amount); err != nil {
+			return nil, fmt.Errorf("account %q: %w", o.account, err)
+		}
+	}
 	work.apply(&op)
 	op.BalanceAfter = work.balance()
 	if work != s {
