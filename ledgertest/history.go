@@ -1,0 +1,203 @@
+package ledgertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/google/go-cmp/cmp"
+)
+
+func testHistory(t *testing.T, b credits.Backend) {
+	t.Run("pages while writing", func(t *testing.T) { pagesWhileWriting(t, b) })
+	t.Run("filters", func(t *testing.T) { filters(t, b) })
+	t.Run("unknown", func(t *testing.T) { unknown(t, b) })
+}
+
+// pagesWhileWriting follows History's cursor with small pages while four
+// goroutines keep appending: every pass sees entries 1..n, each once, in
+// order, and n never shrinks; the last pass, after the writes, sees all.
+func pagesWhileWriting(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	l := newLedger(b, NewClock(start), nil)
+	const account, writers, writes = "pages ¶", 4, 40
+	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "seed", Amount: 1000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range writes {
+				if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: fmt.Sprintf("w%d-%d", w, i), Amount: credits.Credit}); err != nil {
+					brokeOn(t, ruleOutcome, "charge: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	seen := 0
+	for pass, finished := 0, false; !finished; pass++ {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		limit := 1 + pass%4
+		all, err := history(ctx, t, l, account, credits.HistoryQuery{}, limit)
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		for i, e := range all {
+			if e.ID != int64(i)+1 {
+				broke(t, rulePages, "pass %d with pages of %d: entry %d at position %d (an entry skipped or repeated)", pass, limit, e.ID, i+1)
+			}
+		}
+		if len(all) < seen {
+			broke(t, rulePages, "pass %d saw %d entries, an earlier pass %d", pass, len(all), seen)
+		}
+		seen = len(all)
+	}
+	if t.Failed() {
+		return
+	}
+	if want := 1 + writers*writes; seen != want {
+		broke(t, rulePages, "after the writes, following the cursor visits %d entries, want %d", seen, want)
+	}
+}
+
+// filters checks History's kind and time filters against the whole
+// history filtered here, with pages of 1 and 2.
+func filters(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	clock := NewClock(start)
+	l := newLedger(b, clock, nil)
+	const account = "filters ƒ"
+	must := func(e credits.Entry, err error) credits.Entry {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	t0 := l.Now()
+	must(l.Grant(ctx, account, credits.GrantRequest{Key: "g1", Amount: 50 * credits.Credit, Source: credits.SourceTopUp}))
+	c1 := must(l.Charge(ctx, account, credits.ChargeRequest{Key: "c1", Action: credits.ChatMessage}))
+	h1 := must(l.Hold(ctx, account, credits.HoldRequest{Key: "h1", Amount: 5 * credits.Credit}))
+	clock.Advance(time.Hour)
+	t1 := l.Now()
+	must(l.Capture(ctx, account, credits.CaptureRequest{Key: "cap1", Hold: h1.ID, Amount: 2 * credits.Credit}))
+	must(l.Refund(ctx, account, credits.RefundRequest{Key: "r1", Entry: c1.ID}))
+	must(l.Charge(ctx, account, credits.ChargeRequest{Key: "c2", Amount: credits.Credit / 3}))
+	clock.Advance(time.Hour + time.Microsecond)
+	t2 := l.Now()
+	h2 := must(l.Hold(ctx, account, credits.HoldRequest{Key: "h2", Amount: credits.Credit}))
+	must(l.Release(ctx, account, credits.ReleaseRequest{Key: "rel2", Hold: h2.ID}))
+	must(l.Grant(ctx, account, credits.GrantRequest{Key: "g2", Amount: credits.Credit, Source: credits.SourceAdjustment}))
+
+	all, err := history(ctx, t, l, account, credits.HistoryQuery{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := []credits.HistoryQuery{
+		{Kinds: []credits.Kind{credits.KindCharge}},
+		{Kinds: []credits.Kind{credits.KindGrant, credits.KindRefund}},
+		{Kinds: []credits.Kind{credits.KindHold, credits.KindCapture, credits.KindRelease}},
+		{Kinds: []credits.Kind{credits.KindExpire}},
+		{Since: t1},
+		{Until: t1},
+		{Since: t1, Until: t2},
+		{Since: t0, Until: t0.Add(time.Microsecond)},
+		{Since: t1, Kinds: []credits.Kind{credits.KindCharge, credits.KindRelease}},
+		{Since: t2.Add(time.Microsecond)},
+		{After: 3, Kinds: []credits.Kind{credits.KindGrant, credits.KindCharge}},
+	}
+	for _, q := range queries {
+		var want []credits.Entry
+		for _, e := range all {
+			if e.ID > q.After && (len(q.Kinds) == 0 || slices.Contains(q.Kinds, e.Kind)) &&
+				(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until)) {
+				want = append(want, e)
+			}
+		}
+		for _, size := range []int{1, 2} {
+			got, err := history(ctx, t, l, account, q, size)
+			if err != nil {
+				broke(t, ruleFilters, "History(%+v): %v", q, err)
+			}
+			if diff := cmp.Diff(want, got, entryCmp...); diff != "" {
+				broke(t, ruleFilters, "History(kinds %v, since %s, until %s, after %d) in pages of %d (-want +got):\n%s",
+					q.Kinds, q.Since, q.Until, q.After, size, diff)
+			}
+		}
+	}
+
+	// Entry by ID is the same entry.
+	for _, e := range all {
+		got, err := l.Entry(ctx, account, e.ID)
+		if err != nil {
+			broke(t, ruleReadBack, "Entry(%q, %d): %v", account, e.ID, err)
+		}
+		if diff := cmp.Diff(e, got, entryCmp...); diff != "" {
+			broke(t, ruleReadBack, "Entry(%q, %d) differs from History (-history +entry):\n%s", account, e.ID, diff)
+		}
+	}
+	for _, id := range []int64{0, -1, int64(len(all)) + 1, 1 << 40} {
+		if _, err := l.Entry(ctx, account, id); !errors.Is(err, credits.ErrEntryNotFound) {
+			broke(t, ruleUnknown, "Entry(%q, %d) of %d entries: got %v, want ErrEntryNotFound", account, id, len(all), err)
+		}
+	}
+	// A cursor at or past the end is an empty last page.
+	for _, after := range []int64{int64(len(all)), int64(len(all)) + 5} {
+		p, err := l.History(ctx, account, credits.HistoryQuery{After: after})
+		if err != nil || len(p.Entries) != 0 || p.Next != 0 {
+			broke(t, rulePages, "History after %d of %d entries: %d entries, next %d, error %v; want an empty last page", after, len(all), len(p.Entries), p.Next, err)
+		}
+	}
+	p, err := l.History(ctx, account, credits.HistoryQuery{After: int64(len(all)) - 1, Limit: 1})
+	if err != nil || len(p.Entries) != 1 || p.Entries[0].ID != int64(len(all)) || p.Next != 0 {
+		broke(t, rulePages, "the last page of one entry: %+v, %v", p, err)
+	}
+}
+
+// unknown checks every read of an account that has no entries, and of
+// one that only ever had failed operations.
+func unknown(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	l := newLedger(b, NewClock(start), nil)
+	// A failed charge must not make the account exist.
+	if _, err := l.Charge(ctx, "failed only", credits.ChargeRequest{Key: "c", Amount: credits.Credit}); !errors.Is(err, credits.ErrInsufficientCredits) {
+		broke(t, ruleOutcome, "a charge on an account with no credits: got %v, want ErrInsufficientCredits", err)
+	}
+	if _, err := l.Release(ctx, "failed only", credits.ReleaseRequest{Key: "r", Hold: 1}); !errors.Is(err, credits.ErrHoldNotFound) {
+		broke(t, ruleOutcome, "a release on an account with no entries: got %v, want ErrHoldNotFound", err)
+	}
+	for _, account := range []string{"nobody", "failed only", "Ñoño 🫥"} {
+		if _, err := l.Balance(ctx, account); !errors.Is(err, credits.ErrUnknownAccount) {
+			broke(t, ruleUnknown, "Balance(%q): got %v, want ErrUnknownAccount", account, err)
+		}
+		if _, err := l.History(ctx, account, credits.HistoryQuery{}); !errors.Is(err, credits.ErrUnknownAccount) {
+			broke(t, ruleUnknown, "History(%q): got %v, want ErrUnknownAccount", account, err)
+		}
+		if _, err := l.Sweep(ctx, account); !errors.Is(err, credits.ErrUnknownAccount) {
+			broke(t, ruleUnknown, "Sweep(%q): got %v, want ErrUnknownAccount", account, err)
+		}
+		if _, err := l.Entry(ctx, account, 1); !errors.Is(err, credits.ErrEntryNotFound) {
+			broke(t, ruleUnknown, "Entry(%q, 1): got %v, want ErrEntryNotFound", account, err)
+		}
+		if _, err := b.Load(ctx, account); !errors.Is(err, credits.ErrUnknownAccount) {
+			broke(t, ruleUnknown, "backend Load(%q): got %v, want ErrUnknownAccount", account, err)
+		}
+		if es, err := b.Entries(ctx, account, credits.HistoryQuery{Limit: 10}); err != nil || len(es) != 0 {
+			broke(t, ruleUnknown, "backend Entries(%q): %d entries, error %v; want none and no error", account, len(es), err)
+		}
+	}
+}

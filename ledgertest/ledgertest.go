@@ -1,0 +1,303 @@
+// Package ledgertest checks that a [credits.Backend] keeps accounts the way
+// the ledger's rules need, in the style of testing/fstest and
+// testing/slogtest: a storage backend of any kind calls [Run] from one of
+// its tests, and every rule it breaks is reported by name, such as
+//
+//	rule: a replayed idempotency key returns the first result and changes nothing
+//
+// The rules are those of the design's "Ledger semantics" and "Invariants":
+// the balance is the sum of the history; granted = spent + expired +
+// balance; available credits never go below minus the overdraft; no
+// idempotency key is applied twice; refunds never exceed their charge; a
+// capture never exceeds its hold; [credits.Rebuild] of the history equals
+// the state the backend stores; a failed operation changes nothing; and
+// concurrent operations leave what some serial order of them would.
+//
+// Run drives the backend through a [credits.Ledger], so it checks the
+// backend together with the rules in the core; the rules themselves are
+// the same for every backend, so what differs, and what a failure points
+// at, is the backend.
+package ledgertest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/shopspring/decimal"
+)
+
+// Run checks the backends that open returns against every rule of the
+// ledger. open must return a new, empty backend on every call; it is
+// called once per subtest (so a few times in all, never concurrently) with
+// that subtest's t, on which it may register cleanups (t.Cleanup) and
+// report its own failures. Run's subtests are:
+//
+//   - statemachine: a pgregory.net/rapid state machine that drives random
+//     sequences of grants (some expiring, some with priority), charges by
+//     action and raw, holds with deadlines, partial and full captures,
+//     releases, refunds (partial, full and past the charge), retries with
+//     the same key, the same key with another request, free-tier claims
+//     with shared claim keys, clock moves and sweeps over several
+//     accounts (one with an overdraft), against a reference model written
+//     independently of the core, and checks every invariant after every
+//     step. Each rapid case uses accounts of its own in the one backend.
+//     Its number of cases is rapid's flag: go test -rapid.checks=1000.
+//   - concurrency: 64 goroutines charging, holding, capturing and
+//     releasing on one account, then on many; the same idempotency key
+//     sent from 16 goroutines at once; one claim key claimed from 16
+//     accounts at once.
+//   - history: pagination with small limits while writes go on, filters by
+//     kind and time range, entries by ID, unknown accounts and entries.
+//   - roundtrip: entries read back equal what the operations returned, to
+//     the microsecond and in UTC, with metadata at its size limits,
+//     Unicode account names and keys, and every field of every kind set.
+//   - context: a cancelled context fails and changes nothing.
+//
+// Run uses its own clock and price book (it passes them in
+// [credits.Options] to [credits.NewLedger]), so a backend's results do not
+// depend on the time of day. Failures name the rule broken; the state
+// machine also prints the steps that led there, shrunk by rapid.
+func Run(t *testing.T, open func(t *testing.T) credits.Backend) {
+	t.Helper()
+	if open == nil {
+		t.Fatal("ledgertest.Run: open is nil")
+	}
+	t.Run("statemachine", func(t *testing.T) { testStateMachine(t, open(t)) })
+	t.Run("concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("history", func(t *testing.T) { testHistory(t, open(t)) })
+	t.Run("roundtrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
+	t.Run("context", func(t *testing.T) { testContext(t, open(t)) })
+}
+
+// The rules the suite checks, as its failures name them.
+const (
+	ruleHistoryIsModel    = "the history is exactly the entries the operations returned, in order"
+	ruleFailedChangesNone = "a failed operation changes nothing"
+	ruleBalanceIsSum      = "the balance is the sum of the history"
+	ruleBalanceIsModel    = "the balance (total, held, available) is what the operations left"
+	ruleConservation      = "granted = spent + expired + balance (refunds count as granted)"
+	ruleNoOverdraw        = "available credits never go below minus the overdraft"
+	ruleKeyOnce           = "no idempotency key is applied twice"
+	ruleReplay            = "a replayed idempotency key returns the first result and changes nothing"
+	ruleConflict          = "the same idempotency key with a different request is ErrIdempotencyConflict"
+	ruleRefundBound       = "refunds never exceed their charge"
+	ruleCaptureBound      = "a capture never exceeds its hold, and a hold closes once"
+	ruleRebuild           = "Rebuild(history) equals the state the backend stores"
+	ruleOutcome           = "each operation succeeds or fails as the ledger's rules say, with the right error"
+	ruleReadBack          = "an entry reads back exactly as the operation returned it"
+	ruleUTC               = "entry times read back in UTC, to the microsecond"
+	ruleUnknown           = "an account with no entries is ErrUnknownAccount; a missing entry is ErrEntryNotFound"
+	rulePages             = "following History's cursor visits every matching entry exactly once, in order"
+	ruleFilters           = "History's kind and time filters return exactly the matching entries"
+	ruleSerial            = "concurrent operations leave the state of some serial order of them"
+	ruleSameKeyConcurrent = "one idempotency key sent concurrently is applied once, and every sender gets its entry"
+	ruleClaimOnce         = "a free-tier claim key is taken by one account only"
+	ruleCancelled         = "a cancelled context fails and changes nothing"
+	ruleAliasing          = "an entry returned to the caller shares no memory with the stored history"
+)
+
+// failer is what both *testing.T and *rapid.T offer.
+type failer interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
+// broke reports a broken rule and stops the test.
+func broke(t failer, rule, format string, args ...any) {
+	t.Helper()
+	t.Fatalf("rule: %s\n%s", rule, fmt.Sprintf(format, args...))
+}
+
+// brokeOn reports a broken rule and lets the test go on.
+func brokeOn(t failer, rule, format string, args ...any) {
+	t.Helper()
+	t.Errorf("rule: %s\n%s", rule, fmt.Sprintf(format, args...))
+}
+
+// Clock is a settable clock for a ledger's [credits.Options.Now], safe for
+// concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads start until moved.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's reading.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// start is where the suite's clocks begin: within the first price table,
+// with nanoseconds the ledger must drop.
+var start = time.Date(2026, 3, 1, 9, 30, 0, 123_456_789, time.UTC)
+
+// The suite's price book: every action priced, two versions (the second
+// in force from v2From, with fractional prices and multipliers), so that a
+// charge's price and version are the suite's own, not the default table's.
+const (
+	v1Name = "ledgertest-v1"
+	v2Name = "ledgertest-v2"
+)
+
+var v2From = start.Add(6 * time.Hour)
+
+// unitPrice is the suite's price of one unit of a at table version v
+// (v1Name or v2Name) and resolution r, computed here independently of
+// the core's pricing: v1 prices action n at n credits (upload_image is
+// free) with multipliers 1, 2, 4; v2 adds half a credit to every price
+// but upload_image, with multipliers 1, 1.5, 3.
+func unitPrice(v string, a credits.Action, r credits.Resolution) credits.Credits {
+	base := credits.Credits(a) * credits.Credit
+	if a == credits.UploadImage {
+		base = 0
+	} else if v == v2Name {
+		base += credits.Credit / 2
+	}
+	if a != credits.VideoGeneration {
+		return base
+	}
+	switch {
+	case r == credits.Res1080p && v == v1Name:
+		return base * 2
+	case r == credits.Res1080p:
+		return base * 3 / 2
+	case r == credits.Res4K && v == v1Name:
+		return base * 4
+	case r == credits.Res4K:
+		return base * 3
+	}
+	return base
+}
+
+var priceBook = sync.OnceValue(func() *credits.PriceBook {
+	table := func(v string, from time.Time, mult map[credits.Resolution]string) *credits.PriceTable {
+		prices := make(map[credits.Action]credits.Credits)
+		for _, a := range credits.Actions() {
+			prices[a] = unitPrice(v, a, 0)
+		}
+		t, err := credits.NewPriceTable(v, from, prices, decimals(mult))
+		if err != nil {
+			panic(fmt.Sprintf("ledgertest: price table %s: %v", v, err))
+		}
+		return t
+	}
+	b, err := credits.NewPriceBook(
+		table(v1Name, start.Add(-24*time.Hour), map[credits.Resolution]string{credits.Res720p: "1", credits.Res1080p: "2", credits.Res4K: "4"}),
+		table(v2Name, v2From, map[credits.Resolution]string{credits.Res720p: "1", credits.Res1080p: "1.5", credits.Res4K: "3"}),
+	)
+	if err != nil {
+		panic(fmt.Sprintf("ledgertest: price book: %v", err))
+	}
+	return b
+})
+
+// newLedger returns a ledger on b with the suite's clock, prices, hold TTL
+// and overdraft (overdraft may be nil).
+func newLedger(b credits.Backend, c *Clock, overdraft func(string) credits.Credits) *credits.Ledger {
+	return credits.NewLedger(b, credits.Options{Prices: priceBook(), Now: c.Now, Overdraft: overdraft, HoldTTL: holdTTL})
+}
+
+const holdTTL = 90 * time.Minute
+
+// entryCmp compares entries the way a reader sees them: nil and empty
+// metadata are the same; RequestHash, the core's own fingerprint, is
+// compared only where the suite reads back what a backend stored.
+var (
+	entryCmp     = []cmp.Option{cmpopts.EquateEmpty()}
+	entryCmpNoRH = []cmp.Option{cmpopts.EquateEmpty(), cmpopts.IgnoreFields(credits.Entry{}, "RequestHash")}
+)
+
+// history reads the account's whole history through the ledger, in pages
+// of pageSize, checking the cursor on the way.
+func history(ctx context.Context, t failer, l *credits.Ledger, account string, q credits.HistoryQuery, pageSize int) ([]credits.Entry, error) {
+	t.Helper()
+	q.Limit = pageSize
+	var all []credits.Entry
+	for page := 0; ; page++ {
+		p, err := l.History(ctx, account, q)
+		if err != nil {
+			return all, err
+		}
+		if len(p.Entries) > pageSize {
+			broke(t, rulePages, "account %q: a page of limit %d has %d entries", account, pageSize, len(p.Entries))
+		}
+		for i := range p.Entries {
+			if p.Entries[i].ID <= q.After {
+				broke(t, rulePages, "account %q: the page after %d holds entry %d", account, q.After, p.Entries[i].ID)
+			}
+			if len(all) > 0 && p.Entries[i].ID <= all[len(all)-1].ID {
+				broke(t, rulePages, "account %q: entry %d comes after entry %d", account, p.Entries[i].ID, all[len(all)-1].ID)
+			}
+			all = append(all, p.Entries[i])
+		}
+		if p.Next == 0 {
+			return all, nil
+		}
+		if len(p.Entries) == 0 || p.Next != p.Entries[len(p.Entries)-1].ID {
+			broke(t, rulePages, "account %q: cursor %d does not follow the page's last entry", account, p.Next)
+		}
+		q.After = p.Next
+		if page > 1_000_000 {
+			broke(t, rulePages, "account %q: pages never end", account)
+		}
+	}
+}
+
+// sumOf adds up the entries' amounts.
+func sumOf(entries []credits.Entry) credits.Credits {
+	var s credits.Credits
+	for i := range entries {
+		s += entries[i].Amount
+	}
+	return s
+}
+
+// describe prints a history for a failure message, one entry a line.
+func describe(entries []credits.Entry) string {
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "  %d %s amount=%s held=%s after=%s", e.ID, e.Kind, e.Amount, e.Held, e.BalanceAfter)
+		if e.Hold != 0 {
+			fmt.Fprintf(&b, " hold=%d", e.Hold)
+		}
+		if e.Lot != 0 {
+			fmt.Fprintf(&b, " lot=%d", e.Lot)
+		}
+		if e.Reverses != 0 {
+			fmt.Fprintf(&b, " reverses=%d", e.Reverses)
+		}
+		if e.Key != "" {
+			fmt.Fprintf(&b, " key=%q", e.Key)
+		}
+		fmt.Fprintf(&b, " at %s\n", e.Time.Format("15:04:05.000000"))
+	}
+	return b.String()
+}
+
+// decimals parses the multipliers of a price table.
+func decimals(m map[credits.Resolution]string) map[credits.Resolution]decimal.Decimal {
+	out := make(map[credits.Resolution]decimal.Decimal, len(m))
+	for r, s := range m {
+		out[r] = decimal.RequireFromString(s)
+	}
+	return out
+}
