@@ -291,54 +291,25 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		conn.Release()
 	}()
 
-	// Round trip 1: begin, make sure the row exists, lock it, and read
-	// the entry stored under the key. In READ COMMITTED each statement
-	// sees what was committed before it started, so the key lookup, which
-	// runs after the lock is granted, sees every entry of the account.
-	batch := &pgx.Batch{}
+	// Round trip 1: begin, lock the account's row and read the entry
+	// stored under the key. In READ COMMITTED each statement sees what was
+	// committed before it started, so the key lookup, which runs once the
+	// lock is granted, sees every entry of the account.
 	begin, read := b.q.beginLocked, b.q.lockAccount
 	if b.serializable {
 		begin, read = b.q.beginSerializable, b.q.readAccount
 	}
-	batch.Queue(begin)
-	batch.Queue(b.q.ensureAccount, account)
-	batch.Queue(read, account)
-	if key != "" {
-		batch.Queue(b.q.keyedEntry, account, key)
-	}
 	inTx = true
-	br := conn.SendBatch(ctx, batch)
-	var (
-		version  int64
-		stored   []byte
-		existing *credits.Entry
-	)
-	_, err = br.Exec()
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&version, &stored)
-	}
-	if err == nil && key != "" {
-		var rows pgx.Rows
-		rows, err = br.Query()
-		if err == nil {
-			for rows.Next() {
-				var e credits.Entry
-				if err = scanEntry(rows, &e); err != nil {
-					break
-				}
-				existing = &e
-			}
-			rows.Close()
-			if err == nil {
-				err = rows.Err()
-			}
+	version, stored, existing, found, err := b.read(ctx, conn, begin, "", read, account, key)
+	if err == nil && !found {
+		// The account's first entry: create its row (waiting for any
+		// other transaction creating it), then lock and read again. This
+		// costs a round trip once per account; doing it on every update
+		// would make each wait for the row's last writer twice.
+		version, stored, existing, found, err = b.read(ctx, conn, "", b.q.ensureAccount, read, account, key)
+		if err == nil && !found {
+			err = errors.New("the account's row is missing after its creation")
 		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return b.wrapErr(ctx, "update", account, err)
@@ -370,7 +341,7 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 	if last := entries[len(entries)-1].ID; state.Version() != last {
 		return fmt.Errorf("pgledger: update account %q: the decision left the state at version %d, its last entry is %d", account, state.Version(), last)
 	}
-	batch = &pgx.Batch{}
+	batch := &pgx.Batch{}
 	batch.Queue(b.q.storeState, account, state.Version(), blob)
 	for i := range entries {
 		e := &entries[i]
@@ -387,7 +358,7 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		batch.Queue(b.q.insertEntry, args...)
 	}
 	batch.Queue("COMMIT")
-	br = conn.SendBatch(ctx, batch)
+	br := conn.SendBatch(ctx, batch)
 	for range len(entries) + 1 {
 		if _, err = br.Exec(); err != nil {
 			break
@@ -409,6 +380,57 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		return fmt.Errorf("pgledger: update account %q: the transaction was rolled back (%s)", account, tag)
 	}
 	return nil
+}
+
+// read runs, in one round trip on conn, the statements before (if not
+// empty), then lockOrRead, which reads the account's version and state,
+// and, if key is not empty, the lookup of the entry stored under key.
+// found reports whether the account has a row.
+func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, before1, before2, lockOrRead, account, key string) (version int64, state []byte, existing *credits.Entry, found bool, err error) {
+	batch := &pgx.Batch{}
+	if before1 != "" {
+		batch.Queue(before1)
+	}
+	if before2 != "" {
+		batch.Queue(before2, account)
+	}
+	batch.Queue(lockOrRead, account)
+	if key != "" {
+		batch.Queue(b.q.keyedEntry, account, key)
+	}
+	br := conn.SendBatch(ctx, batch)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for _, q := range []string{before1, before2} {
+		if q != "" {
+			if _, err = br.Exec(); err != nil {
+				return
+			}
+		}
+	}
+	err = br.QueryRow().Scan(&version, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil, false, nil
+	}
+	if err != nil || key == "" {
+		return version, state, nil, err == nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e credits.Entry
+		if err = scanEntry(rows, &e); err != nil {
+			return
+		}
+		existing = &e
+	}
+	return version, state, existing, true, rows.Err()
 }
 
 // wrapErr wraps a database error of operation op on account, making sure a
