@@ -466,7 +466,7 @@ func checkHistory(t failer, account string, hist []credits.Entry, overdraft cred
 	for i := range hist {
 		e := &hist[i]
 		if e.ID != int64(i)+1 {
-			broke(t, ruleBalanceIsSum, "account %q: entry %d is at position %d of the history", account, e.ID, i+1)
+			broke(t, rulePages, "account %q: entry %d is at position %d of the history\n%s", account, e.ID, i+1, describe(hist))
 		}
 		if e.Account != account {
 			broke(t, ruleReadBack, "account %q: entry %d says account %q", account, e.ID, e.Account)

@@ -1,0 +1,164 @@
+// Package customledger is a tutorial: a storage backend of your own for
+// the credits ledger, in about a hundred lines, that passes the same
+// conformance suite as the library's own backends (see its test).
+//
+// A backend stores; it decides nothing. The ledger's rules (prices,
+// available-balance checks, which lot pays, hold deadlines, refund limits,
+// what a retried request returns) all run in credits.Ledger, which hands
+// the backend one decision at a time. The backend's whole job is to run
+// that decision atomically against one account and to keep what it
+// returns.
+//
+// This one keeps everything in a map behind one mutex. It stores each
+// account's state the way a database would, as the bytes of
+// AccountState.MarshalBinary, to show that the state is opaque to a
+// backend. One mutex for all accounts makes it simple but slow under
+// load: the Backend contract asks that writers of different accounts not
+// wait for each other, which a real backend gets from a lock per account
+// (credits.MemoryBackend), a row lock (PostgreSQL) or a write transaction
+// per account (SQLite).
+package customledger
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/avstudio/credits"
+)
+
+// Backend keeps accounts in memory, behind one mutex. It implements
+// credits.Backend and is safe for concurrent use. The zero value is not
+// ready; use New.
+type Backend struct {
+	mu       sync.Mutex
+	accounts map[string]*account
+}
+
+// account is what the backend keeps per account: the state, encoded, and
+// the append-only history with an index of idempotency keys.
+type account struct {
+	state   []byte          // AccountState.MarshalBinary
+	entries []credits.Entry // entries[i].ID == i+1, always
+	keys    map[string]int  // idempotency key -> index in entries
+}
+
+// New returns an empty backend.
+func New() *Backend {
+	return &Backend{accounts: make(map[string]*account)}
+}
+
+// Load returns the account's current state. An account with no entries is
+// an error wrapping credits.ErrUnknownAccount.
+func (b *Backend) Load(ctx context.Context, name string) (*credits.AccountState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // a cancelled context fails, and changes nothing
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.accounts[name]
+	if a == nil || len(a.entries) == 0 {
+		return nil, fmt.Errorf("account %q: %w", name, credits.ErrUnknownAccount)
+	}
+	state := new(credits.AccountState)
+	if err := state.UnmarshalBinary(a.state); err != nil {
+		return nil, err
+	}
+	return state, nil // a fresh copy: the caller may change it
+}
+
+// Update runs one decision atomically: holding the lock, it loads the
+// state and the entry stored under key, lets decide choose the entries to
+// append, and keeps the entries and the new state together. If decide
+// fails, nothing is kept.
+func (b *Backend) Update(ctx context.Context, name, key string, decide credits.Decision) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	// 1. Load: the state (the zero state for a new account) and the entry
+	// already stored under this idempotency key, if any.
+	a := b.accounts[name]
+	if a == nil {
+		a = &account{keys: make(map[string]int)}
+	}
+	state := new(credits.AccountState)
+	if a.state != nil {
+		if err := state.UnmarshalBinary(a.state); err != nil {
+			return err
+		}
+	}
+	var existing *credits.Entry
+	if i, ok := a.keys[key]; ok && key != "" {
+		e := copyEntry(a.entries[i]) // a copy: what we store stays ours
+		existing = &e
+	}
+
+	// 2. Decide: the ledger's rules, run on what we loaded.
+	entries, err := decide(state, existing)
+	if err != nil {
+		return err // nothing stored
+	}
+
+	// 3. Store the new entries and the new state, together. (With a
+	// database: one transaction.) Entries with a key are indexed, so the
+	// next request with that key finds its first result.
+	encoded, err := state.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		a.entries = append(a.entries, copyEntry(e))
+		if e.Key != "" {
+			a.keys[e.Key] = len(a.entries) - 1
+		}
+	}
+	a.state = encoded
+	b.accounts[name] = a
+	return nil
+}
+
+// Entry returns one entry by ID, or an error wrapping
+// credits.ErrEntryNotFound.
+func (b *Backend) Entry(ctx context.Context, name string, id int64) (credits.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return credits.Entry{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a := b.accounts[name]; a != nil && id >= 1 && id <= int64(len(a.entries)) {
+		return copyEntry(a.entries[id-1]), nil
+	}
+	return credits.Entry{}, fmt.Errorf("account %q, entry %d: %w", name, id, credits.ErrEntryNotFound)
+}
+
+// Entries returns up to q.Limit entries after q.After that pass q's
+// filters, in ID order. An unknown account has none.
+func (b *Backend) Entries(ctx context.Context, name string, q credits.HistoryQuery) ([]credits.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.accounts[name]
+	if a == nil {
+		return nil, nil
+	}
+	var out []credits.Entry
+	for i := int(min(q.After, int64(len(a.entries)))); i < len(a.entries) && len(out) < q.Limit; i++ {
+		if q.Match(&a.entries[i]) {
+			out = append(out, copyEntry(a.entries[i]))
+		}
+	}
+	return out, nil
+}
+
+// copyEntry copies an entry with its metadata, so that no caller shares a
+// map with the stored history.
+func copyEntry(e credits.Entry) credits.Entry {
+	e.Metadata = maps.Clone(e.Metadata)
+	return e
+}

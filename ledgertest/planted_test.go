@@ -1,0 +1,165 @@
+package ledgertest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/ledgertest"
+)
+
+// Backends with one planted bug each. The suite must fail on every one,
+// naming the rule the bug breaks.
+
+// forgetsKeys never finds the entry stored under a key: every retry is
+// applied again.
+type forgetsKeys struct{ *credits.MemoryBackend }
+
+func (b forgetsKeys) Update(ctx context.Context, account, _ string, decide credits.Decision) error {
+	return b.MemoryBackend.Update(ctx, account, "", decide)
+}
+
+// losesState appends the entries but stores the state it loaded, not the
+// one the decision left.
+type losesState struct{ *credits.MemoryBackend }
+
+func (b losesState) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	return b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+		return decide(s.Clone(), existing)
+	})
+}
+
+// skipsEntries has an off-by-one cursor: a page after the first starts one
+// entry late.
+type skipsEntries struct{ *credits.MemoryBackend }
+
+func (b skipsEntries) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
+	if q.After > 0 {
+		q.After++
+	}
+	return b.MemoryBackend.Entries(ctx, account, q)
+}
+
+// unserialized decides on a state it loaded outside the write: two
+// concurrent writers of one account both decide on the same version.
+type unserialized struct{ *credits.MemoryBackend }
+
+func (b unserialized) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	state, err := b.Load(ctx, account)
+	if errors.Is(err, credits.ErrUnknownAccount) {
+		state, err = &credits.AccountState{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	var existing *credits.Entry
+	if key != "" {
+		all, err := b.Entries(ctx, account, credits.HistoryQuery{Limit: 1 << 30})
+		if err != nil {
+			return err
+		}
+		for i := range all {
+			if all[i].Key == key {
+				existing = &all[i]
+			}
+		}
+	}
+	entries, err := decide(state, existing)
+	if err != nil {
+		return err
+	}
+	runtime.Gosched() // let another writer in, as a slow network would
+	return b.MemoryBackend.Update(ctx, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+		*s = *state
+		return entries, nil
+	})
+}
+
+// localTimes reads entries back in a time zone other than UTC.
+type localTimes struct{ *credits.MemoryBackend }
+
+var elsewhere = time.FixedZone("UTC+2", 2*3600)
+
+func (b localTimes) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
+	e, err := b.MemoryBackend.Entry(ctx, account, id)
+	e.Time = e.Time.In(elsewhere)
+	return e, err
+}
+
+func (b localTimes) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
+	es, err := b.MemoryBackend.Entries(ctx, account, q)
+	for i := range es {
+		es[i].Time = es[i].Time.In(elsewhere)
+	}
+	return es, err
+}
+
+var planted = map[string]struct {
+	open  func() credits.Backend
+	rules []string // the suite's report must name each
+}{
+	// (The state machine fails on it too, under whichever rule its random
+	// sequence breaks first: a replay, a second claim, a conflict.)
+	"forgets keys": {func() credits.Backend { return forgetsKeys{credits.NewMemoryBackend()} }, []string{
+		"one idempotency key sent concurrently is applied once, and every sender gets its entry",
+		"a free-tier claim key is taken by one account only",
+	}},
+	"loses state": {func() credits.Backend { return losesState{credits.NewMemoryBackend()} }, []string{
+		"Rebuild(history) equals the state the backend stores",
+	}},
+	"skips entries": {func() credits.Backend { return skipsEntries{credits.NewMemoryBackend()} }, []string{
+		"following History's cursor visits every matching entry exactly once, in order",
+	}},
+	"unserialized": {func() credits.Backend { return unserialized{credits.NewMemoryBackend()} }, []string{
+		"concurrent operations leave the state of some serial order of them",
+	}},
+	"local times": {func() credits.Backend { return localTimes{credits.NewMemoryBackend()} }, []string{
+		"entry times read back in UTC, to the microsecond",
+	}},
+}
+
+const plantedEnv = "LEDGERTEST_PLANTED_BUG"
+
+// TestPlantedBugs runs the suite in a child process (this test binary,
+// running TestPlantedBug) against each broken backend, and expects it to
+// fail and to name the rules the bug breaks.
+func TestPlantedBugs(t *testing.T) {
+	if os.Getenv(plantedEnv) != "" {
+		t.Skip("in the child process")
+	}
+	for name, bug := range planted {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestPlantedBug$", "-test.count=1", "-test.timeout=300s",
+				"-rapid.nofailfile", "-rapid.shrinktime=3s", "-rapid.checks=100")
+			cmd.Env = append(os.Environ(), plantedEnv+"="+name)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("the suite did not fail on a backend that %s (%v):\n%s", name, err, out)
+			}
+			if !bytes.Contains(out, []byte("--- FAIL: TestPlantedBug/")) {
+				t.Fatalf("the child process failed, but not in the suite:\n%s", out)
+			}
+			for _, rule := range bug.rules {
+				if !bytes.Contains(out, []byte("rule: "+rule)) {
+					t.Errorf("on a backend that %s, the suite did not report %q; its output:\n%s", name, rule, out)
+				}
+			}
+		})
+	}
+}
+
+// TestPlantedBug is the child process of TestPlantedBugs.
+func TestPlantedBug(t *testing.T) {
+	name := os.Getenv(plantedEnv)
+	if name == "" {
+		t.Skip("run by TestPlantedBugs")
+	}
+	ledgertest.Run(t, func(*testing.T) credits.Backend { return planted[name].open() })
+}
