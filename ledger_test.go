@@ -276,7 +276,9 @@ func TestHoldCaptureRelease(t *testing.T) {
 	}
 	f.balance("a", 15*credits.Credit, 0)
 	for _, op := range []func() (credits.Entry, error){
-		func() (credits.Entry, error) { return f.l.Release(f.ctx, "a", credits.ReleaseRequest{Key: "rel", Hold: h.ID}) },
+		func() (credits.Entry, error) {
+			return f.l.Release(f.ctx, "a", credits.ReleaseRequest{Key: "rel", Hold: h.ID})
+		},
 		func() (credits.Entry, error) {
 			return f.l.Capture(f.ctx, "a", credits.CaptureRequest{Key: "cap2", Hold: h.ID, Amount: 1})
 		},
