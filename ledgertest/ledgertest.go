@@ -262,15 +262,6 @@ func history(ctx context.Context, t failer, l *credits.Ledger, account string, q
 	}
 }
 
-// sumOf adds up the entries' amounts.
-func sumOf(entries []credits.Entry) credits.Credits {
-	var s credits.Credits
-	for i := range entries {
-		s += entries[i].Amount
-	}
-	return s
-}
-
 // describe prints a history for a failure message, one entry a line.
 func describe(entries []credits.Entry) string {
 	var b strings.Builder
