@@ -598,7 +598,12 @@ func describeJSON(tok json.Token) string {
 	return fmt.Sprintf("%T", tok)
 }
 
+// joinPath returns the path of key in the object at path; an empty key
+// shows as "" so that every error names a field.
 func joinPath(path, key string) string {
+	if key == "" {
+		key = `""`
+	}
 	if path == "" {
 		return key
 	}

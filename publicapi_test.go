@@ -538,6 +538,8 @@ func TestDecodeJobErrors(t *testing.T) {
 		{"bad url", `{"pipeline": "json_to_mp4", "remote_assets": [{"url": "https://a.example/a.mp4"}, {"url": "gopher://a.example/a.mp4"}]}`, `remote_assets[1].url: "gopher://a.example/a.mp4": must be an http:// or https:// URL`},
 		{"analyze video", `{"pipeline": "json_to_mp4", "uploads": [{"name": "a.mp4", "analyze": true}]}`, "uploads[0].analyze: only screen recordings can be analyzed"},
 		{"missing prompt", `{"pipeline": "prompt_to_mp4"}`, "prompt: required for prompt_to_mp4"},
+		{"empty key", `{"": 1}`, `"": unknown field`},
+		{"empty nested key", `{"pipeline": "json_to_mp4", "uploads": [{"": 1}]}`, `uploads[0]."": unknown field`},
 		{"invalid UTF-8 key", "{\"pipe\xffline\": 1}", "pipe\ufffdline: unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
