@@ -290,10 +290,10 @@ func (job *Job) tally(q *[numActions]int64) error {
 
 	var inline [dedupeInline]seenAsset
 	seen := inline[:0]
-	var byKey map[string]int // index into seen, for jobs with many remote assets
+	var byHash map[uint64]int // URL hash -> index into seen, for jobs with many remote assets
 	if len(job.RemoteAssets) > dedupeInline {
 		seen = make([]seenAsset, 0, len(job.RemoteAssets))
-		byKey = make(map[string]int, len(job.RemoteAssets))
+		byHash = make(map[uint64]int, len(job.RemoteAssets))
 	}
 	for i := range job.RemoteAssets {
 		ra := &job.RemoteAssets[i]
@@ -306,14 +306,18 @@ func (job *Job) tally(q *[numActions]int64) error {
 			return err
 		}
 		first := -1
-		if byKey != nil {
-			key := strings.ToLower(ra.URL[:parts.hostEnd]) + ra.URL[parts.hostEnd:parts.fragStart]
-			if j, ok := byKey[key]; ok {
+		scan := byHash == nil
+		if !scan {
+			h := hashAssetURL(ra.URL, parts)
+			if j, ok := byHash[h]; !ok {
+				byHash[h] = len(seen)
+			} else if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
 				first = j
 			} else {
-				byKey[key] = len(seen)
+				scan = true // a hash collision: look the slow way
 			}
-		} else {
+		}
+		if scan {
 			for j := range seen {
 				if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
 					first = j
@@ -576,6 +580,20 @@ func sameAssetURL(a string, pa assetURL, b string, pb assetURL) bool {
 	return pa.hostEnd == pb.hostEnd && pa.fragStart == pb.fragStart &&
 		a[pa.hostEnd:pa.fragStart] == b[pb.hostEnd:pb.fragStart] &&
 		strings.EqualFold(a[:pa.hostEnd], b[:pb.hostEnd])
+}
+
+// hashAssetURL hashes what sameAssetURL compares (FNV-1a of the scheme
+// and host lower-cased, then the path and query), without allocating.
+func hashAssetURL(s string, p assetURL) uint64 {
+	h := uint64(14695981039346656037)
+	for i := int32(0); i < p.fragStart; i++ {
+		c := s[i]
+		if i < p.hostEnd && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
 }
 
 // DecodeJob reads one job in the JSON form documented on [Job], strictly:
