@@ -42,7 +42,8 @@ const (
 // shared by any number of goroutines.
 //
 // Build one with [NewPriceTable], load it from JSON ([PriceTable.UnmarshalJSON]
-// or [LoadPriceBook]), or take the default with [DefaultPriceTable].
+// or [LoadPriceBook]), or take the default with [DefaultPriceTable]. The
+// zero PriceTable has no version and prices everything at 0: do not use it.
 type PriceTable struct {
 	version       string
 	effectiveFrom time.Time
@@ -376,8 +377,12 @@ func (t *PriceTable) MarshalJSON() ([]byte, error) {
 // values of the wrong type are errors, and the table is validated as
 // [NewPriceTable] does. Amounts and multipliers may be JSON numbers or
 // strings holding a decimal number ("2.5"); exponents are not accepted.
-// Every error is an [*InputError] naming the field at fault.
+// Every error is an [*InputError] naming the field at fault. As with
+// encoding/json's own types, a JSON null leaves t unchanged.
 func (t *PriceTable) UnmarshalJSON(data []byte) error {
+	if isJSONNull(data) {
+		return nil
+	}
 	r := newStrictJSON(data, "price table")
 	tbl, err := r.priceTable("")
 	if err != nil {
@@ -446,11 +451,7 @@ func LoadPriceBook(r io.Reader) (*PriceBook, error) {
 	if len(data) > MaxPriceBookSize {
 		return nil, inputErr("price book", "", fmt.Sprintf("larger than %d bytes", MaxPriceBookSize))
 	}
-	var b PriceBook
-	if err := b.UnmarshalJSON(data); err != nil {
-		return nil, err
-	}
-	return &b, nil
+	return decodePriceBook(data)
 }
 
 // MarshalJSON encodes the book in the form [LoadPriceBook] reads.
@@ -460,8 +461,22 @@ func (b *PriceBook) MarshalJSON() ([]byte, error) {
 	}{b.tables})
 }
 
-// UnmarshalJSON reads a book as [LoadPriceBook] does (without its size limit).
+// UnmarshalJSON reads a book as [LoadPriceBook] does (without its size
+// limit). As with encoding/json's own types, a JSON null leaves b unchanged.
 func (b *PriceBook) UnmarshalJSON(data []byte) error {
+	if isJSONNull(data) {
+		return nil
+	}
+	nb, err := decodePriceBook(data)
+	if err != nil {
+		return err
+	}
+	*b = *nb
+	return nil
+}
+
+// decodePriceBook reads and validates one price-book document.
+func decodePriceBook(data []byte) (*PriceBook, error) {
 	r := newStrictJSON(data, "price book")
 	var tables []*PriceTable
 	seen := false
@@ -481,26 +496,29 @@ func (b *PriceBook) UnmarshalJSON(data []byte) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.end(); err != nil {
-		return err
+		return nil, err
 	}
 	if !seen {
-		return inputErr("tables", "", "required")
+		return nil, inputErr("tables", "", "required")
 	}
-	nb, err := NewPriceBook(tables...)
-	if err != nil {
-		return err
-	}
-	*b = *nb
-	return nil
+	return NewPriceBook(tables...)
+}
+
+// isJSONNull reports whether data is the JSON literal null.
+func isJSONNull(data []byte) bool {
+	return string(bytes.TrimSpace(data)) == "null"
 }
 
 // At returns the table in force at instant at: the one with the latest
 // effective instant not after at. Before the first table it returns an
-// error wrapping [ErrUnknownPriceVersion].
+// error wrapping [ErrUnknownPriceVersion], as does the zero (empty) PriceBook.
 func (b *PriceBook) At(at time.Time) (*PriceTable, error) {
+	if len(b.tables) == 0 {
+		return nil, fmt.Errorf("credits: the price book is empty: %w", ErrUnknownPriceVersion)
+	}
 	i := sort.Search(len(b.tables), func(i int) bool { return b.tables[i].effectiveFrom.After(at) })
 	if i == 0 {
 		return nil, fmt.Errorf("credits: no price table in force at %s (the first takes effect at %s): %w",

@@ -345,6 +345,30 @@ func TestPriceBook(t *testing.T) {
 	if book.Tables()[0] != v1 {
 		t.Error("Tables() exposes the book's own slice")
 	}
+	if _, err := (&credits.PriceBook{}).At(jan2025); !errors.Is(err, credits.ErrUnknownPriceVersion) {
+		t.Errorf("empty book At = %v, want ErrUnknownPriceVersion", err)
+	}
+	if _, err := (&credits.PriceBook{}).Version("v1"); !errors.Is(err, credits.ErrUnknownPriceVersion) {
+		t.Errorf("empty book Version = %v, want ErrUnknownPriceVersion", err)
+	}
+}
+
+// TestPriceJSONNull: inside a larger document a null table or book is left
+// alone, as encoding/json does; LoadPriceBook refuses it.
+func TestPriceJSONNull(t *testing.T) {
+	var doc struct {
+		Table *credits.PriceTable `json:"table"`
+		Book  credits.PriceBook   `json:"book"`
+	}
+	if err := json.Unmarshal([]byte(`{"table": null, "book": null}`), &doc); err != nil || doc.Table != nil {
+		t.Errorf("nulls: %v, %v", doc.Table, err)
+	}
+	if _, err := credits.LoadPriceBook(strings.NewReader(" null ")); !errors.Is(err, credits.ErrInvalidInput) {
+		t.Errorf("LoadPriceBook(null) = %v, want an InputError", err)
+	}
+	if err := json.Unmarshal([]byte(`{"book": {"tables": []}}`), &doc); !errors.Is(err, credits.ErrInvalidInput) {
+		t.Errorf("a book inside a document is not validated: %v", err)
+	}
 }
 
 func TestNewPriceBookValidation(t *testing.T) {
@@ -584,6 +608,9 @@ func FuzzPriceTableJSON(f *testing.F) {
 	f.Add(`{}`)
 	f.Add(`{"version":"v1","effective_from":"2025-01-01T00:00:00Z","prices":{},"resolution_multipliers":{}}`)
 	f.Fuzz(func(t *testing.T, doc string) {
+		if strings.TrimSpace(doc) == "null" {
+			return // a no-op, as for encoding/json's own types
+		}
 		var table credits.PriceTable
 		if err := json.Unmarshal([]byte(doc), &table); err != nil {
 			var syn *json.SyntaxError

@@ -612,16 +612,26 @@ func DecodeJob(r io.Reader) (Job, error) {
 	if len(data) > MaxJobSize {
 		return Job{}, inputErr("job", "", fmt.Sprintf("larger than %d bytes", MaxJobSize))
 	}
-	var job Job
-	if err := job.UnmarshalJSON(data); err != nil {
-		return Job{}, err
-	}
-	return job, nil
+	return decodeJob(data)
 }
 
 // UnmarshalJSON decodes and validates a job as [DecodeJob] does (without
-// its size limit), so a Job inside a larger request is just as strict.
+// its size limit), so a Job inside a larger request is just as strict. As
+// with encoding/json's own types, a JSON null leaves job unchanged.
 func (job *Job) UnmarshalJSON(data []byte) error {
+	if isJSONNull(data) {
+		return nil
+	}
+	j, err := decodeJob(data)
+	if err != nil {
+		return err
+	}
+	*job = j
+	return nil
+}
+
+// decodeJob reads and validates one job document.
+func decodeJob(data []byte) (Job, error) {
 	r := newStrictJSON(data, "job")
 	var j Job
 	count := 0
@@ -712,14 +722,13 @@ func (job *Job) UnmarshalJSON(data []byte) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return Job{}, err
 	}
 	if err := r.end(); err != nil {
-		return err
+		return Job{}, err
 	}
 	if err := j.Validate(); err != nil {
-		return err
+		return Job{}, err
 	}
-	*job = j
-	return nil
+	return j, nil
 }

@@ -504,6 +504,19 @@ func TestDecodeJob(t *testing.T) {
 	if err != nil || job.Uploads != nil || job.RemoteAssets != nil {
 		t.Errorf("empty lists: %+v, %v", job, err)
 	}
+	// Inside a larger request: strict and validated; null is left alone.
+	var req struct {
+		Account string       `json:"account"`
+		Job     credits.Job  `json:"job"`
+		Next    *credits.Job `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(`{"account":"a","job":{"pipeline":"json_to_mp4"},"next":null}`), &req); err != nil || req.Job.Pipeline != credits.JSONToMP4 || req.Next != nil {
+		t.Errorf("a job inside a request: %+v, %v", req, err)
+	}
+	err = json.Unmarshal([]byte(`{"account":"a","job":{"pipeline":"json_to_mp4","uploads":[{"name":"x"}]}}`), &req)
+	if !errors.Is(err, credits.ErrInvalidInput) || !strings.Contains(err.Error(), "uploads[0].name") {
+		t.Errorf("a bad job inside a request: %v", err)
+	}
 }
 
 func TestDecodeJobErrors(t *testing.T) {
