@@ -94,7 +94,8 @@ func allEntries(t testing.TB, b credits.Backend, account string) []credits.Entry
 
 // checkConsistent checks an account as the design's invariants say: the
 // IDs run 1, 2, 3..., each entry's balance is the sum of the amounts so
-// far, and the stored state is what the history rebuilds.
+// far, and the stored state is what the history rebuilds (an account
+// with no entries has no state).
 func checkConsistent(t testing.TB, b credits.Backend, account string) []credits.Entry {
 	t.Helper()
 	entries := allEntries(t, b, account)
@@ -107,6 +108,12 @@ func checkConsistent(t testing.TB, b credits.Backend, account string) []credits.
 		if e.BalanceAfter != sum {
 			t.Fatalf("account %q: entry %d says balance %s, the amounts add up to %s", account, e.ID, e.BalanceAfter, sum)
 		}
+	}
+	if len(entries) == 0 {
+		if _, err := b.Load(context.Background(), account); !errors.Is(err, credits.ErrUnknownAccount) {
+			t.Fatalf("Load(%q) of an account with no entries: err = %v, want ErrUnknownAccount", account, err)
+		}
+		return nil
 	}
 	rebuilt, err := credits.Rebuild(entries)
 	if err != nil {
