@@ -652,14 +652,17 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 		work = s.Clone() // settle on a copy: a refused request changes nothing
 	}
 	due := settle(work, o.account, o.now)
-	op := o.req
-	stamp(work, &op, o.account, o.now)
+	// The entry is built in o.result, which is already on the heap: a
+	// local would escape through o.check and cost an allocation.
+	op := &o.result
+	*op = o.req
+	stamp(work, op, o.account, o.now)
 	if o.check != nil {
-		if err := o.check(work, &op); err != nil {
+		if err := o.check(work, op); err != nil {
 			return nil, err
 		}
 	}
-	if err := o.l.checkFunds(work, o.account, &op); err != nil {
+	if err := o.l.checkFunds(work, o.account, op); err != nil {
 		return nil, err
 	}
 	if op.Amount > 0 {
@@ -668,17 +671,16 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 			return nil, fmt.Errorf("account %q: %w", o.account, err)
 		}
 	}
-	work.apply(&op)
+	work.apply(op)
 	op.BalanceAfter = work.balance()
 	if work != s {
 		*s = *work
 	}
-	o.result = op
 	if len(due) == 0 {
-		o.buf[0] = op
+		o.buf[0] = *op
 		return o.buf[:], nil
 	}
-	return append(due, op), nil
+	return append(due, *op), nil
 }
 
 // checkFunds refuses a charge or hold that would take the account's
