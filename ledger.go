@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -189,7 +190,9 @@ type Backend interface {
 	// for each other. decide may be called more than once if the backend
 	// retries after a conflict; it is pure apart from its effect on the
 	// state. It must not be called with a state or key entry that another
-	// writer could change before Update returns.
+	// writer could change before Update returns. Neither decide nor the
+	// entries it returns may be used after Update returns: the Ledger
+	// reuses them.
 	Update(ctx context.Context, account, key string, decide Decision) error
 
 	// Entry returns the account's entry with the given ID, or an error
@@ -616,23 +619,45 @@ func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 // change the state.
 func (l *Ledger) run(ctx context.Context, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
 	e.Key = key
-	o := &operation{l: l, account: account, now: now, req: e, check: check}
-	if err := l.backend.Update(ctx, account, key, o.decide); err != nil {
+	o := operations.Get().(*operation)
+	o.l, o.account, o.now, o.req, o.check = l, account, now, e, check
+	err := l.backend.Update(ctx, account, key, o.decision)
+	result := o.result
+	o.release()
+	if err != nil {
 		return Entry{}, err
 	}
-	return o.result, nil
+	return result, nil
+}
+
+// operations recycles operations, so that a write allocates nothing of
+// its own. This relies on the Backend contract: a Decision, and the
+// entries it returns, are used only until Update returns.
+var operations = sync.Pool{New: func() any {
+	o := new(operation)
+	o.decision = o.decide // bound once: a method value passed to Update allocates
+	return o
+}}
+
+// release clears o, so that the pool keeps no caller's data alive, and
+// returns it to the pool.
+func (o *operation) release() {
+	*o = operation{decision: o.decision}
+	operations.Put(o)
 }
 
 // operation is one write in flight: the request, and the Decision that
-// the backend runs for it. It is one allocation, so a charge stays cheap.
+// the backend runs for it. It is recycled (see operations), so a charge
+// allocates nothing of its own.
 type operation struct {
-	l       *Ledger
-	account string
-	now     time.Time
-	req     Entry // the entry the request asks for; no ID, time or balance yet
-	check   func(*AccountState, *Entry) error
-	result  Entry
-	buf     [1]Entry
+	l        *Ledger
+	account  string
+	now      time.Time
+	req      Entry // the entry the request asks for; no ID, time or balance yet
+	check    func(*AccountState, *Entry) error
+	result   Entry
+	buf      [1]Entry
+	decision Decision // o.decide, bound once
 }
 
 // decide is the operation's [Decision].
