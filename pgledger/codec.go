@@ -1,6 +1,7 @@
 package pgledger
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // entryArgs returns e's column values in the order of entryColumns:
 // instants in UTC (NULL for a zero ExpiresAt or Period), names as their
 // stable text ("" for a zero Source, Action or Resolution), the request
-// hash as the int64 with its bits, and metadata as a jsonb object, or
+// hash as the int64 with its bits, and metadata as a json object, or
 // NULL when there is none.
 func entryArgs(e *credits.Entry) ([]any, error) {
 	if !e.Kind.Valid() {
@@ -36,9 +37,15 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 		}
 		resolution = e.Resolution.String()
 	}
+	// Metadata goes as JSON text, which every query mode of pgx can send
+	// (the simple protocol and QueryExecModeExec cannot encode a map).
 	var metadata any
 	if len(e.Metadata) > 0 {
-		metadata = e.Metadata
+		b, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: metadata: %w", e.ID, err)
+		}
+		metadata = string(b)
 	}
 	return []any{
 		e.Account, e.ID, e.Kind.String(), e.Time.UTC(),

@@ -19,7 +19,7 @@
 // [credits.AccountState.MarshalBinary]) and its rows of entries, one
 // column per [credits.Entry] field: amounts as bigint micro-credits,
 // instants as timestamptz (NULL for a zero time), kinds and names as their
-// stable text names, metadata as a jsonb object (NULL when there is none).
+// stable text names, metadata as a json object (NULL when there is none).
 // Entries are append-only: this package never updates or deletes one, and
 // a trigger makes the database refuse UPDATE, DELETE and TRUNCATE of
 // entries from any client.
@@ -141,9 +141,10 @@ const entryColumns = "account, id, kind, time, amount, held, balance_after, sour
 // New returns a Backend that keeps accounts in pool's database, in the
 // tables that [Migrate] created in opts.Schema. It checks opts but does
 // not touch the database. The pool stays the caller's: the Backend never
-// closes it. The pool's connections must not be shared with PgBouncer in
-// transaction mode with prepared statements off; the Backend uses pgx's
-// statement cache (the pool's default query mode).
+// closes it. Any of pgx's query modes works (the pool's
+// DefaultQueryExecMode); the default, which caches prepared statements, is
+// the fastest. Each update runs its transaction on one connection, so a
+// pooler in transaction mode, such as PgBouncer, is fine.
 func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 	if pool == nil {
 		return nil, errors.New("pgledger: new: nil pool")

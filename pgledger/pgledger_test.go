@@ -61,7 +61,7 @@ func TestEntryRoundTrip(t *testing.T) {
 		Action: credits.VideoGeneration, Resolution: credits.Res4K, Quantity: 7, PriceVersion: "2026-01",
 		Hold: 3, Lot: 4, Reverses: 5, Priority: -2,
 		ExpiresAt: time.Date(2027, 1, 1, 0, 0, 0, 1000, zone), Period: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
-		Key: "grant-1 ключ", RequestHash: math.MaxUint64 - 1, Metadata: map[string]string{"note": `quoted "text"`, "empty": ""},
+		Key: "grant-1 ключ", RequestHash: math.MaxUint64 - 1, Metadata: map[string]string{"note": `quoted "text"`, "empty": "", "nul": "a\x00b", "emoji": "🎬"},
 	}
 	bare := credits.Entry{Account: "acct", ID: 2, Kind: credits.KindCharge, Time: at.Add(time.Second),
 		Amount: -credits.Credit, BalanceAfter: 9 * credits.Credit, Metadata: map[string]string{}}
@@ -282,4 +282,54 @@ func checkHistory(t testing.TB, b credits.Backend, account string, all []credits
 		t.Errorf("account %s: stored state differs from Rebuild of its %d entries", account, len(all))
 	}
 	return stored
+}
+
+// TestQueryExecModes: the backend works whatever query mode the service's
+// pool uses, including the simple protocol that poolers may require.
+func TestQueryExecModes(t *testing.T) {
+	cfg := poolConfig(t)
+	schema := freshSchema(t, cfg)
+	ctx := context.Background()
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) {
+			c := cfg.Copy()
+			c.ConnConfig.DefaultQueryExecMode = mode
+			pool := newPool(t, c)
+			opts := pgledger.Options{Schema: schema}
+			if err := pgledger.Migrate(ctx, pool, opts); err != nil {
+				t.Fatal(err)
+			}
+			b, err := pgledger.New(pool, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := credits.NewLedger(b, credits.Options{})
+			account := "acct-" + mode.String()
+			md := map[string]string{"it's": `"quoted"`}
+			g, err := l.Grant(ctx, account, credits.GrantRequest{Key: "g", Amount: 10 * credits.Credit, Source: credits.SourceTopUp, Metadata: md})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := l.Grant(ctx, account, credits.GrantRequest{Key: "g", Amount: 10 * credits.Credit, Source: credits.SourceTopUp, Metadata: md}); err != nil || !cmp.Equal(g, again) {
+				t.Fatalf("replay: %+v, %v; want %+v", again, err, g)
+			}
+			h, err := l.Hold(ctx, account, credits.HoldRequest{Key: "h", Amount: 4 * credits.Credit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Release(ctx, account, credits.ReleaseRequest{Key: "r", Hold: h.ID}); err != nil {
+				t.Fatal(err)
+			}
+			page, err := l.History(ctx, account, credits.HistoryQuery{Kinds: []credits.Kind{credits.KindGrant}, Since: g.Time})
+			if err != nil || len(page.Entries) != 1 || !cmp.Equal(page.Entries[0], g) {
+				t.Fatalf("history: %+v, %v; want the grant %+v", page.Entries, err, g)
+			}
+			all, err := b.Entries(ctx, account, credits.HistoryQuery{Limit: 100})
+			if err != nil || len(all) != 3 {
+				t.Fatalf("%d entries, %v; want 3", len(all), err)
+			}
+			checkHistory(t, b, account, all)
+		})
+	}
 }

@@ -38,7 +38,9 @@ CREATE TABLE entries (
     period        timestamptz,            -- NULL: none (time.Time{})
     key           text        NOT NULL DEFAULT '',
     request_hash  bigint      NOT NULL DEFAULT 0,  -- the uint64 fingerprint's bit pattern
-    metadata      jsonb       CHECK (jsonb_typeof(metadata) = 'object'),
+    -- json, not jsonb: it keeps the text exactly as written, and jsonb
+    -- cannot hold a "\u0000" that a metadata value may contain.
+    metadata      json        CHECK (json_typeof(metadata) = 'object'),
     PRIMARY KEY (account, id)
 );
 
