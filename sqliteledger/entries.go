@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,15 @@ const entryColumns = `account, id, kind, time, amount, held, balance_after, sour
 	price_version, hold, lot, reverses, priority, expires_at, period, key, request_hash, metadata`
 
 var entryPlaceholders = strings.TrimSuffix(strings.Repeat("?, ", strings.Count(entryColumns, ",")+1), ", ")
+
+// keyedEntryColumns are entryColumns of the entries table named e in a
+// LEFT JOIN that may find no entry: the columns that are never NULL in
+// the table read as their zero value then (an ID of 0 means no entry).
+const keyedEntryColumns = `coalesce(e.account, ''), coalesce(e.id, 0), coalesce(e.kind, ''), e.time,
+	coalesce(e.amount, 0), coalesce(e.held, 0), coalesce(e.balance_after, 0), coalesce(e.source, ''),
+	coalesce(e.action, ''), coalesce(e.resolution, ''), coalesce(e.quantity, 0), coalesce(e.price_version, ''),
+	coalesce(e.hold, 0), coalesce(e.lot, 0), coalesce(e.reverses, 0), coalesce(e.priority, 0), e.expires_at,
+	e.period, coalesce(e.key, ''), coalesce(e.request_hash, 0), e.metadata`
 
 // entryArgs encodes e as the values of entryColumns. It refuses what
 // could not be read back exactly: an unknown kind, source, action or
@@ -96,49 +106,63 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// entryRow holds one row of entryColumns as SQL gives it.
+type entryRow struct {
+	account, kind, source, action, resolution, priceVersion, key                  string
+	id, amount, held, balanceAfter, quantity, hold, lot, reverses, priority, hash int64
+	time, expiresAt, period                                                       sql.NullInt64
+	metadata                                                                      sql.NullString
+}
+
+// dests are the Scan destinations of entryColumns.
+func (r *entryRow) dests() []any {
+	return []any{&r.account, &r.id, &r.kind, &r.time, &r.amount, &r.held, &r.balanceAfter, &r.source, &r.action, &r.resolution,
+		&r.quantity, &r.priceVersion, &r.hold, &r.lot, &r.reverses, &r.priority, &r.expiresAt, &r.period,
+		&r.key, &r.hash, &r.metadata}
+}
+
 // scanEntry reads one row of entryColumns.
 func scanEntry(row scanner) (credits.Entry, error) {
-	var (
-		e                                credits.Entry
-		kind, source, action, resolution string
-		amount, held, balanceAfter, hash int64
-		priority                         int64
-		tm, expiresAt, period            sql.NullInt64
-		metadata                         sql.NullString
-	)
-	err := row.Scan(&e.Account, &e.ID, &kind, &tm, &amount, &held, &balanceAfter, &source, &action, &resolution,
-		&e.Quantity, &e.PriceVersion, &e.Hold, &e.Lot, &e.Reverses, &priority, &expiresAt, &period,
-		&e.Key, &hash, &metadata)
-	if err != nil {
+	var r entryRow
+	if err := row.Scan(r.dests()...); err != nil {
 		return credits.Entry{}, err
 	}
-	if e.Kind, err = credits.ParseKind(kind); err != nil {
+	return r.entry()
+}
+
+// entry decodes the row.
+func (r *entryRow) entry() (credits.Entry, error) {
+	e := credits.Entry{
+		Account: r.account, ID: r.id, Quantity: r.quantity, PriceVersion: r.priceVersion,
+		Hold: r.hold, Lot: r.lot, Reverses: r.reverses, Key: r.key, RequestHash: uint64(r.hash),
+		Amount: credits.Credits(r.amount), Held: credits.Credits(r.held), BalanceAfter: credits.Credits(r.balanceAfter),
+		Time: decodeTime(r.time), ExpiresAt: decodeTime(r.expiresAt), Period: decodeTime(r.period),
+	}
+	var err error
+	if e.Kind, err = credits.ParseKind(r.kind); err != nil {
 		return credits.Entry{}, fmt.Errorf("entry %d: %w", e.ID, err)
 	}
-	if source != "" {
-		if e.Source, err = credits.ParseSource(source); err != nil {
+	if r.source != "" {
+		if e.Source, err = credits.ParseSource(r.source); err != nil {
 			return credits.Entry{}, fmt.Errorf("entry %d: %w", e.ID, err)
 		}
 	}
-	if action != "" {
-		if e.Action, err = credits.ParseAction(action); err != nil {
+	if r.action != "" {
+		if e.Action, err = credits.ParseAction(r.action); err != nil {
 			return credits.Entry{}, fmt.Errorf("entry %d: %w", e.ID, err)
 		}
 	}
-	if resolution != "" {
-		if e.Resolution, err = credits.ParseResolution(resolution); err != nil {
+	if r.resolution != "" {
+		if e.Resolution, err = credits.ParseResolution(r.resolution); err != nil {
 			return credits.Entry{}, fmt.Errorf("entry %d: %w", e.ID, err)
 		}
 	}
-	if priority < -1<<31 || priority > 1<<31-1 {
-		return credits.Entry{}, fmt.Errorf("entry %d: priority %d out of range", e.ID, priority)
+	if r.priority < math.MinInt32 || r.priority > math.MaxInt32 {
+		return credits.Entry{}, fmt.Errorf("entry %d: priority %d out of range", e.ID, r.priority)
 	}
-	e.Priority = int32(priority)
-	e.Time, e.ExpiresAt, e.Period = decodeTime(tm), decodeTime(expiresAt), decodeTime(period)
-	e.Amount, e.Held, e.BalanceAfter = credits.Credits(amount), credits.Credits(held), credits.Credits(balanceAfter)
-	e.RequestHash = uint64(hash)
-	if metadata.Valid {
-		if err := json.Unmarshal([]byte(metadata.String), &e.Metadata); err != nil {
+	e.Priority = int32(r.priority)
+	if r.metadata.Valid {
+		if err := json.Unmarshal([]byte(r.metadata.String), &e.Metadata); err != nil {
 			return credits.Entry{}, fmt.Errorf("entry %d: metadata: %w", e.ID, err)
 		}
 	}

@@ -44,6 +44,7 @@
 package sqliteledger
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -114,6 +115,8 @@ type Backend struct {
 	readState   *sql.Stmt // reader: an account's state
 	readEntry   *sql.Stmt // reader: one entry by ID
 
+	states stateCache // decoded states of accounts this Backend wrote
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -122,11 +125,16 @@ var _ credits.Backend = (*Backend)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
-// The statements a Backend prepares once. The key lookup repeats the
-// condition of the partial index entries_key, so that SQLite uses it.
+// The statements a Backend prepares once. sqlLoadKeyed reads an
+// account's state (NULL for none) and the entry stored under a key in one
+// step; it repeats the condition of the partial index entries_key, so
+// that SQLite uses that index.
 const (
-	sqlLoadState  = `SELECT state FROM accounts WHERE id = ?`
-	sqlLoadKeyed  = `SELECT ` + entryColumns + ` FROM entries WHERE account = ? AND key = ? AND key <> ''`
+	sqlLoadState = `SELECT state FROM accounts WHERE id = ?`
+	sqlLoadKeyed = `SELECT a.state, ` + keyedEntryColumns + `
+		FROM (SELECT ? AS account, ? AS key) AS q
+		LEFT JOIN accounts AS a ON a.id = q.account
+		LEFT JOIN entries AS e ON e.account = q.account AND e.key = q.key AND e.key <> ''`
 	sqlStoreState = `INSERT INTO accounts (id, version, state) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state`
 	sqlReadEntry = `SELECT ` + entryColumns + ` FROM entries WHERE account = ? AND id = ?`
@@ -375,27 +383,37 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 		}
 	}()
 
-	stored := zeroState
-	err = tx.StmtContext(ctx, b.loadState).QueryRowContext(ctx, account).Scan(&stored)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqliteledger: update account %q: load state: %w", account, err)
+	var (
+		stored   []byte
+		existing *credits.Entry
+	)
+	if key == "" {
+		err = tx.StmtContext(ctx, b.loadState).QueryRowContext(ctx, account).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+	} else {
+		var r entryRow
+		err = tx.StmtContext(ctx, b.loadKeyed).QueryRowContext(ctx, account, key).Scan(append([]any{&stored}, r.dests()...)...)
+		if err == nil && r.id != 0 {
+			e, err := r.entry()
+			if err != nil {
+				return fmt.Errorf("sqliteledger: update account %q: entry of key %q: %w", account, key, err)
+			}
+			existing = &e
+		}
 	}
-	state := new(credits.AccountState)
-	if err := state.UnmarshalBinary(stored); err != nil {
+	if err != nil {
+		return fmt.Errorf("sqliteledger: update account %q: load: %w", account, err)
+	}
+	if stored == nil {
+		stored = zeroState
+	}
+	state, err := b.states.take(account, stored)
+	if err != nil {
 		return fmt.Errorf("sqliteledger: update account %q: %w", account, err)
 	}
 	before := state.Version()
-
-	var existing *credits.Entry
-	if key != "" {
-		e, err := scanEntry(tx.StmtContext(ctx, b.loadKeyed).QueryRowContext(ctx, account, key))
-		switch {
-		case err == nil:
-			existing = &e
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("sqliteledger: update account %q: load entry of key %q: %w", account, key, err)
-		}
-	}
 
 	entries, err := decide(state, existing)
 	if err != nil {
@@ -430,7 +448,62 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 		return fmt.Errorf("sqliteledger: update account %q: commit: %w", account, err)
 	}
 	committed = true
+	b.states.put(account, blob, state.Clone())
 	return nil
+}
+
+// stateCache keeps the decoded states of the accounts a Backend wrote
+// last, each with the exact bytes it stored, so that an Update decodes an
+// account's state (JSON) only when the bytes it reads from the file differ
+// from those it last wrote: another process wrote the account since, or
+// it fell out of the cache. A cached state is never shared: take removes
+// it, and put is given a copy nobody else holds.
+type stateCache struct {
+	mu     sync.Mutex
+	states map[string]cachedState
+}
+
+type cachedState struct {
+	blob  []byte
+	state *credits.AccountState
+}
+
+// maxCachedStates bounds the cache; past it, an arbitrary account leaves.
+const maxCachedStates = 1024
+
+// take returns the state the bytes blob encode: the cached one if it was
+// stored with the same bytes, else a new decoding of blob.
+func (c *stateCache) take(account string, blob []byte) (*credits.AccountState, error) {
+	c.mu.Lock()
+	hit, ok := c.states[account]
+	if ok {
+		delete(c.states, account)
+	}
+	c.mu.Unlock()
+	if ok && bytes.Equal(hit.blob, blob) {
+		return hit.state, nil
+	}
+	s := new(credits.AccountState)
+	if err := s.UnmarshalBinary(blob); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// put caches state as what blob, just committed, encodes.
+func (c *stateCache) put(account string, blob []byte, state *credits.AccountState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.states == nil {
+		c.states = make(map[string]cachedState)
+	}
+	if len(c.states) >= maxCachedStates {
+		for k := range c.states {
+			delete(c.states, k)
+			break
+		}
+	}
+	c.states[account] = cachedState{blob: blob, state: state}
 }
 
 // checkAppend refuses entries that would break the history's shape: they

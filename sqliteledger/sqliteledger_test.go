@@ -910,3 +910,29 @@ func TestCloseTwiceAndUseAfterClose(t *testing.T) {
 		t.Error("Update after Close: no error")
 	}
 }
+
+// Two Backends on one file take turns writing one account: each must see
+// the other's writes, never a state it remembers from before them.
+func TestTwoBackendsTakeTurns(t *testing.T) {
+	_, path := openTemp(t)
+	ctx := context.Background()
+	ledgers := []*credits.Ledger{
+		credits.NewLedger(openFile(t, path, sqliteledger.Options{}), credits.Options{}),
+		credits.NewLedger(openFile(t, path, sqliteledger.Options{}), credits.Options{}),
+	}
+	if _, err := ledgers[0].Grant(ctx, "a", credits.GrantRequest{Key: "g", Amount: 100 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		l := ledgers[(i/2)%2] // two writes each, so each Backend writes after itself and after the other
+		e, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprint("c", i), Amount: credits.Credit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.ID != int64(i+2) || e.BalanceAfter != credits.Credits(99-i)*credits.Credit {
+			t.Fatalf("charge %d: entry %d with balance %s, want entry %d with balance %d", i, e.ID, e.BalanceAfter, i+2, 99-i)
+		}
+	}
+	b := openFile(t, path, sqliteledger.Options{})
+	checkConsistent(t, b, "a")
+}
