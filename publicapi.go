@@ -136,7 +136,8 @@ type Upload struct {
 //
 // The URL must be http or https, at most [MaxAssetURLLen] bytes of
 // printable ASCII (percent-encode anything else; the characters
-// " < > \ ^ ` { | } must be percent-encoded too), with a host, no user
+// " < > \ ^ ` { | } must be percent-encoded too), with a host (a name of
+// letters, digits, - . _ ~, or a bracketed IPv6 address), no user
 // credentials, a numeric port if any, and well-formed %XX escapes.
 //
 // The same URL listed twice in one job is imported, and charged, once.
@@ -424,7 +425,7 @@ type assetURL struct {
 // Classes of URL bytes, for parseAssetURL.
 const (
 	urlAllowed = 1 << iota // may appear unescaped in an asset URL
-	urlHost                // may appear in a host name
+	urlHost                // may appear in a host name: letters, digits, - . _ ~
 	urlHex                 // a hexadecimal digit
 	urlSpecial             // '%', '?' or '#': parseAssetURL looks closer
 )
@@ -447,23 +448,23 @@ var urlByteClass = func() (t [256]uint8) {
 	for _, c := range ":/[]@!$&'()*+,;=" {
 		t[c] |= urlAllowed
 	}
-	t['%'] |= urlAllowed | urlHost | urlSpecial
-	t['?'] |= urlAllowed | urlSpecial
-	t['#'] |= urlAllowed | urlSpecial
+	for _, c := range "%?#" {
+		t[c] |= urlAllowed | urlSpecial
+	}
 	return t
 }()
 
 // parseAssetURL validates s as a remote asset URL (see [RemoteAsset]) and
 // returns the offsets of its parts, or a reason it is refused. It does not
 // allocate on success.
-func parseAssetURL(s string) (u assetURL, reason string) {
+func parseAssetURL(s string) (assetURL, string) {
 	if s == "" {
-		return u, "required"
+		return assetURL{}, "required"
 	}
 	if len(s) > MaxAssetURLLen {
-		return u, fmt.Sprintf("%d bytes: longer than %d bytes", len(s), MaxAssetURLLen)
+		return assetURL{}, fmt.Sprintf("%d bytes: longer than %d bytes", len(s), MaxAssetURLLen)
 	}
-	var start int
+	start := 0
 	if len(s) >= 7 && s[0]|0x20 == 'h' && s[1]|0x20 == 't' && s[2]|0x20 == 't' && s[3]|0x20 == 'p' {
 		switch {
 		case s[4:7] == "://":
@@ -473,42 +474,59 @@ func parseAssetURL(s string) (u assetURL, reason string) {
 		}
 	}
 	if start == 0 {
-		return u, "must be an http:// or https:// URL"
+		return assetURL{}, "must be an http:// or https:// URL"
 	}
-	n := int32(len(s))
-	u.hostEnd, u.pathEnd, u.fragStart = n, n, n
-	for i := start; i < len(s); i++ {
-		cls := urlByteClass[s[i]]
-		if cls&(urlAllowed|urlSpecial) == urlAllowed {
-			if s[i] == '/' && u.hostEnd == n {
-				u.hostEnd = int32(i)
+	tbl := &urlByteClass
+
+	// The authority, up to the first '/', '?' or '#'. Plain host names take
+	// the fast loop; a port, an IPv6 literal or anything odd is checked by
+	// checkAuthority.
+	i := start
+	for i < len(s) && tbl[s[i]]&urlHost != 0 {
+		i++
+	}
+	if i == len(s) || s[i] == '/' || s[i] == '?' || s[i] == '#' {
+		if i == start {
+			return assetURL{}, "has no host"
+		}
+	} else {
+		for i < len(s) && s[i] != '/' && s[i] != '?' && s[i] != '#' {
+			if tbl[s[i]]&urlAllowed == 0 {
+				return assetURL{}, badURLByte(s[i])
 			}
+			i++
+		}
+		if reason := checkAuthority(s[start:i]); reason != "" {
+			return assetURL{}, reason
+		}
+	}
+	hostEnd, pathEnd, fragStart := i, len(s), len(s)
+
+	// The path, query and fragment.
+	for i < len(s) {
+		c := s[i]
+		cls := tbl[c]
+		if cls&(urlAllowed|urlSpecial) == urlAllowed {
+			i++
 			continue
 		}
-		switch c := s[i]; {
+		switch {
 		case cls == 0:
-			return u, badURLByte(c)
+			return assetURL{}, badURLByte(c)
 		case c == '%':
-			if i+2 >= len(s) || urlByteClass[s[i+1]]&urlHex == 0 || urlByteClass[s[i+2]]&urlHex == 0 {
-				return u, "has a malformed %-escape"
+			if i+2 >= len(s) || tbl[s[i+1]]&urlHex == 0 || tbl[s[i+2]]&urlHex == 0 {
+				return assetURL{}, "has a malformed %-escape"
 			}
 			i += 2
-		case c == '?' || c == '#':
-			if u.hostEnd == n {
-				u.hostEnd = int32(i)
-			}
-			if u.pathEnd == n {
-				u.pathEnd = int32(i)
-			}
-			if c == '#' && u.fragStart == n {
-				u.fragStart = int32(i)
-			}
+		case c == '?':
+			pathEnd = min(pathEnd, i)
+		case c == '#':
+			pathEnd = min(pathEnd, i)
+			fragStart = min(fragStart, i)
 		}
+		i++
 	}
-	if reason := checkAuthority(s[start:u.hostEnd]); reason != "" {
-		return u, reason
-	}
-	return u, ""
+	return assetURL{hostEnd: int32(hostEnd), pathEnd: int32(pathEnd), fragStart: int32(fragStart)}, ""
 }
 
 // badURLByte says why c may not appear in an asset URL.
@@ -523,7 +541,9 @@ func badURLByte(c byte) string {
 	}
 }
 
-// checkAuthority checks the "host[:port]" part of an asset URL.
+// checkAuthority checks the "host[:port]" part of an asset URL: a host name
+// (letters, digits, - . _ ~) or a bracketed IPv6 literal, then optionally a
+// port of 1 to 5 digits. User credentials (user@) are refused.
 func checkAuthority(a string) string {
 	if a == "" {
 		return "has no host"
