@@ -35,9 +35,9 @@ import (
 
 // Run checks the backends that open returns against every rule of the
 // ledger. open must return a new, empty backend on every call; it is
-// called once per subtest (so a few times in all, never concurrently) with
-// that subtest's t, on which it may register cleanups (t.Cleanup) and
-// report its own failures. Run's subtests are:
+// called once per subtest that needs one (eight times in all, never
+// concurrently) with that subtest's t, on which it may register cleanups
+// (t.Cleanup) and report its own failures. Run's subtests are:
 //
 //   - statemachine: a pgregory.net/rapid state machine that drives random
 //     sequences of grants (some expiring, some with priority), charges by
@@ -63,7 +63,11 @@ import (
 // Run uses its own clock and price book (it passes them in
 // [credits.Options] to [credits.NewLedger]), so a backend's results do not
 // depend on the time of day. Failures name the rule broken; the state
-// machine also prints the steps that led there, shrunk by rapid.
+// machine also prints the steps that led there, shrunk by rapid, and the
+// flag that replays them (rapid saves the failing case under
+// testdata/rapid/ of the calling package; -rapid.nofailfile turns that
+// off). The state machine's default of 100 cases takes about a second on
+// the memory backend and is meant to take about a minute on a SQL one.
 func Run(t *testing.T, open func(t *testing.T) credits.Backend) {
 	t.Helper()
 	if open == nil {
