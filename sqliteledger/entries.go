@@ -19,15 +19,6 @@ const entryColumns = `account, id, kind, time, amount, held, balance_after, sour
 
 var entryPlaceholders = strings.TrimSuffix(strings.Repeat("?, ", strings.Count(entryColumns, ",")+1), ", ")
 
-// keyedEntryColumns are entryColumns of the entries table named e in a
-// LEFT JOIN that may find no entry: the columns that are never NULL in
-// the table read as their zero value then (an ID of 0 means no entry).
-const keyedEntryColumns = `coalesce(e.account, ''), coalesce(e.id, 0), coalesce(e.kind, ''), e.time,
-	coalesce(e.amount, 0), coalesce(e.held, 0), coalesce(e.balance_after, 0), coalesce(e.source, ''),
-	coalesce(e.action, ''), coalesce(e.resolution, ''), coalesce(e.quantity, 0), coalesce(e.price_version, ''),
-	coalesce(e.hold, 0), coalesce(e.lot, 0), coalesce(e.reverses, 0), coalesce(e.priority, 0), e.expires_at,
-	e.period, coalesce(e.key, ''), coalesce(e.request_hash, 0), e.metadata`
-
 // entryArgs encodes e as the values of entryColumns. It refuses what
 // could not be read back exactly: an unknown kind, source, action or
 // resolution, or an instant finer than a microsecond.

@@ -94,8 +94,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 		}
 	}
 	check("load state", plan(sqlLoadState, "a"), "SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)")
-	check("state and entry by key", plan(sqlLoadKeyed, "a", "k"), "SEARCH a USING INDEX sqlite_autoindex_accounts_1 (id=?)",
-		"SEARCH e USING INDEX entries_key (account=? AND key=?)")
+	check("state and entry by key", plan(sqlLoadForUpdate, "a", "k"), "SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)",
+		"SEARCH entries USING COVERING INDEX entries_key (account=? AND key=?)")
 	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, q := range []credits.HistoryQuery{

@@ -108,12 +108,13 @@ type Backend struct {
 	writer *sql.DB // one connection: every write transaction runs on it
 	reader *sql.DB // read-only connections
 
-	loadState   *sql.Stmt // writer: an account's state
-	loadKeyed   *sql.Stmt // writer: the entry stored under an idempotency key
-	storeState  *sql.Stmt // writer: upsert an account's state
-	insertEntry *sql.Stmt // writer: append one entry
-	readState   *sql.Stmt // reader: an account's state
-	readEntry   *sql.Stmt // reader: one entry by ID
+	loadForUpdate *sql.Stmt // writer: an account's state and the ID of the entry under a key
+	loadEntry     *sql.Stmt // writer: one entry by ID
+	insertState   *sql.Stmt // writer: a new account's state
+	updateState   *sql.Stmt // writer: an account's new state
+	insertEntry   *sql.Stmt // writer: append one entry
+	readState     *sql.Stmt // reader: an account's state
+	readEntry     *sql.Stmt // reader: one entry by ID
 
 	states stateCache // decoded states of accounts this Backend wrote
 
@@ -125,19 +126,18 @@ var _ credits.Backend = (*Backend)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
-// The statements a Backend prepares once. sqlLoadKeyed reads an
-// account's state (NULL for none) and the entry stored under a key in one
-// step; it repeats the condition of the partial index entries_key, so
+// The statements a Backend prepares once. sqlLoadForUpdate reads an
+// account's state and the ID of the entry stored under a key (NULL for
+// none, and for the key ""): no row means no account, and so no entry
+// either. It repeats the condition of the partial index entries_key, so
 // that SQLite uses that index.
 const (
-	sqlLoadState = `SELECT state FROM accounts WHERE id = ?`
-	sqlLoadKeyed = `SELECT a.state, ` + keyedEntryColumns + `
-		FROM (SELECT ? AS account, ? AS key) AS q
-		LEFT JOIN accounts AS a ON a.id = q.account
-		LEFT JOIN entries AS e ON e.account = q.account AND e.key = q.key AND e.key <> ''`
-	sqlStoreState = `INSERT INTO accounts (id, version, state) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state`
-	sqlReadEntry = `SELECT ` + entryColumns + ` FROM entries WHERE account = ? AND id = ?`
+	sqlLoadState     = `SELECT state FROM accounts WHERE id = ?`
+	sqlLoadForUpdate = `SELECT state, (SELECT id FROM entries WHERE account = ?1 AND key = ?2 AND key <> '')
+		FROM accounts WHERE id = ?1`
+	sqlInsertState = `INSERT INTO accounts (id, version, state) VALUES (?, ?, ?)`
+	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3 WHERE id = ?1`
+	sqlReadEntry   = `SELECT ` + entryColumns + ` FROM entries WHERE account = ? AND id = ?`
 )
 
 var sqlInsertEntry = `INSERT INTO entries (` + entryColumns + `) VALUES (` + entryPlaceholders + `)`
@@ -247,9 +247,10 @@ func (b *Backend) open(ctx context.Context, syncMode Synchronous, busy time.Dura
 			}
 		}
 	}
-	prepare(b.writer, &b.loadState, sqlLoadState)
-	prepare(b.writer, &b.loadKeyed, sqlLoadKeyed)
-	prepare(b.writer, &b.storeState, sqlStoreState)
+	prepare(b.writer, &b.loadForUpdate, sqlLoadForUpdate)
+	prepare(b.writer, &b.loadEntry, sqlReadEntry)
+	prepare(b.writer, &b.insertState, sqlInsertState)
+	prepare(b.writer, &b.updateState, sqlUpdateState)
 	prepare(b.writer, &b.insertEntry, sqlInsertEntry)
 	prepare(b.reader, &b.readState, sqlLoadState)
 	prepare(b.reader, &b.readEntry, sqlReadEntry)
@@ -307,7 +308,7 @@ func (b *Backend) Close() error {
 
 func (b *Backend) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{b.loadState, b.loadKeyed, b.storeState, b.insertEntry, b.readState, b.readEntry} {
+	for _, s := range []*sql.Stmt{b.loadForUpdate, b.loadEntry, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -384,28 +385,22 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 	}()
 
 	var (
-		stored   []byte
+		stored   []byte // nil: a new account
+		keyed    sql.NullInt64
 		existing *credits.Entry
 	)
-	if key == "" {
-		err = tx.StmtContext(ctx, b.loadState).QueryRowContext(ctx, account).Scan(&stored)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = nil
-		}
-	} else {
-		var r entryRow
-		err = tx.StmtContext(ctx, b.loadKeyed).QueryRowContext(ctx, account, key).Scan(append([]any{&stored}, r.dests()...)...)
-		if err == nil && r.id != 0 {
-			e, err := r.entry()
-			if err != nil {
-				return fmt.Errorf("sqliteledger: update account %q: entry of key %q: %w", account, key, err)
-			}
-			existing = &e
-		}
-	}
-	if err != nil {
+	err = tx.StmtContext(ctx, b.loadForUpdate).QueryRowContext(ctx, account, key).Scan(&stored, &keyed)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqliteledger: update account %q: load: %w", account, err)
 	}
+	if keyed.Valid {
+		e, err := scanEntry(tx.StmtContext(ctx, b.loadEntry).QueryRowContext(ctx, account, keyed.Int64))
+		if err != nil {
+			return fmt.Errorf("sqliteledger: update account %q: load entry %d of key %q: %w", account, keyed.Int64, key, err)
+		}
+		existing = &e
+	}
+	isNew := stored == nil
 	if stored == nil {
 		stored = zeroState
 	}
@@ -429,7 +424,11 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 	if len(entries) == 0 && string(blob) == string(stored) {
 		return nil // nothing to store: the deferred rollback ends the transaction
 	}
-	if _, err := tx.StmtContext(ctx, b.storeState).ExecContext(ctx, account, state.Version(), blob); err != nil {
+	storeState := b.updateState
+	if isNew {
+		storeState = b.insertState
+	}
+	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, account, state.Version(), blob); err != nil {
 		return fmt.Errorf("sqliteledger: update account %q: store state: %w", account, err)
 	}
 	if len(entries) > 0 {
