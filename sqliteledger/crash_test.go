@@ -34,6 +34,7 @@ const (
 	crashChildCycleEnv = "SQLITELEDGER_CRASH_CHILD_CYCLE"
 	crashChildSyncEnv  = "SQLITELEDGER_CRASH_CHILD_SYNC"
 	crashChildSeedEnv  = "SQLITELEDGER_CRASH_CHILD_SEED"
+	crashChildOpsEnv   = "SQLITELEDGER_CRASH_CHILD_OPS" // stop after this many operations per goroutine (0: never)
 )
 
 var crashAccounts = []string{"alice", "bob", "carol"}
@@ -94,8 +95,9 @@ func (a ack) send(ctx context.Context, l *credits.Ledger) (credits.Entry, error)
 // TestCrashChild is the process TestCrashSafety kills: it writes grants,
 // charges, holds, captures and releases with idempotency keys as fast as
 // it can, from several goroutines, and prints an ACK line for each one
-// the ledger acknowledged. It does nothing unless TestCrashSafety started
-// it.
+// the ledger acknowledged. With SQLITELEDGER_CRASH_CHILD_OPS set, each
+// goroutine stops after that many operations and the process closes the
+// file and exits. It does nothing unless a test of this file started it.
 func TestCrashChild(t *testing.T) {
 	path := os.Getenv(crashChildFileEnv)
 	if path == "" {
@@ -108,6 +110,7 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(crashChildSeedEnv), 10, 64)
+	limit, _ := strconv.Atoi(os.Getenv(crashChildOpsEnv))
 	cycle := os.Getenv(crashChildCycleEnv)
 	ctx := context.Background()
 	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{Synchronous: sqliteledger.Synchronous(os.Getenv(crashChildSyncEnv))})
@@ -126,11 +129,14 @@ func TestCrashChild(t *testing.T) {
 		}
 	}
 	const workers = 4
+	var wg sync.WaitGroup
 	for w := range workers {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
 			var holds []ack // open holds
-			for n := 0; ; n++ {
+			for n := 0; limit == 0 || n < limit; n++ {
 				a := ack{account: crashAccounts[rng.IntN(len(crashAccounts))], key: fmt.Sprintf("c%s-w%d-%d", cycle, w, n)}
 				switch r := rng.IntN(100); {
 				case r < 20 || n == 0:
@@ -170,76 +176,158 @@ func TestCrashChild(t *testing.T) {
 			}
 		}()
 	}
-	select {}
+	wg.Wait()
+	if err := b.Close(); err != nil {
+		fail("close: %v", err)
+	}
 }
 
-// crashRun is what one child process acknowledged before it was killed.
-type crashRun struct {
-	acks   []ack
-	errs   []string // ERR lines and stray output
-	stderr string
+// child is a running TestCrashChild process and what it acknowledged.
+type child struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	first  chan struct{} // closed at the first acknowledgement
+	done   chan struct{} // closed once the child's output ends
+	acks   []ack         // complete only once done is closed
+	errs   []string      // ERR lines and stray output
 }
 
-// runAndKill starts the child on path and kills it with SIGKILL at a
-// random moment after its first acknowledgement.
-func runAndKill(t *testing.T, path string, cycle int, syncMode sqliteledger.Synchronous, rng *rand.Rand) crashRun {
+// startChild starts TestCrashChild on path, its keys prefixed by cycle.
+// ops > 0 makes each of its goroutines stop after ops operations.
+func startChild(t *testing.T, path, cycle string, syncMode sqliteledger.Synchronous, seed uint64, ops int) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=60s")
-	cmd.Env = append(os.Environ(),
+	c := &child{first: make(chan struct{}), done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=60s")
+	c.cmd.Env = append(os.Environ(),
 		crashChildFileEnv+"="+path,
-		crashChildCycleEnv+"="+strconv.Itoa(cycle),
+		crashChildCycleEnv+"="+cycle,
 		crashChildSyncEnv+"="+string(syncMode),
-		crashChildSeedEnv+"="+strconv.FormatUint(rng.Uint64(), 10),
+		crashChildSeedEnv+"="+strconv.FormatUint(seed, 10),
+		crashChildOpsEnv+"="+strconv.Itoa(ops),
 	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	c.cmd.Stderr = &c.stderr
+	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var run crashRun
-	first := make(chan struct{})
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(c.done)
 		r := bufio.NewReader(stdout)
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
-				// A line cut short by the kill was never acknowledged.
+				// A line cut short by a kill was never acknowledged.
 				if err != io.EOF {
-					run.errs = append(run.errs, "read: "+err.Error())
+					c.errs = append(c.errs, "read: "+err.Error())
 				}
 				return
 			}
 			line = strings.TrimSuffix(line, "\n")
 			if a, err := parseAck(line); err == nil {
-				run.acks = append(run.acks, a)
-				if len(run.acks) == 1 {
-					close(first)
+				c.acks = append(c.acks, a)
+				if len(c.acks) == 1 {
+					close(c.first)
 				}
-			} else if line != "" {
-				run.errs = append(run.errs, line)
+			} else if line != "" && line != "PASS" {
+				c.errs = append(c.errs, line)
 			}
 		}
 	}()
+	return c
+}
+
+// kill kills the child with SIGKILL at a random moment after its first
+// acknowledgement.
+func (c *child) kill(t *testing.T, rng *rand.Rand) {
+	t.Helper()
 	select {
-	case <-first:
+	case <-c.first:
 		time.Sleep(time.Duration(rng.IntN(150_000)) * time.Microsecond)
-	case <-done:
+	case <-c.done:
 	case <-time.After(30 * time.Second):
 		t.Error("the child acknowledged nothing in 30s")
 	}
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatal(err)
 	}
-	<-done
-	_ = cmd.Wait() // killed: its exit status says so
-	run.stderr = stderr.String()
-	return run
+	<-c.done
+	_ = c.cmd.Wait() // killed: its exit status says so
+}
+
+// wait waits for the child to finish by itself and reports how it ended.
+func (c *child) wait() error {
+	<-c.done
+	return c.cmd.Wait()
+}
+
+// checkAcks checks that every operation the children acknowledged is
+// stored as the entry they were given, and that sending it again returns
+// that entry.
+func checkAcks(t *testing.T, b *sqliteledger.Backend, acks []ack, where string) {
+	t.Helper()
+	ctx := context.Background()
+	l := credits.NewLedger(b, credits.Options{})
+	for _, a := range acks {
+		e, err := b.Entry(ctx, a.account, a.id)
+		if err != nil {
+			t.Fatalf("%s: acknowledged %s is lost: %v", where, a, err)
+		}
+		if e.Key != a.key {
+			t.Fatalf("%s: acknowledged %s: entry %d has key %q", where, a, a.id, e.Key)
+		}
+		again, err := a.send(ctx, l)
+		if err != nil {
+			t.Fatalf("%s: retrying acknowledged %s: %v", where, a, err)
+		}
+		if diff := cmp.Diff(e, again); diff != "" {
+			t.Fatalf("%s: retrying acknowledged %s did not return its entry (-stored +retry):\n%s", where, a, diff)
+		}
+	}
+}
+
+// checkAccounts checks every account of the crash tests with
+// checkConsistent, that no key was applied twice, and that the history
+// held in before (if any) is still its beginning; it returns the
+// histories.
+func checkAccounts(t *testing.T, b *sqliteledger.Backend, before map[string][]credits.Entry, where string) map[string][]credits.Entry {
+	t.Helper()
+	after := map[string][]credits.Entry{}
+	for _, account := range crashAccounts {
+		entries := checkConsistent(t, b, account)
+		old := before[account]
+		if len(entries) < len(old) {
+			t.Fatalf("%s: account %q lost entries: %d, had %d", where, account, len(entries), len(old))
+		}
+		if diff := cmp.Diff(old, entries[:len(old)]); len(old) > 0 && diff != "" {
+			t.Fatalf("%s: account %q: earlier history changed (-before +after):\n%s", where, account, diff)
+		}
+		keys := map[string]int64{}
+		for _, e := range entries {
+			if e.Key == "" {
+				continue
+			}
+			if id, dup := keys[e.Key]; dup {
+				t.Fatalf("%s: account %q: key %q applied twice, entries %d and %d", where, account, e.Key, id, e.ID)
+			}
+			keys[e.Key] = e.ID
+		}
+		after[account] = entries
+	}
+	return after
+}
+
+// checkIntegrity runs SQLite's own check of the file.
+func checkIntegrity(t *testing.T, path, where string) {
+	t.Helper()
+	db := rawDB(t, path)
+	defer db.Close()
+	var integrity string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+		t.Fatalf("%s: integrity_check = %q, %v", where, integrity, err)
+	}
 }
 
 // TestCrashSafety kills a process writing to the ledger at random
@@ -280,63 +368,24 @@ func TestCrashSafety(t *testing.T) {
 	total := 0
 	for cycle := range cycles {
 		syncMode := []sqliteledger.Synchronous{sqliteledger.SynchronousFull, sqliteledger.SynchronousNormal}[cycle%2]
-		run := runAndKill(t, path, cycle, syncMode, rng)
-		if len(run.errs) > 0 || t.Failed() {
-			t.Fatalf("cycle %d (seed %d): the child failed: %q\nstderr:\n%s", cycle, seed, run.errs, run.stderr)
+		where := fmt.Sprintf("cycle %d (%s=%d)", cycle, crashSeedEnv, seed)
+		c := startChild(t, path, strconv.Itoa(cycle), syncMode, rng.Uint64(), 0)
+		c.kill(t, rng)
+		if len(c.errs) > 0 || t.Failed() {
+			t.Fatalf("%s: the child failed: %q\nstderr:\n%s", where, c.errs, c.stderr.String())
 		}
-		total += len(run.acks)
+		total += len(c.acks)
 
 		b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{Synchronous: syncMode})
 		if err != nil {
-			t.Fatalf("cycle %d (seed %d): reopening after the kill: %v", cycle, seed, err)
+			t.Fatalf("%s: reopening after the kill: %v", where, err)
 		}
-		l := credits.NewLedger(b, credits.Options{})
-		for _, a := range run.acks {
-			e, err := b.Entry(ctx, a.account, a.id)
-			if err != nil {
-				t.Fatalf("cycle %d (seed %d): acknowledged %s is lost: %v", cycle, seed, a, err)
-			}
-			if e.Key != a.key {
-				t.Fatalf("cycle %d (seed %d): acknowledged %s: entry %d has key %q", cycle, seed, a, a.id, e.Key)
-			}
-			again, err := a.send(ctx, l)
-			if err != nil {
-				t.Fatalf("cycle %d (seed %d): retrying acknowledged %s: %v", cycle, seed, a, err)
-			}
-			if diff := cmp.Diff(e, again); diff != "" {
-				t.Fatalf("cycle %d (seed %d): retrying acknowledged %s did not return its entry (-stored +retry):\n%s", cycle, seed, a, diff)
-			}
-		}
-		for _, account := range crashAccounts {
-			entries := checkConsistent(t, b, account)
-			before := history[account]
-			if len(entries) < len(before) {
-				t.Fatalf("cycle %d (seed %d): account %q lost entries: %d, had %d", cycle, seed, account, len(entries), len(before))
-			}
-			if diff := cmp.Diff(before, entries[:len(before)]); len(before) > 0 && diff != "" {
-				t.Fatalf("cycle %d (seed %d): account %q: earlier history changed (-before +after):\n%s", cycle, seed, account, diff)
-			}
-			keys := map[string]int64{}
-			for _, e := range entries {
-				if e.Key == "" {
-					continue
-				}
-				if id, dup := keys[e.Key]; dup {
-					t.Fatalf("cycle %d (seed %d): account %q: key %q applied twice, entries %d and %d", cycle, seed, account, e.Key, id, e.ID)
-				}
-				keys[e.Key] = e.ID
-			}
-			history[account] = entries
-		}
+		checkAcks(t, b, c.acks, where)
+		history = checkAccounts(t, b, history, where)
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
-		db := rawDB(t, path)
-		var integrity string
-		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
-			t.Fatalf("cycle %d (seed %d): integrity_check = %q, %v", cycle, seed, integrity, err)
-		}
-		db.Close()
+		checkIntegrity(t, path, where)
 	}
 	entries := 0
 	for _, h := range history {
@@ -346,4 +395,46 @@ func TestCrashSafety(t *testing.T) {
 	if total < cycles {
 		t.Errorf("only %d operations acknowledged in %d cycles: the child hardly ran", total, cycles)
 	}
+}
+
+// Processes that open one new file at the same moment, and then write to
+// the same accounts at once, all succeed, and their writes all land,
+// each once.
+func TestProcessesShareFile(t *testing.T) {
+	if os.Getenv(crashChildFileEnv) != "" {
+		t.Skip("in the child")
+	}
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var children []*child
+	for p := range 3 {
+		children = append(children, startChild(t, path, fmt.Sprintf("p%d", p), sqliteledger.SynchronousFull, uint64(p), 15))
+	}
+	var acks []ack
+	for p, c := range children {
+		if err := c.wait(); err != nil || len(c.errs) > 0 {
+			t.Fatalf("process %d: %v, %q\nstderr:\n%s", p, err, c.errs, c.stderr.String())
+		}
+		acks = append(acks, c.acks...)
+	}
+	if len(acks) == 0 {
+		t.Fatal("the processes acknowledged nothing")
+	}
+	b := openFile(t, path, sqliteledger.Options{})
+	checkAcks(t, b, acks, "after the processes")
+	histories := checkAccounts(t, b, nil, "after the processes")
+	entries := 0
+	for _, h := range histories {
+		entries += len(h)
+	}
+	if entries != len(acks) {
+		t.Errorf("%d entries for %d acknowledged operations", entries, len(acks))
+	}
+	var migrations, last int
+	if err := rawDB(t, path).QueryRow(`SELECT count(*), max(version) FROM schema_migrations`).Scan(&migrations, &last); err != nil {
+		t.Fatal(err)
+	}
+	if migrations != last {
+		t.Errorf("schema_migrations has %d rows for versions up to %d", migrations, last)
+	}
+	t.Logf("3 processes, %d operations", len(acks))
 }
