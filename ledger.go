@@ -186,8 +186,9 @@ type Backend interface {
 	// decide left it, together: either both are durable or neither is.
 	//
 	// Updates of one account are serialized: each decision sees the state
-	// the previous one left. Updates of different accounts must not wait
-	// for each other. decide may be called more than once if the backend
+	// the previous one left. Updates of different accounts should not wait
+	// for each other: a backend with one global lock is correct, but every
+	// account then waits for the busiest. decide may be called more than once if the backend
 	// retries after a conflict; it is pure apart from its effect on the
 	// state. It must not be called with a state or key entry that another
 	// writer could change before Update returns. Neither decide nor the
