@@ -101,25 +101,16 @@ func TestQueriesUseIndexes(t *testing.T) {
 	for _, q := range []credits.HistoryQuery{
 		{After: 10, Limit: 100},
 		{After: 10, Limit: 100, Since: since, Until: since.Add(time.Hour)},
-	} {
-		query, args, err := entriesQuery("a", &q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		check("history", plan(query, args...), "SEARCH entries USING PRIMARY KEY (account=? AND id>?)")
-	}
-	for _, q := range []credits.HistoryQuery{
-		{After: 10, Limit: 100, Kinds: []credits.Kind{credits.KindCharge}},
-		{Limit: 100, Kinds: []credits.Kind{credits.KindCharge, credits.KindHold, credits.KindCharge}, Since: since},
+		{Limit: 100, Kinds: []credits.Kind{credits.KindCharge, credits.KindHold}, Since: since},
 	} {
 		query, args, err := entriesQuery("a", &q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := plan(query, args...)
-		check("history by kind", p, "SEARCH entries USING INDEX entries_kind (account=? AND kind=? AND id>?)")
-		if n := strings.Count(p, "entries_kind"); n != 2 && len(q.Kinds) > 1 {
-			t.Errorf("history by two kinds: plan %q walks the index %d times, want 2", p, n)
+		check("history", p, "SEARCH entries USING PRIMARY KEY (account=? AND id>?)")
+		if strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("history: plan %q sorts", p)
 		}
 	}
 }

@@ -43,9 +43,6 @@ CREATE TABLE entries (
 -- itself (expirations) have no key.
 CREATE UNIQUE INDEX entries_key ON entries (account, key) WHERE key <> '';
 
--- History filtered by kind, such as a statement of charges.
-CREATE INDEX entries_kind ON entries (account, kind, id);
-
 -- The history is append-only: an entry, once written, is never changed or
 -- removed.
 CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
