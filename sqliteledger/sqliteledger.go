@@ -142,10 +142,14 @@ const (
 var sqlInsertEntry = `INSERT INTO entries (` + entryColumns + `) VALUES (` + entryPlaceholders + `)`
 
 // Open opens the SQLite ledger file at path, creating it if it does not
-// exist, and brings its schema up to date. ctx bounds the opening and
-// the migrations (the Backend does not keep it). The file must be on a
-// local file system that supports SQLite's WAL mode; ":memory:" is not a
-// file.
+// exist (its directory must exist), and brings its schema up to date.
+// path is a file name, relative to the working directory or absolute, any
+// characters allowed; an in-memory database (":memory:") or a "file:" URI
+// is refused. ctx bounds the opening and the migrations (the Backend does
+// not keep it). The file must be on a local file system that supports
+// SQLite's WAL mode: WAL relies on shared memory that network file
+// systems do not provide. Any number of Backends, in this process or
+// others, may open the same file at once.
 //
 // Open fails with an error wrapping [credits.ErrInvalidInput] for a bad
 // path or option, and with an error naming the file if it cannot be
