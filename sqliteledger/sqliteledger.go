@@ -41,6 +41,14 @@
 // server. Reads ([Backend.Load], [Backend.Entry], [Backend.Entries]) use a
 // separate pool of read-only connections; in WAL mode they see the last
 // committed state and never block, nor wait for, the writer.
+//
+// # Durability
+//
+// An operation is durable when Update returns: it survives the process
+// being killed at any instant, with either setting of
+// [Options.Synchronous]; with [SynchronousFull] (the default) it also
+// survives power loss. A transaction is never half-applied: the entries
+// and the account's state are written together or not at all.
 package sqliteledger
 
 import (
@@ -367,8 +375,9 @@ var zeroState = func() []byte {
 // decide returns an error, Update rolls back and returns that error
 // unchanged. Every other failure (ctx done, the file locked by another
 // process for longer than Options.BusyTimeout, a full disk) rolls back
-// too, and is returned wrapped. decide must not call the Backend: the
-// write connection is taken until it returns.
+// too, and is returned wrapped. decide must not call Update (of this
+// Backend, or of another on the same file): the write lock is held until
+// it returns.
 //
 // Update also refuses, as a failure of the decision, entries that would
 // corrupt the history: an entry of another account, IDs that do not
@@ -541,8 +550,10 @@ func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.
 }
 
 // Entries implements [credits.Backend]. It reads one consistent snapshot
-// without waiting for writers, walking the primary key (account, id) from
-// the cursor (see entriesQuery). A Limit of 0 means 100, as in
+// without waiting for writers. It walks the primary key (account, id) from
+// q.After, checks the kinds and time range on the way, and stops once it
+// has q.Limit entries: a page costs the entries it returns plus those it
+// skips, never a sort. A Limit of 0 means 100, as in
 // [credits.HistoryQuery].
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
 	query, args, err := entriesQuery(account, &q)
