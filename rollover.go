@@ -159,7 +159,8 @@ func validateSchedule(prefix string, anchor time.Time, iv Interval, loc *time.Lo
 // is not valid: check it once with [Schedule.Validate].
 func (s Schedule) PeriodAt(t time.Time) Period {
 	r := s.mustRule()
-	return r.period(r.index(t))
+	_, p := r.find(t)
+	return p
 }
 
 // Periods returns, in order, the periods that overlap [from, to): the one
@@ -172,13 +173,13 @@ func (s Schedule) Periods(from, to time.Time) []Period {
 		return nil
 	}
 	var out []Period
-	for k := r.index(from); ; k++ {
-		p := r.period(k)
-		if !p.Start.Before(to) {
-			return out
-		}
+	k, p := r.find(from)
+	for p.Start.Before(to) {
 		out = append(out, p)
+		k++
+		p = Period{Start: p.End, End: r.start(k + 1)}
 	}
+	return out
 }
 
 func (s Schedule) mustRule() periodRule {
@@ -232,28 +233,36 @@ func (r *periodRule) start(k int) time.Time {
 	// the change, giving an instant whose wall clock is earlier than asked;
 	// move it forward by the difference.
 	_, off := t.Zone()
-	wall := time.Date(y, mon, d, r.hour, r.min, r.sec, 0, time.UTC).Unix()
+	wall := daysSinceEpoch(y, mon, d)*86400 + int64(r.hour*3600+r.min*60+r.sec)
 	if behind := wall - (t.Unix() + int64(off)); behind > 0 {
 		t = t.Add(time.Duration(behind) * time.Second)
 	}
 	return t
 }
 
-func (r *periodRule) period(k int) Period { return Period{Start: r.start(k), End: r.start(k + 1)} }
-
 // index returns the k of the period that contains t.
 func (r *periodRule) index(t time.Time) int {
+	k, _ := r.find(t)
+	return k
+}
+
+// find returns the period that contains t, and its k.
+func (r *periodRule) find(t time.Time) (int, Period) {
 	lt := t.In(r.loc)
 	k := floorDiv((lt.Year()-r.year)*12+int(lt.Month())-int(r.month), r.months)
 	// The calendar estimate is off by at most one period (t before the
 	// day or time of the month's start); step to the right one.
-	for r.start(k).After(t) {
+	start := r.start(k)
+	for start.After(t) {
 		k--
+		start = r.start(k)
 	}
-	for !r.start(k + 1).After(t) {
+	end := r.start(k + 1)
+	for !end.After(t) {
 		k++
+		start, end = end, r.start(k+1)
 	}
-	return k
+	return k, Period{Start: start, End: end}
 }
 
 func floorDiv(a, b int) int {
@@ -264,8 +273,38 @@ func floorDiv(a, b int) int {
 	return q
 }
 
+// daysIn is the number of days in a month of the proleptic Gregorian
+// calendar.
 func daysIn(year int, m time.Month) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
+}
+
+// daysSinceEpoch is the number of days from 1970-01-01 to a date of the
+// proleptic Gregorian calendar (negative before it), by the days-from-civil
+// algorithm (H. Hinnant).
+func daysSinceEpoch(y int, m time.Month, d int) int64 {
+	yy := int64(y)
+	if m <= time.February {
+		yy--
+	}
+	era := yy / 400
+	if yy < 0 && yy%400 != 0 {
+		era--
+	}
+	yoe := yy - era*400
+	mp := (int64(m) + 9) % 12
+	doy := (153*mp+2)/5 + int64(d) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 // RolloverMode says what happens at a period's end to the subscription
@@ -602,8 +641,8 @@ func (s Subscription) Start() time.Time { return s.mustSegments()[0].from }
 // panics if the subscription is not valid: check it with Validate.
 func (s Subscription) PeriodAt(t time.Time) Period {
 	segs := s.mustSegments()
-	seg := &segs[segmentAt(segs, t)]
-	return seg.rule.period(seg.rule.index(t))
+	_, p := segs[segmentAt(segs, t)].rule.find(t)
+	return p
 }
 
 // PlanAt returns the plan in force at t (before the first period: the
@@ -645,7 +684,12 @@ func (s *Subscription) subPeriods(segs []segment, from, to time.Time) []subPerio
 	if !s.Ends.IsZero() && s.Ends.Before(to) {
 		to = s.Ends
 	}
-	var out []subPeriod
+	if !to.After(from) {
+		return nil
+	}
+	// At most one period per calendar month, plus one per segment.
+	months := (to.Year()-from.Year())*12 + int(to.Month()) - int(from.Month()) + 2
+	out := make([]subPeriod, 0, min(months+len(segs), 1<<16))
 	for i := segmentAt(segs, from); i < len(segs); i++ {
 		seg := &segs[i]
 		segEnd := to
@@ -659,12 +703,11 @@ func (s *Subscription) subPeriods(segs []segment, from, to time.Time) []subPerio
 		if !segEnd.After(start) {
 			continue
 		}
-		for k := seg.rule.index(start); ; k++ {
-			p := seg.rule.period(k)
-			if !p.Start.Before(segEnd) {
-				break
-			}
+		k, p := seg.rule.find(start)
+		for p.Start.Before(segEnd) {
 			out = append(out, subPeriod{Period: p, plan: seg.plan, rule: &seg.rule, k: k})
+			k++
+			p = Period{Start: p.End, End: seg.rule.start(k + 1)}
 		}
 	}
 	return out
@@ -804,6 +847,18 @@ type renewStep struct {
 	next *subPeriod // the period to grant, or nil
 }
 
+// newRenewStep returns the step from prev to next, with its key and
+// fingerprint.
+func newRenewStep(id string, prev, next *subPeriod) renewStep {
+	st := renewStep{prev: prev, next: next, hash: stepHash(id, prev, next)}
+	if next != nil {
+		st.key = periodKey(subscriptionKeyPrefix, id, next.Start)
+	} else {
+		st.key = periodKey(rolloverKeyPrefix, id, prev.Start)
+	}
+	return st
+}
+
 // Renew brings a subscription up to date on an account, as of the ledger's
 // clock: it grants every period that has started (its start is at or before
 // now) and is not granted yet, oldest first, each with its Period, and
@@ -839,26 +894,36 @@ func (l *Ledger) Renew(ctx context.Context, account string, sub Subscription) ([
 	}
 	now := l.Now()
 	segs := sub.segments()
-	periods := sub.subPeriods(segs, segs[0].from, now.Add(time.Microsecond))
-	steps := make([]renewStep, 0, len(periods)+1)
-	for i := range periods {
-		st := renewStep{next: &periods[i]}
-		if i > 0 {
-			st.prev = &periods[i-1]
-		}
-		st.key = periodKey(subscriptionKeyPrefix, sub.ID, st.next.Start)
-		st.hash = stepHash(sub.ID, st.prev, st.next)
-		steps = append(steps, st)
+	// Usually the subscription is up to date: look at its newest step
+	// alone, computed from its last two periods, before listing them all.
+	if done, err := l.newestStepDone(ctx, account, &sub, segs, now); done || err != nil {
+		return nil, err
 	}
-	if n := len(periods); n > 0 && !sub.Ends.IsZero() && !now.Before(sub.Ends) && needsFinalRollover(periods[n-1].plan) {
-		last := &periods[n-1]
-		steps = append(steps, renewStep{key: periodKey(rolloverKeyPrefix, sub.ID, last.Start), hash: stepHash(sub.ID, last, nil), prev: last})
+	periods := sub.subPeriods(segs, segs[0].from, now.Add(time.Microsecond))
+	// Step i grants periods[i] after the rollover at the end of
+	// periods[i-1]; a final step rolls over the last period of a
+	// subscription that has ended.
+	n := len(periods)
+	steps := n
+	if n > 0 && !sub.Ends.IsZero() && !now.Before(sub.Ends) && needsFinalRollover(periods[n-1].plan) {
+		steps++
+	}
+	step := func(i int) renewStep {
+		var prev, next *subPeriod
+		if i > 0 {
+			prev = &periods[i-1]
+		}
+		if i < n {
+			next = &periods[i]
+		}
+		return newRenewStep(sub.ID, prev, next)
 	}
 	// Steps are only ever written in order, so the ones done are a prefix:
 	// find where it ends, from the newest (usually just one look).
-	first := len(steps)
+	first := steps
 	for first > 0 {
-		done, err := l.stepDone(ctx, account, &steps[first-1])
+		st := step(first - 1)
+		done, err := l.stepDone(ctx, account, &st)
 		if err != nil {
 			return nil, err
 		}
@@ -868,14 +933,43 @@ func (l *Ledger) Renew(ctx context.Context, account string, sub Subscription) ([
 		first--
 	}
 	var made []Entry
-	for i := first; i < len(steps); i++ {
-		es, err := l.renewStep(ctx, account, &sub, &steps[i], now)
+	for i := first; i < steps; i++ {
+		st := step(i)
+		es, err := l.renewStep(ctx, account, &sub, &st, now)
 		made = append(made, es...)
 		if err != nil {
 			return made, err
 		}
 	}
 	return made, nil
+}
+
+// newestStepDone reports whether the newest step a renewal at now would
+// write is already written (false if there is no step at all).
+func (l *Ledger) newestStepDone(ctx context.Context, account string, sub *Subscription, segs []segment, now time.Time) (bool, error) {
+	ended := !sub.Ends.IsZero() && !now.Before(sub.Ends)
+	at := now
+	if ended {
+		at = sub.Ends.Add(-time.Microsecond)
+	}
+	if at.Before(segs[0].from) {
+		return false, nil
+	}
+	_, cur := segs[segmentAt(segs, at)].rule.find(at)
+	before := cur.Start.Add(-time.Microsecond)
+	_, prev := segs[segmentAt(segs, before)].rule.find(before)
+	tail := sub.subPeriods(segs, prev.Start, at.Add(time.Microsecond))
+	n := len(tail)
+	var st renewStep
+	switch {
+	case ended && needsFinalRollover(tail[n-1].plan):
+		st = newRenewStep(sub.ID, &tail[n-1], nil)
+	case n == 1:
+		st = newRenewStep(sub.ID, nil, &tail[0])
+	default:
+		st = newRenewStep(sub.ID, &tail[n-2], &tail[n-1])
+	}
+	return l.stepDone(ctx, account, &st)
 }
 
 // needsFinalRollover reports whether a subscription ending after a period
