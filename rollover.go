@@ -919,8 +919,9 @@ func (l *Ledger) Renew(ctx context.Context, account string, sub Subscription) ([
 		return newRenewStep(sub.ID, prev, next)
 	}
 	// Steps are only ever written in order, so the ones done are a prefix:
-	// find where it ends, from the newest (usually just one look).
-	first := steps
+	// find where it ends, from the newest but one (the newest was looked
+	// at above).
+	first := max(steps-1, 0)
 	for first > 0 {
 		st := step(first - 1)
 		done, err := l.stepDone(ctx, account, &st)
