@@ -24,10 +24,20 @@ import (
 // A cap is exact at read time. When Renew grants a capped period it already
 // knows the subscription credits left over from before (K, at most the cap
 // C) and the period's credits (N), so it knows the most that could be over
-// the cap at the period's end: E = K + N - C. It grants the period as two
-// lots: E credits that expire at the period's end, and N - E that do not.
-// The E credits expire sooner, so they are spent first: what is left of
-// them at the period's end is exactly what is over the cap.
+// the cap at the period's end: E = K + N - C (clipped to 0..N). It grants
+// the period as two lots: E credits that expire at the period's end, and
+// N - E that do not (or that expire as ExpireAfterPeriods or ExpiresAt
+// say). The E credits expire sooner, so they are spent first: what is left
+// of them at the period's end is exactly what is over the cap, and credits
+// spent instead of them could only have been credits that expire sooner or
+// have a higher priority. The maximum of a carry is kept the same way.
+// (Credits within the cap never expire, so at equal priority they are
+// spent after older credits that never expire either; see Plan.Priority.)
+//
+// Credits reserved by a hold when Renew grants a capped period are not
+// counted in K: they are most likely about to be captured. If the hold is
+// released instead, what survives the period's end may exceed the cap by
+// that much.
 
 // Interval is the length of a billing period. The zero value is not an
 // interval.
@@ -534,12 +544,12 @@ type Subscription struct {
 	// ID names the subscription in the ledger's idempotency keys: it must
 	// be unique within the account and never reused for another
 	// subscription of it. 1 to 200 bytes.
-	ID       string         `json:"id"`
-	Anchor   time.Time      `json:"anchor"`  // the start of the first period
-	Location *time.Location `json:"-"`       // the zone of period boundaries; nil means UTC (JSON: "location", an IANA name)
-	Plan     Plan           `json:"plan"`    // the plan from Anchor
-	Changes  []PlanChange   `json:"changes"` // later plans, in order of From
-	Ends     time.Time      `json:"ends"`    // the end of the last period; zero: it renews for ever
+	ID       string
+	Anchor   time.Time      // the start of the first period
+	Location *time.Location // the zone of period boundaries; nil means UTC (in JSON, "location": an IANA name)
+	Plan     Plan           // the plan from Anchor
+	Changes  []PlanChange   // later plans, in order of From
+	Ends     time.Time      // the end of the last period; zero: it renews for ever
 }
 
 const maxSubscriptionIDLen = 200
