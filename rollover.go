@@ -140,6 +140,8 @@ func (p Period) String() string {
 // anchor's nanoseconds are dropped.
 //
 // Periods are contiguous and never overlap: each ends where the next starts.
+// A Schedule is a plain value; its methods are pure and safe for
+// concurrent use.
 type Schedule struct {
 	Anchor   time.Time      // the start of period 0
 	Interval Interval       // Monthly or Yearly
@@ -539,7 +541,8 @@ type PlanChange struct {
 // then from each change's From with its plan's interval, always on the
 // anchor's day of the month and wall-clock time (see [Schedule]). A plan
 // change takes effect at the start of a period, never in the middle of
-// one: there is no proration.
+// one: there is no proration. Its methods are pure (no I/O, no clock) and
+// safe for concurrent use; only [Ledger.Renew] writes.
 type Subscription struct {
 	// ID names the subscription in the ledger's idempotency keys: it must
 	// be unique within the account and never reused for another
