@@ -60,6 +60,8 @@ func commands() []command {
 			"print the price table in force", runPrices},
 		{"estimate", "[--at RFC3339] [--prices FILE] [--json] FILE|-",
 			"estimate a public-API job from a JSON file or standard input", runEstimate},
+		{"ledger", "SUBCOMMAND --account A [--db PATH|URL] [--key K] [--json] ...",
+			"keep accounts of credits: grant, charge, hold, capture, release, refund, balance, history, statement", runLedger},
 	}
 }
 

@@ -1,0 +1,371 @@
+package main
+
+// This file is the "credits ledger" command group: operations on a ledger
+// kept in a SQLite file or a PostgreSQL database.
+//
+//	credits ledger grant     --account A (--amount N --source S [--expires T] [--priority N] | --free-tier [--claim KEY])
+//	credits ledger charge    --account A (ACTION [--resolution R] [--quantity N] [--price-version V] [--prices FILE] | --amount N)
+//	credits ledger hold      --account A --amount N [--deadline T | --ttl D]
+//	credits ledger capture   --account A --hold ID --amount N
+//	credits ledger release   --account A --hold ID
+//	credits ledger refund    --account A --entry ID [--amount N]
+//	credits ledger balance   --account A
+//	credits ledger history   --account A [--after ID] [--limit N] [--kind K]... [--since T] [--until T]
+//	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
+//
+// Every subcommand also takes --db (a SQLite file, default ./credits.db, or
+// a postgres:// or postgresql:// URL), --schema (PostgreSQL only), --json
+// and --timeout; writes take --key. The decisions the CLI makes on the
+// library's behalf are documented on runLedger.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/pgledger"
+	"github.com/avstudio/credits/sqliteledger"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// defaultDB is the ledger --db names when it is not given.
+const defaultDB = "./credits.db"
+
+// defaultLedgerTimeout bounds a whole ledger subcommand (connecting,
+// migrating and the operation) when --timeout is not given.
+const defaultLedgerTimeout = time.Minute
+
+// ledgerCommand is one subcommand of "credits ledger".
+type ledgerCommand struct {
+	name    string
+	args    string // the synopsis after "credits ledger NAME"
+	summary string
+	run     func(e *env, args []string) int
+}
+
+// ledgerCommands is the dispatch table of "credits ledger".
+func ledgerCommands() []ledgerCommand {
+	return []ledgerCommand{
+		{"grant", "--account A (--amount N --source topup|adjustment|subscription|refund [--expires RFC3339] [--priority N] | --free-tier [--claim KEY]) [--key K]",
+			"add credits to an account as a new lot, or claim its one-time free tier", runLedgerGrant},
+		{"charge", "--account A (ACTION [--resolution R] [--quantity N] [--price-version V] [--prices FILE] | --amount N) [--key K]",
+			"spend credits on an action, priced by the price book, or a raw amount", runLedgerCharge},
+		{"hold", "--account A --amount N [--deadline RFC3339 | --ttl DURATION] [--key K]",
+			"reserve credits for work in flight; prints the hold's ID", runLedgerHold},
+		{"capture", "--account A --hold ID --amount N [--key K]",
+			"close a hold by spending all or part of it; the rest goes back", runLedgerCapture},
+		{"release", "--account A --hold ID [--key K]",
+			"close a hold without spending it", runLedgerRelease},
+		{"refund", "--account A --entry ID [--amount N] [--key K]",
+			"give back credits for a charge or capture, in full or in part", runLedgerRefund},
+		{"balance", "--account A",
+			"print an account's total, held and available credits", runLedgerBalance},
+		{"history", "--account A [--after ID] [--limit N] [--kind K[,K...]]... [--since RFC3339] [--until RFC3339]",
+			"print a page of an account's entries, oldest first", runLedgerHistory},
+		{"statement", "--account A [--period YYYY-MM | --from RFC3339 --to RFC3339]",
+			"print an account's statement for a period (default: this month, UTC)", runLedgerStatement},
+	}
+}
+
+// runLedger: credits ledger SUBCOMMAND [flags].
+//
+// Decisions the command line makes where the library leaves a choice:
+//   - Writes need an idempotency key. Without --key, a random one
+//     ("cli-" and 20 hex digits) is made and printed with the result (in
+//     --json output it is the entry's "key"), and with an error whose
+//     outcome is unknown (a lost connection, a timeout), so that the
+//     same command run again with --key applies the operation at most
+//     once. A free-tier claim takes no --key: it is idempotent per account
+//     and claim key by itself.
+//   - Reads (balance, history, statement) take no --key, and do not create
+//     a SQLite file that does not exist: they fail, naming it.
+//   - hold --ttl D sets the ledger's hold TTL rather than a deadline of
+//     now+D, so that running the same hold again with the same --key is a
+//     retry, not a conflicting request.
+//   - Flags missing, conflicting or not meant for the subcommand are bad
+//     usage (exit 2); a malformed value (an amount, an instant, an ID) is
+//     bad input (exit 1), as with the pricing commands.
+func runLedger(e *env, args []string) int {
+	if len(args) == 0 {
+		e.ledgerUsage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			return runLedger(e, []string{args[1], "-h"})
+		}
+		e.ledgerUsage(e.stdout)
+		return exitOK
+	}
+	for _, c := range ledgerCommands() {
+		if c.name == name {
+			return c.run(e, args[1:])
+		}
+	}
+	return e.usageErr("ledger", fmt.Sprintf("unknown subcommand %q", name))
+}
+
+func (e *env) ledgerUsage(w io.Writer) {
+	fmt.Fprintln(w, "credits ledger keeps accounts of credits: in a SQLite file (--db PATH, default "+defaultDB+")")
+	fmt.Fprintln(w, "or in PostgreSQL (--db postgres://... or postgresql://..., tables in --schema, default "+pgledger.DefaultSchema+").")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage:")
+	for _, c := range ledgerCommands() {
+		fmt.Fprintf(w, "  credits ledger %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every subcommand takes --account (required), --db, --schema, --json and --timeout; the")
+	fmt.Fprintln(w, "writes take --key, an idempotency key: without one, a random key is made and printed, so")
+	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'credits ledger SUBCOMMAND -h' for a subcommand's flags.")
+	fmt.Fprintln(w, "Exit status: 0 success, 1 bad input or a refused operation, 2 bad usage.")
+}
+
+// ledgerFlags is a ledger subcommand's flag set with the flags every
+// ledger subcommand has.
+type ledgerFlags struct {
+	*flags  // the parser shared with the pricing commands; its pricing flags are not registered
+	name    string
+	write   bool
+	db      string
+	schema  string
+	account string
+	key     string
+	json    bool
+	timeout time.Duration
+}
+
+// newLedgerFlags returns the flags of the ledger subcommand name; a write
+// also takes --key.
+func newLedgerFlags(name string, write bool) *ledgerFlags {
+	var c ledgerCommand
+	for _, lc := range ledgerCommands() {
+		if lc.name == name {
+			c = lc
+		}
+	}
+	fs := flag.NewFlagSet("credits ledger "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := &ledgerFlags{flags: &flags{FlagSet: fs, cmd: command{name: "ledger " + name, args: c.args, summary: c.summary}}, name: name, write: write}
+	fs.StringVar(&f.db, "db", defaultDB, "the ledger: a SQLite file `path`, or a postgres:// or postgresql:// URL")
+	fs.StringVar(&f.schema, "schema", "", "PostgreSQL only: the `schema` of the ledger's tables (default "+pgledger.DefaultSchema+"; created if missing)")
+	fs.StringVar(&f.account, "account", "", "the account `name` (required)")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	fs.DurationVar(&f.timeout, "timeout", defaultLedgerTimeout, "give up after this `duration` (connecting included)")
+	if write {
+		fs.StringVar(&f.key, "key", "", "idempotency `key`: the same command with the same key is applied once (default: a new random key, printed)")
+	}
+	return f
+}
+
+// cmdName is the subcommand's name in messages: "ledger grant".
+func (f *ledgerFlags) cmdName() string { return "ledger " + f.name }
+
+// parse parses the arguments and checks the common flags. It returns the
+// positional arguments; done is true when the command should exit with
+// code.
+func (f *ledgerFlags) parse(e *env, args []string) (pos []string, code int, done bool) {
+	pos, code, done = f.flags.parse(e, args)
+	if done {
+		return nil, code, true
+	}
+	if f.account == "" {
+		return nil, e.usageErr(f.cmdName(), "--account is required"), true
+	}
+	if f.schema != "" && !isPostgresURL(f.db) {
+		return nil, e.usageErr(f.cmdName(), "--schema is for a PostgreSQL --db (postgres://...)"), true
+	}
+	if f.timeout <= 0 {
+		return nil, e.usageErr(f.cmdName(), "--timeout must be more than zero"), true
+	}
+	return pos, 0, false
+}
+
+// noArgs reports bad usage if the subcommand was given arguments.
+func (f *ledgerFlags) noArgs(e *env, pos []string) (int, bool) {
+	if len(pos) != 0 {
+		return e.usageErr(f.cmdName(), fmt.Sprintf("unexpected argument %q", pos[0])), true
+	}
+	return 0, false
+}
+
+// given reports whether the flag name was set on the command line.
+func (f *ledgerFlags) given(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) {
+		if fl.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// onlyWith reports bad usage if any of names was given without the flag
+// or argument described by with (ok false).
+func (f *ledgerFlags) onlyWith(e *env, ok bool, with string, names ...string) (int, bool) {
+	if ok {
+		return 0, false
+	}
+	for _, n := range names {
+		if f.given(n) {
+			return e.usageErr(f.cmdName(), fmt.Sprintf("--%s needs %s", n, with)), true
+		}
+	}
+	return 0, false
+}
+
+func isPostgresURL(db string) bool {
+	lower := strings.ToLower(db)
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
+}
+
+// withLedger opens the ledger --db names, calls fn with it under the
+// --timeout, and closes the ledger. A SQLite file is created (and its
+// schema migrated) only for a write; a PostgreSQL schema is migrated
+// every time (it is idempotent, and cheap once done).
+func (f *ledgerFlags) withLedger(e *env, opts credits.Options, fn func(ctx context.Context, l *credits.Ledger) int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	if opts.Now == nil {
+		opts.Now = e.now
+	}
+	if isPostgresURL(f.db) {
+		cfg, err := pgxpool.ParseConfig(f.db)
+		if err != nil {
+			return e.fail(f.cmdName(), fmt.Errorf("--db: %w", err))
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return e.fail(f.cmdName(), fmt.Errorf("connect to PostgreSQL: %w", err))
+		}
+		defer pool.Close()
+		pgOpts := pgledger.Options{Schema: f.schema}
+		if err := pgledger.Migrate(ctx, pool, pgOpts); err != nil {
+			return e.fail(f.cmdName(), err)
+		}
+		backend, err := pgledger.New(pool, pgOpts)
+		if err != nil {
+			return e.fail(f.cmdName(), err)
+		}
+		return fn(ctx, credits.NewLedger(backend, opts))
+	}
+	if !f.write {
+		if _, err := os.Stat(f.db); errors.Is(err, fs.ErrNotExist) {
+			return e.fail(f.cmdName(), fmt.Errorf("%s: no ledger file (a write, such as 'credits ledger grant', creates it)", f.db))
+		}
+	}
+	backend, err := sqliteledger.Open(ctx, f.db, sqliteledger.Options{})
+	if err != nil {
+		return e.fail(f.cmdName(), err)
+	}
+	code := fn(ctx, credits.NewLedger(backend, opts))
+	if err := backend.Close(); err != nil && code == exitOK {
+		return e.fail(f.cmdName(), err)
+	}
+	return code
+}
+
+// writeEntry runs one write: it makes an idempotency key if --key was not
+// given, runs op under it, and prints the entry op returns (described by
+// describe, or as JSON with --json), then, for a key it made, the key.
+func (f *ledgerFlags) writeEntry(e *env, opts credits.Options, op func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error)) int {
+	key, generated := f.key, false
+	if key == "" {
+		var err error
+		if key, err = randomKey(); err != nil {
+			return e.fail(f.cmdName(), err)
+		}
+		generated = true
+	}
+	return f.withLedger(e, opts, func(ctx context.Context, l *credits.Ledger) int {
+		entry, err := op(ctx, l, key)
+		if err != nil {
+			if generated && !isLedgerRefusal(err) {
+				err = fmt.Errorf("%w (the outcome is unknown: run the same command with --key %s to apply it at most once)", err, key)
+			}
+			return e.fail(f.cmdName(), err)
+		}
+		if f.json {
+			return e.writeJSON(f.cmdName(), entry)
+		}
+		s := describeEntry(&entry) + "\n"
+		if generated {
+			s += fmt.Sprintf("idempotency key %s (made for this run: to retry it, run the same command with --key %s)\n", key, key)
+		}
+		return e.write(f.cmdName(), s)
+	})
+}
+
+// randomKey returns a new idempotency key: "cli-" and 20 hex digits.
+func randomKey() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make an idempotency key: %w", err)
+	}
+	return "cli-" + hex.EncodeToString(b[:]), nil
+}
+
+// ledgerRefusals are the errors by which the ledger refuses an operation
+// for certain, having changed nothing.
+var ledgerRefusals = []error{
+	credits.ErrInvalidInput, credits.ErrOverflow, credits.ErrInsufficientCredits,
+	credits.ErrIdempotencyConflict, credits.ErrUnknownAccount, credits.ErrEntryNotFound,
+	credits.ErrHoldNotFound, credits.ErrHoldClosed, credits.ErrAlreadyClaimed,
+	credits.ErrNotRefundable, credits.ErrUnknownPriceVersion,
+}
+
+// isLedgerRefusal reports whether err is a refusal by the ledger's rules,
+// as opposed to a failure whose outcome is unknown (a lost connection, a
+// timeout).
+func isLedgerRefusal(err error) bool {
+	for _, r := range ledgerRefusals {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAmount reads an amount of credits given to flag name, more than
+// zero.
+func parseAmount(name, s string) (credits.Credits, error) {
+	c, err := credits.Parse(s)
+	if err != nil || c <= 0 {
+		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an amount of credits more than zero, such as 25 or 2.5"}
+	}
+	return c, nil
+}
+
+// parseID reads an entry ID given to flag name.
+func parseID(name, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 {
+		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an entry ID, a whole number of at least 1"}
+	}
+	return id, nil
+}
+
+// parseInstant reads an RFC 3339 instant given to flag name.
+func parseInstant(name, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an RFC 3339 instant such as 2025-06-01T00:00:00Z"}
+	}
+	return t, nil
+}
+
+// instantText formats t for tables, to the second, in UTC.
+func instantText(t time.Time) string { return t.UTC().Format(time.RFC3339) }

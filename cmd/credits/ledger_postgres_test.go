@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/avstudio/credits"
+	"github.com/jackc/pgx/v5"
+)
+
+// TestLedgerPostgres runs the ledger subcommands against a real
+// PostgreSQL server (CREDITS_POSTGRES_URL, default
+// postgres://postgres@127.0.0.1:5432/postgres), in a fresh schema chosen
+// with --schema and dropped afterwards. Without a server it is skipped,
+// unless CREDITS_REQUIRE_POSTGRES=1.
+func TestLedgerPostgres(t *testing.T) {
+	url := os.Getenv("CREDITS_POSTGRES_URL")
+	if url == "" {
+		url = "postgres://postgres@127.0.0.1:5432/postgres"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		const how = "no PostgreSQL at CREDITS_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); start one with `bash .ci/postgres.sh`: "
+		if os.Getenv("CREDITS_REQUIRE_POSTGRES") == "1" {
+			t.Fatal(how, err)
+		}
+		t.Skip(how, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) }) // after the schema is dropped
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	schema := "credits_cli_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+
+	c := &ledgerCLI{t: t, dbArgs: []string{"--db", url, "--schema", schema}, now: start}
+	ledgerScenario(t, c)
+
+	// The CLI wrote to the schema it was given, and only there.
+	var entries int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "entries"}.Sanitize()+" WHERE account = 'alice'").Scan(&entries); err != nil || entries != 10 {
+		t.Errorf("%d entries of alice in %s (%v), want 10", entries, schema, err)
+	}
+
+	// An operation that times out has an unknown outcome: the error names
+	// the key it was tried under, and running it again with that key
+	// applies it once. Here another session holds alice's row lock, so
+	// the charge waits until its --timeout.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM "+pgx.Identifier{schema, "accounts"}.Sanitize()+" WHERE id = 'alice' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("charge", "--account", "alice", "chat_message", "--timeout", "2s")
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantFail(t, r, exitInput, "credits ledger charge: ", "(the outcome is unknown: run the same command with --key cli-")
+	m := regexp.MustCompile(`--key (cli-[0-9a-f]{20}) to apply it at most once`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no key in %q", r.stderr)
+	}
+	for range 2 {
+		c.want("charge 11: -3 credits (1 x chat_message, prices v1); balance 108\n", "charge", "--account", "alice", "chat_message", "--key", m[1])
+	}
+	if b := c.balance("alice"); b.Total != 108*credits.Credit {
+		t.Errorf("balance %+v after one charge of 3", b)
+	}
+
+	wantFail(t, c.run("balance", "--account", "alice", "--schema", "Bad-Schema"), exitInput, `credits ledger balance: pgledger: schema: "Bad-Schema"`)
+	wantFail(t, (&ledgerCLI{t: t, dbArgs: []string{"--db", "postgres://%zz"}, now: start}).run("balance", "--account", "alice"),
+		exitInput, "credits ledger balance: --db: ")
+}
