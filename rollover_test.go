@@ -42,14 +42,14 @@ func (c *testClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// tb is what the helpers need of a *testing.T, *testing.B or *rapid.T.
-type tb interface {
+// testingTB is what the helpers need of a *testing.T, *testing.B or *rapid.T.
+type testingTB interface {
 	Helper()
 	Fatal(args ...any)
 	Fatalf(format string, args ...any)
 }
 
-func zone(t tb, name string) *time.Location {
+func testZone(t testingTB, name string) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation(name)
 	if err != nil {
@@ -58,7 +58,7 @@ func zone(t tb, name string) *time.Location {
 	return loc
 }
 
-func date(y int, m time.Month, d, hh, mm int, loc *time.Location) time.Time {
+func testDate(y int, m time.Month, d, hh, mm int, loc *time.Location) time.Time {
 	return time.Date(y, m, d, hh, mm, 0, 0, loc)
 }
 
@@ -157,7 +157,7 @@ func (f *subFixture) statement(p Period) Statement {
 	return st
 }
 
-func checkAddsUp(t tb, st Statement) {
+func checkAddsUp(t testingTB, st Statement) {
 	t.Helper()
 	if got := st.Opening + st.TotalGranted() + st.Refunded - st.TotalSpent() - st.Expired; got != st.Closing {
 		t.Fatalf("statement does not add up: %s + %s + %s - %s - %s = %s, closing %s",
@@ -165,11 +165,11 @@ func checkAddsUp(t tb, st Statement) {
 	}
 }
 
-func plan(name string, credits Credits, iv Interval, pol RolloverPolicy) Plan {
+func testPlan(name string, credits Credits, iv Interval, pol RolloverPolicy) Plan {
 	return Plan{Name: name, Credits: credits, Interval: iv, Rollover: pol}
 }
 
-func sub(id string, p Plan, anchor time.Time, loc *time.Location) Subscription {
+func testSub(id string, p Plan, anchor time.Time, loc *time.Location) Subscription {
 	return Subscription{ID: id, Anchor: anchor, Location: loc, Plan: p}
 }
 
@@ -188,15 +188,15 @@ func grantsOf(es []Entry) map[int64]Credits {
 // ---- Billing periods ----
 
 func TestSchedulePeriodsClampToTheAnchorDayWithoutDrifting(t *testing.T) {
-	s := Schedule{Anchor: date(2026, 1, 31, 10, 0, time.UTC), Interval: Monthly}
-	got := s.Periods(s.Anchor, date(2028, 5, 1, 0, 0, time.UTC))
+	s := Schedule{Anchor: testDate(2026, 1, 31, 10, 0, time.UTC), Interval: Monthly}
+	got := s.Periods(s.Anchor, testDate(2028, 5, 1, 0, 0, time.UTC))
 	want := map[int]time.Time{ // a few starts, read off a calendar
-		1:  date(2026, 2, 28, 10, 0, time.UTC),
-		2:  date(2026, 3, 31, 10, 0, time.UTC),
-		3:  date(2026, 4, 30, 10, 0, time.UTC),
-		4:  date(2026, 5, 31, 10, 0, time.UTC),
-		25: date(2028, 2, 29, 10, 0, time.UTC),
-		26: date(2028, 3, 31, 10, 0, time.UTC),
+		1:  testDate(2026, 2, 28, 10, 0, time.UTC),
+		2:  testDate(2026, 3, 31, 10, 0, time.UTC),
+		3:  testDate(2026, 4, 30, 10, 0, time.UTC),
+		4:  testDate(2026, 5, 31, 10, 0, time.UTC),
+		25: testDate(2028, 2, 29, 10, 0, time.UTC),
+		26: testDate(2028, 3, 31, 10, 0, time.UTC),
 	}
 	if len(got) != 28 {
 		t.Fatalf("%d periods, want 28", len(got))
@@ -214,12 +214,12 @@ func TestSchedulePeriodsClampToTheAnchorDayWithoutDrifting(t *testing.T) {
 }
 
 func TestSchedulePeriodStartingOnFeb29(t *testing.T) {
-	feb29 := date(2028, 2, 29, 0, 0, time.UTC)
+	feb29 := testDate(2028, 2, 29, 0, 0, time.UTC)
 	monthly := Schedule{Anchor: feb29, Interval: Monthly}
 	for at, want := range map[time.Time]Period{
-		date(2028, 3, 1, 0, 0, time.UTC):  {date(2028, 2, 29, 0, 0, time.UTC), date(2028, 3, 29, 0, 0, time.UTC)},
-		date(2029, 2, 28, 0, 0, time.UTC): {date(2029, 2, 28, 0, 0, time.UTC), date(2029, 3, 29, 0, 0, time.UTC)},
-		date(2029, 2, 27, 0, 0, time.UTC): {date(2029, 1, 29, 0, 0, time.UTC), date(2029, 2, 28, 0, 0, time.UTC)},
+		testDate(2028, 3, 1, 0, 0, time.UTC):  {testDate(2028, 2, 29, 0, 0, time.UTC), testDate(2028, 3, 29, 0, 0, time.UTC)},
+		testDate(2029, 2, 28, 0, 0, time.UTC): {testDate(2029, 2, 28, 0, 0, time.UTC), testDate(2029, 3, 29, 0, 0, time.UTC)},
+		testDate(2029, 2, 27, 0, 0, time.UTC): {testDate(2029, 1, 29, 0, 0, time.UTC), testDate(2029, 2, 28, 0, 0, time.UTC)},
 	} {
 		if got := monthly.PeriodAt(at); !got.Equal(want) {
 			t.Errorf("monthly from Feb 29: PeriodAt(%s) = %s, want %s", at, got, want)
@@ -227,7 +227,7 @@ func TestSchedulePeriodStartingOnFeb29(t *testing.T) {
 	}
 	yearly := Schedule{Anchor: feb29, Interval: Yearly}
 	var starts []string
-	for _, p := range yearly.Periods(feb29, date(2033, 1, 1, 0, 0, time.UTC)) {
+	for _, p := range yearly.Periods(feb29, testDate(2033, 1, 1, 0, 0, time.UTC)) {
 		starts = append(starts, p.Start.Format(time.DateOnly))
 	}
 	if want := []string{"2028-02-29", "2029-02-28", "2030-02-28", "2031-02-28", "2032-02-29"}; !slices.Equal(starts, want) {
@@ -236,32 +236,32 @@ func TestSchedulePeriodStartingOnFeb29(t *testing.T) {
 
 	// And a subscription anchored there renews on those days.
 	f := newSubFixture(t, feb29)
-	s := sub("y", plan("annual", 100*Credit, Yearly, RolloverPolicy{}), feb29, nil)
+	s := testSub("y", testPlan("annual", 100*Credit, Yearly, RolloverPolicy{}), feb29, nil)
 	f.renew(s)
-	if es := f.at(date(2029, 2, 27, 23, 59, time.UTC)).renew(s); len(es) != 0 {
+	if es := f.at(testDate(2029, 2, 27, 23, 59, time.UTC)).renew(s); len(es) != 0 {
 		t.Fatalf("renewed before Feb 28, 2029: %v", es)
 	}
-	es := f.at(date(2029, 2, 28, 0, 0, time.UTC)).renew(s)
-	if len(es) != 1 || !es[0].Period.Equal(date(2029, 2, 28, 0, 0, time.UTC)) {
+	es := f.at(testDate(2029, 2, 28, 0, 0, time.UTC)).renew(s)
+	if len(es) != 1 || !es[0].Period.Equal(testDate(2029, 2, 28, 0, 0, time.UTC)) {
 		t.Fatalf("renewal on Feb 28, 2029: %+v", es)
 	}
 	f.wantTotal(200 * Credit)
 }
 
 func TestScheduleDaylightSavingChangeInsidePeriod(t *testing.T) {
-	ny := zone(t, "America/New_York")
-	s := Schedule{Anchor: date(2026, 1, 15, 0, 30, ny), Interval: Monthly, Location: ny}
+	ny := testZone(t, "America/New_York")
+	s := Schedule{Anchor: testDate(2026, 1, 15, 0, 30, ny), Interval: Monthly, Location: ny}
 	// Clocks go forward on March 8, 2026, inside [Feb 15, Mar 15).
-	spring := s.PeriodAt(date(2026, 3, 8, 12, 0, ny))
-	if want := (Period{date(2026, 2, 15, 5, 30, time.UTC), date(2026, 3, 15, 4, 30, time.UTC)}); !spring.Equal(want) {
+	spring := s.PeriodAt(testDate(2026, 3, 8, 12, 0, ny))
+	if want := (Period{testDate(2026, 2, 15, 5, 30, time.UTC), testDate(2026, 3, 15, 4, 30, time.UTC)}); !spring.Equal(want) {
 		t.Fatalf("period over the spring change: %s, want %s", spring, want)
 	}
 	if d := spring.End.Sub(spring.Start); d != 28*24*time.Hour-time.Hour {
 		t.Errorf("period over the spring change lasts %s, want 28 days less an hour", d)
 	}
 	// Clocks go back on November 1, 2026, inside [Oct 15, Nov 15).
-	fall := s.PeriodAt(date(2026, 11, 1, 12, 0, ny))
-	if want := (Period{date(2026, 10, 15, 4, 30, time.UTC), date(2026, 11, 15, 5, 30, time.UTC)}); !fall.Equal(want) {
+	fall := s.PeriodAt(testDate(2026, 11, 1, 12, 0, ny))
+	if want := (Period{testDate(2026, 10, 15, 4, 30, time.UTC), testDate(2026, 11, 15, 5, 30, time.UTC)}); !fall.Equal(want) {
 		t.Fatalf("period over the fall change: %s, want %s", fall, want)
 	}
 	for _, p := range []Period{spring, fall} {
@@ -276,27 +276,27 @@ func TestScheduleDaylightSavingChangeInsidePeriod(t *testing.T) {
 	// microsecond before 04:30 UTC on March 15, gone at 04:30, and the
 	// renewal at that instant grants the next period.
 	f := newSubFixture(t, spring.Start)
-	sb := sub("ny", plan("basic", 10*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), spring.Start, ny)
+	sb := testSub("ny", testPlan("basic", 10*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), spring.Start, ny)
 	f.renew(sb)
 	f.at(spring.End.Add(-time.Microsecond)).wantTotal(10 * Credit)
 	f.at(spring.End).wantTotal(0)
 	es := f.renew(sb)
-	if len(es) != 1 || !es[0].Period.Equal(spring.End) || !es[0].ExpiresAt.Equal(date(2026, 4, 15, 4, 30, time.UTC)) {
+	if len(es) != 1 || !es[0].Period.Equal(spring.End) || !es[0].ExpiresAt.Equal(testDate(2026, 4, 15, 4, 30, time.UTC)) {
 		t.Fatalf("renewal at the end of the DST period: %+v", es)
 	}
 }
 
 func TestScheduleWallClockTheZoneSkips(t *testing.T) {
-	ny := zone(t, "America/New_York")
+	ny := testZone(t, "America/New_York")
 	// 02:30 does not exist on March 8, 2026 in New York: that period
 	// starts an hour later on the wall clock (the same instant as 02:30
 	// EST would be), and the next one is back at 02:30.
-	s := Schedule{Anchor: date(2026, 1, 8, 2, 30, ny), Interval: Monthly, Location: ny}
-	p := s.PeriodAt(date(2026, 3, 20, 0, 0, ny))
-	if want := date(2026, 3, 8, 7, 30, time.UTC); !p.Start.Equal(want) {
+	s := Schedule{Anchor: testDate(2026, 1, 8, 2, 30, ny), Interval: Monthly, Location: ny}
+	p := s.PeriodAt(testDate(2026, 3, 20, 0, 0, ny))
+	if want := testDate(2026, 3, 8, 7, 30, time.UTC); !p.Start.Equal(want) {
 		t.Fatalf("start on the skipped hour: %s, want %s", p.Start, want)
 	}
-	if want := date(2026, 4, 8, 6, 30, time.UTC); !p.End.Equal(want) {
+	if want := testDate(2026, 4, 8, 6, 30, time.UTC); !p.End.Equal(want) {
 		t.Fatalf("next start: %s, want %s (02:30 EDT)", p.End, want)
 	}
 	prev := s.PeriodAt(p.Start.Add(-time.Microsecond))
@@ -308,9 +308,9 @@ func TestScheduleWallClockTheZoneSkips(t *testing.T) {
 func TestScheduleValidation(t *testing.T) {
 	for name, s := range map[string]Schedule{
 		"no anchor":    {Interval: Monthly},
-		"no interval":  {Anchor: date(2026, 1, 1, 0, 0, time.UTC)},
-		"bad interval": {Anchor: date(2026, 1, 1, 0, 0, time.UTC), Interval: 7},
-		"year 10000":   {Anchor: date(10000, 1, 1, 0, 0, time.UTC), Interval: Monthly},
+		"no interval":  {Anchor: testDate(2026, 1, 1, 0, 0, time.UTC)},
+		"bad interval": {Anchor: testDate(2026, 1, 1, 0, 0, time.UTC), Interval: 7},
+		"year 10000":   {Anchor: testDate(10000, 1, 1, 0, 0, time.UTC), Interval: Monthly},
 	} {
 		err := s.Validate()
 		var ie *InputError
@@ -326,22 +326,22 @@ func TestScheduleValidation(t *testing.T) {
 			s.PeriodAt(time.Now())
 		}()
 	}
-	s := Schedule{Anchor: date(2026, 1, 10, 0, 0, time.UTC), Interval: Monthly}
+	s := Schedule{Anchor: testDate(2026, 1, 10, 0, 0, time.UTC), Interval: Monthly}
 	if ps := s.Periods(s.Anchor, s.Anchor); ps != nil {
 		t.Errorf("Periods(t, t) = %v, want none", ps)
 	}
 	// Periods overlapping [Feb 20, Mar 10]: the one containing Feb 20, and
 	// the one starting on Mar 10 is left out (the range is half-open).
-	ps := s.Periods(date(2026, 2, 20, 0, 0, time.UTC), date(2026, 3, 10, 0, 0, time.UTC))
-	if len(ps) != 1 || !ps[0].Start.Equal(date(2026, 2, 10, 0, 0, time.UTC)) {
+	ps := s.Periods(testDate(2026, 2, 20, 0, 0, time.UTC), testDate(2026, 3, 10, 0, 0, time.UTC))
+	if len(ps) != 1 || !ps[0].Start.Equal(testDate(2026, 2, 10, 0, 0, time.UTC)) {
 		t.Errorf("Periods(Feb 20, Mar 10) = %v", ps)
 	}
 	// Before the anchor, the schedule goes on backwards.
-	if p := s.PeriodAt(date(2025, 12, 31, 0, 0, time.UTC)); !p.Start.Equal(date(2025, 12, 10, 0, 0, time.UTC)) {
+	if p := s.PeriodAt(testDate(2025, 12, 31, 0, 0, time.UTC)); !p.Start.Equal(testDate(2025, 12, 10, 0, 0, time.UTC)) {
 		t.Errorf("period before the anchor: %s", p)
 	}
 	// Nanoseconds of the anchor are dropped: boundaries are microseconds.
-	ns := Schedule{Anchor: date(2026, 1, 10, 0, 0, time.UTC).Add(1500 * time.Nanosecond), Interval: Monthly}
+	ns := Schedule{Anchor: testDate(2026, 1, 10, 0, 0, time.UTC).Add(1500 * time.Nanosecond), Interval: Monthly}
 	if p := ns.PeriodAt(ns.Anchor); p.Start.Nanosecond() != 1000 {
 		t.Errorf("anchor .0000015 starts its period at %s", p.Start.Format(time.RFC3339Nano))
 	}
@@ -376,7 +376,7 @@ func drawAnchor(t *rapid.T, loc *time.Location) time.Time {
 
 func TestPropertyPeriods(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		loc := zone(t, rapid.SampledFrom(testZones).Draw(t, "zone"))
+		loc := testZone(t, rapid.SampledFrom(testZones).Draw(t, "zone"))
 		anchor := drawAnchor(t, loc)
 		iv := rapid.SampledFrom([]Interval{Monthly, Yearly}).Draw(t, "interval")
 		s := Schedule{Anchor: anchor, Interval: iv, Location: loc}
@@ -436,14 +436,14 @@ func TestPropertyPeriods(t *testing.T) {
 // ---- Subscriptions ----
 
 func TestSubscriptionPeriodsAcrossAnIntervalChange(t *testing.T) {
-	anchor := date(2026, 1, 31, 9, 0, time.UTC)
-	s := sub("s", plan("monthly", 10*Credit, Monthly, RolloverPolicy{}), anchor, nil)
-	s, err := s.ChangePlan(plan("yearly", 150*Credit, Yearly, RolloverPolicy{}), date(2026, 2, 10, 0, 0, time.UTC))
+	anchor := testDate(2026, 1, 31, 9, 0, time.UTC)
+	s := testSub("s", testPlan("monthly", 10*Credit, Monthly, RolloverPolicy{}), anchor, nil)
+	s, err := s.ChangePlan(testPlan("yearly", 150*Credit, Yearly, RolloverPolicy{}), testDate(2026, 2, 10, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var starts []string
-	for _, p := range s.Periods(time.Time{}, date(2030, 1, 1, 0, 0, time.UTC)) {
+	for _, p := range s.Periods(time.Time{}, testDate(2030, 1, 1, 0, 0, time.UTC)) {
 		starts = append(starts, p.Start.Format(time.DateOnly))
 	}
 	// Monthly until the change on Feb 28, then yearly on the anchor's day
@@ -452,16 +452,16 @@ func TestSubscriptionPeriodsAcrossAnIntervalChange(t *testing.T) {
 	if !slices.Equal(starts, want) {
 		t.Fatalf("starts %v, want %v", starts, want)
 	}
-	if p := s.PlanAt(date(2026, 2, 27, 0, 0, time.UTC)); p.Name != "monthly" {
+	if p := s.PlanAt(testDate(2026, 2, 27, 0, 0, time.UTC)); p.Name != "monthly" {
 		t.Errorf("plan before the change: %s", p.Name)
 	}
-	if p := s.PlanAt(date(2026, 2, 28, 9, 0, time.UTC)); p.Name != "yearly" {
+	if p := s.PlanAt(testDate(2026, 2, 28, 9, 0, time.UTC)); p.Name != "yearly" {
 		t.Errorf("plan from the change: %s", p.Name)
 	}
 }
 
 func TestSubscriptionValidation(t *testing.T) {
-	good := sub("s", plan("p", 10*Credit, Monthly, RolloverPolicy{}), date(2026, 1, 10, 0, 0, time.UTC), nil)
+	good := testSub("s", testPlan("p", 10*Credit, Monthly, RolloverPolicy{}), testDate(2026, 1, 10, 0, 0, time.UTC), nil)
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -479,13 +479,13 @@ func TestSubscriptionValidation(t *testing.T) {
 		"none for 2":        func(s *Subscription) { s.Plan.Rollover = RolloverPolicy{Mode: RollOverNone, ExpireAfterPeriods: 2} },
 		"unknown mode":      func(s *Subscription) { s.Plan.Rollover.Mode = 9 },
 		"change mid-period": func(s *Subscription) {
-			s.Changes = []PlanChange{{From: date(2026, 2, 11, 0, 0, time.UTC), Plan: s.Plan}}
+			s.Changes = []PlanChange{{From: testDate(2026, 2, 11, 0, 0, time.UTC), Plan: s.Plan}}
 		},
 		"change before start": func(s *Subscription) {
-			s.Changes = []PlanChange{{From: date(2025, 12, 10, 0, 0, time.UTC), Plan: s.Plan}}
+			s.Changes = []PlanChange{{From: testDate(2025, 12, 10, 0, 0, time.UTC), Plan: s.Plan}}
 		},
-		"ends mid-period":   func(s *Subscription) { s.Ends = date(2026, 3, 1, 0, 0, time.UTC) },
-		"ends before start": func(s *Subscription) { s.Ends = date(2025, 3, 10, 0, 0, time.UTC) },
+		"ends mid-period":   func(s *Subscription) { s.Ends = testDate(2026, 3, 1, 0, 0, time.UTC) },
+		"ends before start": func(s *Subscription) { s.Ends = testDate(2025, 3, 10, 0, 0, time.UTC) },
 	}
 	for name, mutate := range bad {
 		s := good
@@ -498,13 +498,13 @@ func TestSubscriptionValidation(t *testing.T) {
 }
 
 func TestSubscriptionJSONRoundTrip(t *testing.T) {
-	ny := zone(t, "America/New_York")
-	s := sub("pro-7", plan("pro", 500*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 250 * Credit}), date(2026, 1, 31, 0, 30, ny), ny)
-	s, err := s.ChangePlan(plan("studio", 1500*Credit, Monthly, RolloverPolicy{Mode: RollOverCarry, Max: 1000 * Credit, Min: Credit, CarryPriority: 5, CarryPeriods: 2}), date(2026, 3, 2, 0, 0, ny))
+	ny := testZone(t, "America/New_York")
+	s := testSub("pro-7", testPlan("pro", 500*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 250 * Credit}), testDate(2026, 1, 31, 0, 30, ny), ny)
+	s, err := s.ChangePlan(testPlan("studio", 1500*Credit, Monthly, RolloverPolicy{Mode: RollOverCarry, Max: 1000 * Credit, Min: Credit, CarryPriority: 5, CarryPeriods: 2}), testDate(2026, 3, 2, 0, 0, ny))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err = s.Cancel(date(2026, 9, 1, 0, 0, ny)); err != nil {
+	if s, err = s.Cancel(testDate(2026, 9, 1, 0, 0, ny)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := json.Marshal(s)
@@ -519,8 +519,8 @@ func TestSubscriptionJSONRoundTrip(t *testing.T) {
 		!back.Changes[0].Plan.equal(&s.Changes[0].Plan) || !back.Plan.equal(&s.Plan) || !back.Anchor.Equal(s.Anchor) {
 		t.Fatalf("round trip changed the subscription:\n%s\n%+v", b, back)
 	}
-	a := s.Periods(time.Time{}, date(2027, 1, 1, 0, 0, ny))
-	c := back.Periods(time.Time{}, date(2027, 1, 1, 0, 0, ny))
+	a := s.Periods(time.Time{}, testDate(2027, 1, 1, 0, 0, ny))
+	c := back.Periods(time.Time{}, testDate(2027, 1, 1, 0, 0, ny))
 	if !slices.EqualFunc(a, c, Period.Equal) {
 		t.Fatalf("round trip changed the periods: %v vs %v", a, c)
 	}
@@ -536,14 +536,14 @@ func TestSubscriptionJSONRoundTrip(t *testing.T) {
 }
 
 func TestPlanChangeTakesEffectAtTheNextPeriod(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	basic := plan("basic", 100*Credit, Monthly, RolloverPolicy{})
-	s := sub("s", basic, t0, nil)
+	basic := testPlan("basic", 100*Credit, Monthly, RolloverPolicy{})
+	s := testSub("s", basic, t0, nil)
 	f.renew(s)
-	mid := date(2026, 1, 20, 0, 0, time.UTC)
+	mid := testDate(2026, 1, 20, 0, 0, time.UTC)
 	f.at(mid)
-	pro, err := s.ChangePlan(plan("pro", 300*Credit, Monthly, RolloverPolicy{}), mid)
+	pro, err := s.ChangePlan(testPlan("pro", 300*Credit, Monthly, RolloverPolicy{}), mid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,50 +551,50 @@ func TestPlanChangeTakesEffectAtTheNextPeriod(t *testing.T) {
 		t.Fatalf("a plan change renewed the current period again: %+v", es)
 	}
 	f.wantTotal(100 * Credit) // no proration
-	f.at(date(2026, 2, 1, 0, 0, time.UTC))
+	f.at(testDate(2026, 2, 1, 0, 0, time.UTC))
 	f.renew(pro)
 	f.wantTotal(400 * Credit)
 
 	// Changing twice within a period: the last word wins; changing back to
 	// the plan in force drops the pending change.
-	again, err := pro.ChangePlan(plan("max", 900*Credit, Monthly, RolloverPolicy{}), date(2026, 2, 5, 0, 0, time.UTC))
+	again, err := pro.ChangePlan(testPlan("max", 900*Credit, Monthly, RolloverPolicy{}), testDate(2026, 2, 5, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := again.ChangePlan(plan("pro", 300*Credit, Monthly, RolloverPolicy{}), date(2026, 2, 6, 0, 0, time.UTC))
+	back, err := again.ChangePlan(testPlan("pro", 300*Credit, Monthly, RolloverPolicy{}), testDate(2026, 2, 6, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Changes) != 1 || back.PlanAt(date(2026, 3, 1, 0, 0, time.UTC)).Name != "pro" {
+	if len(back.Changes) != 1 || back.PlanAt(testDate(2026, 3, 1, 0, 0, time.UTC)).Name != "pro" {
 		t.Fatalf("changing back left %+v", back.Changes)
 	}
 	// A change before the first period replaces the first plan.
-	early, err := sub("e", basic, date(2026, 6, 1, 0, 0, time.UTC), nil).ChangePlan(plan("pro", 300*Credit, Monthly, RolloverPolicy{}), t0)
+	early, err := testSub("e", basic, testDate(2026, 6, 1, 0, 0, time.UTC), nil).ChangePlan(testPlan("pro", 300*Credit, Monthly, RolloverPolicy{}), t0)
 	if err != nil || early.Plan.Name != "pro" || len(early.Changes) != 0 {
 		t.Fatalf("change before the start: %+v, %v", early, err)
 	}
 }
 
 func TestCancelEndsRenewals(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
-	c, err := s.Cancel(date(2026, 1, 15, 0, 0, time.UTC))
+	c, err := s.Cancel(testDate(2026, 1, 15, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Ends.Equal(date(2026, 2, 1, 0, 0, time.UTC)) {
+	if !c.Ends.Equal(testDate(2026, 2, 1, 0, 0, time.UTC)) {
 		t.Fatalf("cancelled mid-January ends %s", c.Ends)
 	}
-	if _, err := c.ChangePlan(plan("pro", Credit, Monthly, RolloverPolicy{}), date(2026, 1, 20, 0, 0, time.UTC)); !errors.Is(err, ErrInvalidInput) {
+	if _, err := c.ChangePlan(testPlan("pro", Credit, Monthly, RolloverPolicy{}), testDate(2026, 1, 20, 0, 0, time.UTC)); !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("plan change after the end: %v", err)
 	}
-	if es := f.at(date(2026, 5, 1, 0, 0, time.UTC)).renew(c); len(es) != 0 {
+	if es := f.at(testDate(2026, 5, 1, 0, 0, time.UTC)).renew(c); len(es) != 0 {
 		t.Fatalf("renewed a cancelled subscription: %+v", es)
 	}
 	f.wantTotal(100 * Credit) // granted credits stay (the default policy)
-	if ps := c.Periods(time.Time{}, date(2027, 1, 1, 0, 0, time.UTC)); len(ps) != 1 {
+	if ps := c.Periods(time.Time{}, testDate(2027, 1, 1, 0, 0, time.UTC)); len(ps) != 1 {
 		t.Fatalf("a subscription cancelled in its first period has %d periods", len(ps))
 	}
 	// Undoing the cancellation resumes it, catching up the periods since.
@@ -607,16 +607,16 @@ func TestCancelEndsRenewals(t *testing.T) {
 // ---- Renewal ----
 
 func TestRenewCatchesUpMissedPeriodsOnce(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
 	// Down for three periods: February, March and April are granted when
 	// it comes back on April 10, each with its period.
-	es := f.at(date(2026, 4, 10, 0, 0, time.UTC)).renew(s)
+	es := f.at(testDate(2026, 4, 10, 0, 0, time.UTC)).renew(s)
 	got := grantsOf(es)
 	for _, m := range []time.Month{2, 3, 4} {
-		if c := got[date(2026, m, 1, 0, 0, time.UTC).UnixMicro()]; c != 100*Credit {
+		if c := got[testDate(2026, m, 1, 0, 0, time.UTC).UnixMicro()]; c != 100*Credit {
 			t.Errorf("period %s: granted %s", m, c)
 		}
 	}
@@ -639,11 +639,11 @@ func TestRenewCatchesUpMissedPeriodsOnce(t *testing.T) {
 }
 
 func TestRenewFromManyCallersAtOnce(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
+	s := testSub("s", testPlan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
 	f.renew(s)
-	f.at(date(2026, 7, 2, 0, 0, time.UTC))
+	f.at(testDate(2026, 7, 2, 0, 0, time.UTC))
 	var wg sync.WaitGroup
 	made := make([][]Entry, 8)
 	errs := make([]error, 8)
@@ -688,9 +688,9 @@ func TestRenewFromManyCallersAtOnce(t *testing.T) {
 }
 
 func TestRenewRefusesToRewriteThePast(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
 	before := f.history()
 	changed := s
@@ -706,11 +706,11 @@ func TestRenewRefusesToRewriteThePast(t *testing.T) {
 }
 
 func TestRenewFailuresChangeNothing(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
-	f.at(date(2026, 3, 5, 0, 0, time.UTC))
+	f.at(testDate(2026, 3, 5, 0, 0, time.UTC))
 	ctx, cancel := context.WithCancel(f.ctx)
 	cancel()
 	if es, err := f.l.Renew(ctx, f.account, s); !errors.Is(err, context.Canceled) || len(es) != 0 {
@@ -728,7 +728,7 @@ func TestRenewFailuresChangeNothing(t *testing.T) {
 		t.Fatalf("failed renewals left %d entries", n)
 	}
 	// A subscription that has not started renews nothing, and makes no account.
-	later := sub("later", s.Plan, date(2027, 1, 1, 0, 0, time.UTC), nil)
+	later := testSub("later", s.Plan, testDate(2027, 1, 1, 0, 0, time.UTC), nil)
 	if es, err := f.l.Renew(f.ctx, "newcomer", later); err != nil || len(es) != 0 {
 		t.Fatalf("future subscription: %v %+v", err, es)
 	}
@@ -740,9 +740,9 @@ func TestRenewFailuresChangeNothing(t *testing.T) {
 // ---- Boundary instants ----
 
 func TestGrantExpiringAtThePeriodEnd(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
 	end := s.PeriodAt(t0).End
 	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "promo", Amount: 7 * Credit, Source: SourceTopUp, ExpiresAt: end}); err != nil {
@@ -765,16 +765,16 @@ func TestGrantExpiringAtThePeriodEnd(t *testing.T) {
 }
 
 func TestRenewalAtThePeriodEndInstant(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("use-it", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), t0, nil)
+	s := testSub("s", testPlan("use-it", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), t0, nil)
 	f.renew(s)
 	end := s.PeriodAt(t0).End
 	if es := f.at(end.Add(-time.Microsecond)).renew(s); len(es) != 0 {
 		t.Fatalf("renewed a microsecond early: %+v", es)
 	}
 	es := f.at(end).renew(s)
-	if len(es) != 1 || es[0].Kind != KindGrant || !es[0].Period.Equal(end) || !es[0].Time.Equal(end) || !es[0].ExpiresAt.Equal(date(2026, 3, 1, 0, 0, time.UTC)) {
+	if len(es) != 1 || es[0].Kind != KindGrant || !es[0].Period.Equal(end) || !es[0].Time.Equal(end) || !es[0].ExpiresAt.Equal(testDate(2026, 3, 1, 0, 0, time.UTC)) {
 		t.Fatalf("renewal at the boundary: %+v", es)
 	}
 	f.wantTotal(100 * Credit) // January's credits gone, February's here
@@ -785,8 +785,8 @@ func TestRenewalAtThePeriodEndInstant(t *testing.T) {
 }
 
 func TestChargeOneNanosecondAroundThePeriodEnd(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
-	s := sub("s", plan("use-it", 10*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), t0, nil)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
+	s := testSub("s", testPlan("use-it", 10*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), t0, nil)
 	end := s.PeriodAt(t0).End
 
 	// One nanosecond before the end is, to the microsecond ledger, one
@@ -819,12 +819,12 @@ func TestChargeOneNanosecondAroundThePeriodEnd(t *testing.T) {
 // ---- Rollover policies ----
 
 func TestRolloverAllIsTheDefault(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
 	f.mustCharge(40 * Credit)
-	f.at(date(2027, 1, 1, 0, 0, time.UTC)).renew(s)
+	f.at(testDate(2027, 1, 1, 0, 0, time.UTC)).renew(s)
 	f.wantTotal(13*100*Credit - 40*Credit)
 	for _, e := range f.history() {
 		if e.Kind == KindRollover || e.Kind == KindExpire || !e.ExpiresAt.IsZero() {
@@ -834,7 +834,7 @@ func TestRolloverAllIsTheDefault(t *testing.T) {
 }
 
 func TestRolloverCapped(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		spend  Credits // in January, of 100 subscription credits, a free tier of 30 and a top-up of 20
 		left   Credits // what rolls over into February, free tier and top-up included
@@ -849,9 +849,9 @@ func TestRolloverCapped(t *testing.T) {
 		for _, priority := range []int32{0, 1} {
 			t.Run(fmt.Sprintf("spend %s priority %d", tc.spend, priority), func(t *testing.T) {
 				f := newSubFixture(t, t0)
-				capped := plan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit})
+				capped := testPlan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit})
 				capped.Priority = priority
-				s := sub("s", capped, t0, nil)
+				s := testSub("s", capped, t0, nil)
 				// The free tier and a top-up are not subscription credits:
 				// the cap never takes them, and the credits over the cap
 				// (which expire at the period's end) are spent before them.
@@ -865,7 +865,7 @@ func TestRolloverCapped(t *testing.T) {
 				if tc.spend > 0 {
 					f.mustCharge(tc.spend)
 				}
-				feb := date(2026, 2, 1, 0, 0, time.UTC)
+				feb := testDate(2026, 2, 1, 0, 0, time.UTC)
 				f.at(feb).wantTotal(tc.left) // at read time, before any renewal
 				f.renew(s)
 				f.wantTotal(tc.left + 100*Credit)
@@ -882,19 +882,19 @@ func TestRolloverCapped(t *testing.T) {
 				if priority == 0 && tc.spend > 70*Credit {
 					want -= tc.spend - 70*Credit
 				}
-				f.at(date(2026, 3, 1, 0, 0, time.UTC)).wantTotal(want)
+				f.at(testDate(2026, 3, 1, 0, 0, time.UTC)).wantTotal(want)
 			})
 		}
 	}
 }
 
 func TestRolloverCapLoweredByAPlanChange(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("big", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 80 * Credit}), t0, nil)
+	s := testSub("s", testPlan("big", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 80 * Credit}), t0, nil)
 	f.renew(s)
-	s, err := sub("s", plan("big", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 80 * Credit}), t0, nil).
-		ChangePlan(plan("small", 10*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 20 * Credit}), date(2026, 1, 5, 0, 0, time.UTC))
+	s, err := testSub("s", testPlan("big", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 80 * Credit}), t0, nil).
+		ChangePlan(testPlan("small", 10*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 20 * Credit}), testDate(2026, 1, 5, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -902,26 +902,26 @@ func TestRolloverCapLoweredByAPlanChange(t *testing.T) {
 	// caps at 20, so at February's end 80 + 10 - 20 = 70 are over: the 10
 	// of February's grant expire with it, and the 60 of January's credits
 	// are dropped by a rollover entry at the next renewal.
-	f.at(date(2026, 2, 1, 0, 0, time.UTC)).renew(s)
+	f.at(testDate(2026, 2, 1, 0, 0, time.UTC)).renew(s)
 	f.wantTotal(90 * Credit)
-	f.at(date(2026, 3, 1, 0, 0, time.UTC)).wantTotal(80 * Credit)
+	f.at(testDate(2026, 3, 1, 0, 0, time.UTC)).wantTotal(80 * Credit)
 	es := f.renew(s)
-	if len(es) != 2 || es[0].Kind != KindRollover || es[0].Amount != -60*Credit || !es[0].Period.Equal(date(2026, 2, 1, 0, 0, time.UTC)) {
+	if len(es) != 2 || es[0].Kind != KindRollover || es[0].Amount != -60*Credit || !es[0].Period.Equal(testDate(2026, 2, 1, 0, 0, time.UTC)) {
 		t.Fatalf("renewal in March: %+v", es)
 	}
 	f.wantTotal(20*Credit + 10*Credit)
 }
 
 func TestRolloverNoneExpiresUnusedCreditsAtReadTime(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("use-it", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), t0, nil)
+	s := testSub("s", testPlan("use-it", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverNone}), t0, nil)
 	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "top", Amount: 10 * Credit, Source: SourceTopUp}); err != nil {
 		t.Fatal(err)
 	}
 	f.renew(s)
 	f.mustCharge(30 * Credit) // from the subscription lot: it expires sooner
-	f.at(date(2026, 2, 1, 0, 0, time.UTC))
+	f.at(testDate(2026, 2, 1, 0, 0, time.UTC))
 	f.wantTotal(10 * Credit) // no renewal, no sweep: read time
 	if err := f.charge(11 * Credit); !errors.Is(err, ErrInsufficientCredits) {
 		t.Fatalf("spent expired credits: %v", err)
@@ -929,20 +929,20 @@ func TestRolloverNoneExpiresUnusedCreditsAtReadTime(t *testing.T) {
 }
 
 func TestRolloverCarry(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	pol := RolloverPolicy{Mode: RollOverCarry, Max: 50 * Credit, Min: 5 * Credit, CarryPriority: 10, CarryPeriods: 1}
 	t.Run("leftovers move into a lot of their own", func(t *testing.T) {
 		f := newSubFixture(t, t0)
-		s := sub("s", plan("carry", 100*Credit, Monthly, pol), t0, nil)
+		s := testSub("s", testPlan("carry", 100*Credit, Monthly, pol), t0, nil)
 		f.renew(s)
 		f.mustCharge(30 * Credit) // 70 left: 50 carried, 20 over the max expire at the end
-		feb := date(2026, 2, 1, 0, 0, time.UTC)
+		feb := testDate(2026, 2, 1, 0, 0, time.UTC)
 		f.at(feb).wantTotal(50 * Credit)
 		es := f.renew(s)
 		// The rollover, then February's grant: 50 that would be over the
 		// max at its end (expiring then), and 50 that would be carried.
 		if len(es) != 3 || es[0].Kind != KindRollover || es[0].Lot != es[0].ID || es[0].Amount != 0 ||
-			es[0].Priority != 10 || !es[0].ExpiresAt.Equal(date(2026, 3, 1, 0, 0, time.UTC)) || es[0].Metadata["carried"] != "50" {
+			es[0].Priority != 10 || !es[0].ExpiresAt.Equal(testDate(2026, 3, 1, 0, 0, time.UTC)) || es[0].Metadata["carried"] != "50" {
 			t.Fatalf("carry: %+v", es)
 		}
 		st := f.state()
@@ -953,16 +953,16 @@ func TestRolloverCarry(t *testing.T) {
 			t.Fatalf("statement: %+v", got)
 		}
 		f.mustCharge(60 * Credit) // the carried 50 first (priority), then 10 of February's
-		f.at(date(2026, 3, 1, 0, 0, time.UTC)).renew(s)
+		f.at(testDate(2026, 3, 1, 0, 0, time.UTC)).renew(s)
 		// February's 90 unspent: 50 carried; the carried lot of January was spent.
 		f.wantTotal(50*Credit + 100*Credit)
 	})
 	t.Run("leftovers under the minimum expire", func(t *testing.T) {
 		f := newSubFixture(t, t0)
-		s := sub("s", plan("carry", 100*Credit, Monthly, pol), t0, nil)
+		s := testSub("s", testPlan("carry", 100*Credit, Monthly, pol), t0, nil)
 		f.renew(s)
 		f.mustCharge(96 * Credit)
-		f.at(date(2026, 2, 1, 0, 0, time.UTC)).wantTotal(4 * Credit) // until the carry decides
+		f.at(testDate(2026, 2, 1, 0, 0, time.UTC)).wantTotal(4 * Credit) // until the carry decides
 		es := f.renew(s)
 		if len(es) != 3 || es[0].Kind != KindRollover || es[0].Amount != -4*Credit || es[0].Lot != 0 {
 			t.Fatalf("dust: %+v", es)
@@ -971,13 +971,13 @@ func TestRolloverCarry(t *testing.T) {
 	})
 	t.Run("a cancelled subscription carries once at its end", func(t *testing.T) {
 		f := newSubFixture(t, t0)
-		s := sub("s", plan("carry", 100*Credit, Monthly, pol), t0, nil)
+		s := testSub("s", testPlan("carry", 100*Credit, Monthly, pol), t0, nil)
 		f.renew(s)
 		c, err := s.Cancel(t0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.at(date(2026, 2, 3, 0, 0, time.UTC))
+		f.at(testDate(2026, 2, 3, 0, 0, time.UTC))
 		es := f.renew(c)
 		if len(es) != 1 || es[0].Kind != KindRollover || es[0].Key == "" || es[0].Metadata["carried"] != "50" {
 			t.Fatalf("final carry: %+v", es)
@@ -986,33 +986,33 @@ func TestRolloverCarry(t *testing.T) {
 			t.Fatalf("final carry twice: %+v", again)
 		}
 		f.wantTotal(50 * Credit)
-		f.at(date(2026, 3, 1, 0, 0, time.UTC)).wantTotal(0) // the carried lot's own expiry
+		f.at(testDate(2026, 3, 1, 0, 0, time.UTC)).wantTotal(0) // the carried lot's own expiry
 	})
 }
 
 func TestGrantsThatExpire(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	t.Run("after N periods", func(t *testing.T) {
 		f := newSubFixture(t, t0)
-		s := sub("s", plan("3m", 100*Credit, Monthly, RolloverPolicy{ExpireAfterPeriods: 3}), t0, nil)
+		s := testSub("s", testPlan("3m", 100*Credit, Monthly, RolloverPolicy{ExpireAfterPeriods: 3}), t0, nil)
 		f.renew(s)
-		f.at(date(2026, 3, 31, 0, 0, time.UTC)).renew(s)
+		f.at(testDate(2026, 3, 31, 0, 0, time.UTC)).renew(s)
 		f.wantTotal(300 * Credit)
-		f.at(date(2026, 4, 1, 0, 0, time.UTC)).wantTotal(200 * Credit) // January's grant is gone
+		f.at(testDate(2026, 4, 1, 0, 0, time.UTC)).wantTotal(200 * Credit) // January's grant is gone
 		f.renew(s)
 		f.wantTotal(300 * Credit)
 	})
 	t.Run("at an instant", func(t *testing.T) {
 		f := newSubFixture(t, t0)
-		cutoff := date(2026, 2, 15, 0, 0, time.UTC)
-		s := sub("s", plan("promo", 100*Credit, Monthly, RolloverPolicy{ExpiresAt: cutoff}), t0, nil)
+		cutoff := testDate(2026, 2, 15, 0, 0, time.UTC)
+		s := testSub("s", testPlan("promo", 100*Credit, Monthly, RolloverPolicy{ExpiresAt: cutoff}), t0, nil)
 		f.renew(s)
-		f.at(date(2026, 2, 1, 0, 0, time.UTC)).renew(s)
+		f.at(testDate(2026, 2, 1, 0, 0, time.UTC)).renew(s)
 		f.at(cutoff.Add(-time.Microsecond)).wantTotal(200 * Credit)
 		f.at(cutoff).wantTotal(0)
 		// A period granted after the instant is granted expired: it is
 		// in the history, and never spendable.
-		es := f.at(date(2026, 3, 1, 0, 0, time.UTC)).renew(s)
+		es := f.at(testDate(2026, 3, 1, 0, 0, time.UTC)).renew(s)
 		if len(es) != 1 || !es[0].ExpiresAt.Equal(cutoff) {
 			t.Fatalf("grant after the cutoff: %+v", es)
 		}
@@ -1021,12 +1021,12 @@ func TestGrantsThatExpire(t *testing.T) {
 }
 
 func TestCatchUpAppliesEachPeriodsPolicyAsIfOnTime(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
+	s := testSub("s", testPlan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
 	f.renew(s)
 	f.mustCharge(90 * Credit) // 10 left of January
-	f.at(date(2026, 4, 15, 0, 0, time.UTC))
+	f.at(testDate(2026, 4, 15, 0, 0, time.UTC))
 	es := f.renew(s)
 	if got := grantsOf(es); len(got) != 3 {
 		t.Fatalf("catch-up: %+v", got)
@@ -1039,14 +1039,14 @@ func TestCatchUpAppliesEachPeriodsPolicyAsIfOnTime(t *testing.T) {
 // ---- Statements ----
 
 func TestStatementAddsUpAndTiles(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("carry", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCarry, Max: 40 * Credit}), t0, nil)
+	s := testSub("s", testPlan("carry", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCarry, Max: 40 * Credit}), t0, nil)
 	if _, err := f.l.ClaimFreeTier(f.ctx, f.account, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.renew(s)
-	at := func(d int) { f.at(date(2026, 1, d, 12, 0, time.UTC)) }
+	at := func(d int) { f.at(testDate(2026, 1, d, 12, 0, time.UTC)) }
 	at(3)
 	chat, err := f.l.Charge(f.ctx, f.account, ChargeRequest{Key: "chat", Action: ChatMessage, Quantity: 4})
 	if err != nil {
@@ -1070,16 +1070,16 @@ func TestStatementAddsUpAndTiles(t *testing.T) {
 	if _, err := f.l.Refund(f.ctx, f.account, RefundRequest{Key: "ref", Entry: chat.ID, Amount: 3 * Credit}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "top", Amount: 15 * Credit, Source: SourceTopUp, ExpiresAt: date(2026, 2, 10, 0, 0, time.UTC)}); err != nil {
+	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "top", Amount: 15 * Credit, Source: SourceTopUp, ExpiresAt: testDate(2026, 2, 10, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
-	f.at(date(2026, 2, 1, 0, 0, time.UTC)).renew(s)
-	f.at(date(2026, 2, 20, 0, 0, time.UTC))
+	f.at(testDate(2026, 2, 1, 0, 0, time.UTC)).renew(s)
+	f.at(testDate(2026, 2, 20, 0, 0, time.UTC))
 	f.mustCharge(2 * Credit)
-	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "top2", Amount: 5 * Credit, Source: SourceTopUp, ExpiresAt: date(2026, 2, 25, 0, 0, time.UTC)}); err != nil {
+	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "top2", Amount: 5 * Credit, Source: SourceTopUp, ExpiresAt: testDate(2026, 2, 25, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
-	f.at(date(2026, 2, 26, 0, 0, time.UTC)) // the 5 expired; nothing has recorded it yet
+	f.at(testDate(2026, 2, 26, 0, 0, time.UTC)) // the 5 expired; nothing has recorded it yet
 
 	jan := f.statement(s.PeriodAt(t0))
 	if jan.Opening != 0 || jan.Refunded != 3*Credit || jan.Expired != 0 || jan.Carried != 0 {
@@ -1098,7 +1098,7 @@ func TestStatementAddsUpAndTiles(t *testing.T) {
 	if !slices.Equal(jan.Spent, wantSpent) {
 		t.Fatalf("january spent %+v, want %+v", jan.Spent, wantSpent)
 	}
-	feb := f.statement(s.PeriodAt(date(2026, 2, 1, 0, 0, time.UTC)))
+	feb := f.statement(s.PeriodAt(testDate(2026, 2, 1, 0, 0, time.UTC)))
 	if feb.Opening != jan.Closing {
 		t.Fatalf("february opens at %s, january closed at %s", feb.Opening, jan.Closing)
 	}
@@ -1116,16 +1116,16 @@ func TestStatementAddsUpAndTiles(t *testing.T) {
 		t.Fatalf("february closes at %s as of %s; balance %s", feb.Closing, feb.AsOf, f.total())
 	}
 	// A statement over both months is the sum of the two.
-	both := f.statement(Period{Start: t0, End: date(2026, 3, 1, 0, 0, time.UTC)})
+	both := f.statement(Period{Start: t0, End: testDate(2026, 3, 1, 0, 0, time.UTC)})
 	if both.Opening != 0 || both.Closing != feb.Closing || both.Expired != jan.Expired+feb.Expired ||
 		both.TotalSpent() != jan.TotalSpent()+feb.TotalSpent() || both.TotalGranted() != jan.TotalGranted()+feb.TotalGranted() {
 		t.Fatalf("both months %+v\njan %+v\nfeb %+v", both, jan, feb)
 	}
 	// A period with no entries, and one in the future, are flat.
-	if st := f.statement(Period{Start: date(2025, 1, 1, 0, 0, time.UTC), End: date(2025, 2, 1, 0, 0, time.UTC)}); st.Opening != 0 || st.Closing != 0 || st.First != 0 {
+	if st := f.statement(Period{Start: testDate(2025, 1, 1, 0, 0, time.UTC), End: testDate(2025, 2, 1, 0, 0, time.UTC)}); st.Opening != 0 || st.Closing != 0 || st.First != 0 {
 		t.Fatalf("before the account: %+v", st)
 	}
-	if st := f.statement(Period{Start: date(2026, 6, 1, 0, 0, time.UTC), End: date(2026, 7, 1, 0, 0, time.UTC)}); st.Opening != f.total() || st.Closing != f.total() {
+	if st := f.statement(Period{Start: testDate(2026, 6, 1, 0, 0, time.UTC), End: testDate(2026, 7, 1, 0, 0, time.UTC)}); st.Opening != f.total() || st.Closing != f.total() {
 		t.Fatalf("future: %+v, balance %s", st, f.total())
 	}
 	if _, err := f.l.Statement(f.ctx, f.account, Period{Start: t0, End: t0}); !errors.Is(err, ErrInvalidInput) {
@@ -1137,9 +1137,9 @@ func TestStatementAddsUpAndTiles(t *testing.T) {
 }
 
 func TestStatementReadsEveryPage(t *testing.T) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
-	s := sub("s", plan("big", 5000*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("big", 5000*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	f.renew(s)
 	const n = 2*statementPage + 17
 	for i := range n {
@@ -1208,15 +1208,15 @@ func drawPolicy(t *rapid.T) RolloverPolicy {
 //     most the cap; every carry is within [Min, Max].
 func TestPropertyRollover(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		loc := zone(rt, rapid.SampledFrom([]string{"UTC", "America/New_York", "Australia/Lord_Howe"}).Draw(rt, "zone"))
+		loc := testZone(rt, rapid.SampledFrom([]string{"UTC", "America/New_York", "Australia/Lord_Howe"}).Draw(rt, "zone"))
 		anchor := drawAnchor(rt, loc)
 		pol := drawPolicy(rt)
 		iv := rapid.SampledFrom([]Interval{Monthly, Monthly, Yearly}).Draw(rt, "interval")
-		p := plan("p", Credits(rapid.IntRange(0, 200).Draw(rt, "credits"))*Credit, iv, pol)
+		p := testPlan("p", Credits(rapid.IntRange(0, 200).Draw(rt, "credits"))*Credit, iv, pol)
 		p.Priority = int32(rapid.IntRange(0, 1).Draw(rt, "plan priority"))
 		c := &testClock{t: anchor.Add(-time.Hour)}
 		m := &subMachine{ctx: context.Background(), clock: c, l: NewMemoryLedger(Options{Now: c.Now}), account: "acct",
-			sub: sub("s", p, anchor, loc), policy: pol}
+			sub: testSub("s", p, anchor, loc), policy: pol}
 		rt.Repeat(map[string]func(*rapid.T){
 			"renew":   m.renew,
 			"charge":  m.charge,
@@ -1458,7 +1458,7 @@ func (m *subMachine) check(t *rapid.T) {
 	if granted != spent+gone+bal.Total {
 		t.Fatalf("granted %s != spent %s + expired %s + balance %s", granted, spent, gone, bal.Total)
 	}
-	all, err := m.l.Statement(m.ctx, m.account, Period{Start: date(1990, 1, 1, 0, 0, time.UTC), End: date(9000, 1, 1, 0, 0, time.UTC)})
+	all, err := m.l.Statement(m.ctx, m.account, Period{Start: testDate(1990, 1, 1, 0, 0, time.UTC), End: testDate(9000, 1, 1, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1530,7 +1530,7 @@ func (m *subMachine) check(t *rapid.T) {
 // TestCalendarArithmetic checks the calendar helpers against package
 // time, day by day over four centuries and around year 0.
 func TestCalendarArithmetic(t *testing.T) {
-	for _, from := range []time.Time{date(1899, 12, 1, 0, 0, time.UTC), date(-2, 1, 1, 0, 0, time.UTC)} {
+	for _, from := range []time.Time{testDate(1899, 12, 1, 0, 0, time.UTC), testDate(-2, 1, 1, 0, 0, time.UTC)} {
 		for d := from; d.Before(from.AddDate(401, 0, 0)); d = d.AddDate(0, 0, 1) {
 			if got := daysSinceEpoch(d.Year(), d.Month(), d.Day()); got*86400 != d.Unix() {
 				t.Fatalf("daysSinceEpoch(%s) = %d, want %d", d.Format(time.DateOnly), got, d.Unix()/86400)
@@ -1546,23 +1546,23 @@ func TestCalendarArithmetic(t *testing.T) {
 
 // ---- Benchmarks (each with its baseline, measured in the same run) ----
 
-// cpuMeter reports, next to the wall-clock ns/op, the process's CPU time
+// rolloverCPUMeter reports, next to the wall-clock ns/op, the process's CPU time
 // per operation (cpu-ns/op): on a machine shared with other work, the
 // wall clock measures the other work too.
-type cpuMeter struct{ start time.Duration }
+type rolloverCPUMeter struct{ start time.Duration }
 
-func startCPU(b *testing.B) cpuMeter {
+func startRolloverCPU(b *testing.B) rolloverCPUMeter {
 	b.ReportAllocs()
 	b.ResetTimer()
-	return cpuMeter{processCPU()}
+	return rolloverCPUMeter{rolloverProcessCPU()}
 }
 
-func (m cpuMeter) stop(b *testing.B) {
+func (m rolloverCPUMeter) stop(b *testing.B) {
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU()-m.start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(rolloverProcessCPU()-m.start)/float64(b.N), "cpu-ns/op")
 }
 
-func processCPU() time.Duration {
+func rolloverProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -1573,10 +1573,10 @@ func processCPU() time.Duration {
 var sinkPeriod Period
 
 func BenchmarkPeriodAt(b *testing.B) {
-	ny := zone(b, "America/New_York")
-	s := Schedule{Anchor: date(2026, 1, 31, 0, 30, ny), Interval: Monthly, Location: ny}
-	at := date(2031, 7, 4, 12, 0, ny)
-	cpu := startCPU(b)
+	ny := testZone(b, "America/New_York")
+	s := Schedule{Anchor: testDate(2026, 1, 31, 0, 30, ny), Interval: Monthly, Location: ny}
+	at := testDate(2031, 7, 4, 12, 0, ny)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		sinkPeriod = s.PeriodAt(at)
 	}
@@ -1586,19 +1586,19 @@ func BenchmarkPeriodAt(b *testing.B) {
 // BenchmarkPeriodAtBaselineTimeDate is the floor PeriodAt stands on: the
 // two time.Date calls in the zone that make one period.
 func BenchmarkPeriodAtBaselineTimeDate(b *testing.B) {
-	ny := zone(b, "America/New_York")
-	cpu := startCPU(b)
+	ny := testZone(b, "America/New_York")
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		sinkPeriod = Period{Start: time.Date(2031, 6, 30, 0, 30, 0, 0, ny), End: time.Date(2031, 7, 31, 0, 30, 0, 0, ny)}
 	}
 	cpu.stop(b)
 }
 
-func benchLedger(b *testing.B, periods int) (*Ledger, Subscription, *testClock) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+func renewBenchLedger(b *testing.B, periods int) (*Ledger, Subscription, *testClock) {
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	c := &testClock{t: t0}
 	l := NewMemoryLedger(Options{Now: c.Now})
-	s := sub("s", plan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
+	s := testSub("s", testPlan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
 	c.Set(t0.AddDate(0, periods-1, 3))
 	if _, err := l.Renew(context.Background(), "a", s); err != nil {
 		b.Fatal(err)
@@ -1609,9 +1609,9 @@ func benchLedger(b *testing.B, periods int) (*Ledger, Subscription, *testClock) 
 // BenchmarkRenewUpToDate is the common call: a subscription two years old
 // that is already renewed.
 func BenchmarkRenewUpToDate(b *testing.B) {
-	l, s, _ := benchLedger(b, 24)
+	l, s, _ := renewBenchLedger(b, 24)
 	ctx := context.Background()
-	cpu := startCPU(b)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		if _, err := l.Renew(ctx, "a", s); err != nil {
 			b.Fatal(err)
@@ -1622,9 +1622,9 @@ func BenchmarkRenewUpToDate(b *testing.B) {
 
 // BenchmarkRenewBaselineBalance is one read of the same account.
 func BenchmarkRenewBaselineBalance(b *testing.B) {
-	l, _, _ := benchLedger(b, 24)
+	l, _, _ := renewBenchLedger(b, 24)
 	ctx := context.Background()
-	cpu := startCPU(b)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		if _, err := l.Balance(ctx, "a"); err != nil {
 			b.Fatal(err)
@@ -1636,13 +1636,13 @@ func BenchmarkRenewBaselineBalance(b *testing.B) {
 // BenchmarkRenewPeriod grants one new period (and applies the cap) each
 // iteration, on a fresh account each time.
 func BenchmarkRenewPeriod(b *testing.B) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	c := &testClock{t: t0}
 	l := NewMemoryLedger(Options{Now: c.Now})
-	s := sub("s", plan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
+	s := testSub("s", testPlan("capped", 100*Credit, Monthly, RolloverPolicy{Mode: RollOverCapped, Max: 30 * Credit}), t0, nil)
 	ctx := context.Background()
 	i := 0
-	cpu := startCPU(b)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		i++
 		if _, err := l.Renew(ctx, fmt.Sprint("a", i), s); err != nil {
@@ -1657,7 +1657,7 @@ func BenchmarkRenewBaselineGrant(b *testing.B) {
 	l := NewMemoryLedger(Options{})
 	ctx := context.Background()
 	i := 0
-	cpu := startCPU(b)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		i++
 		if _, err := l.Grant(ctx, fmt.Sprint("a", i), GrantRequest{Key: "g", Amount: 100 * Credit, Source: SourceSubscription}); err != nil {
@@ -1668,11 +1668,11 @@ func BenchmarkRenewBaselineGrant(b *testing.B) {
 }
 
 func statementLedger(b *testing.B) (*Ledger, Period) {
-	t0 := date(2026, 1, 1, 0, 0, time.UTC)
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	c := &testClock{t: t0}
 	l := NewMemoryLedger(Options{Now: c.Now})
 	ctx := context.Background()
-	s := sub("s", plan("big", 10000*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	s := testSub("s", testPlan("big", 10000*Credit, Monthly, RolloverPolicy{}), t0, nil)
 	if _, err := l.Renew(ctx, "a", s); err != nil {
 		b.Fatal(err)
 	}
@@ -1682,7 +1682,7 @@ func statementLedger(b *testing.B) (*Ledger, Period) {
 			b.Fatal(err)
 		}
 	}
-	c.Set(date(2026, 3, 1, 0, 0, time.UTC))
+	c.Set(testDate(2026, 3, 1, 0, 0, time.UTC))
 	return l, s.PeriodAt(t0)
 }
 
@@ -1690,7 +1690,7 @@ func statementLedger(b *testing.B) (*Ledger, Period) {
 func BenchmarkStatement(b *testing.B) {
 	l, p := statementLedger(b)
 	ctx := context.Background()
-	cpu := startCPU(b)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		if _, err := l.Statement(ctx, "a", p); err != nil {
 			b.Fatal(err)
@@ -1704,7 +1704,7 @@ func BenchmarkStatement(b *testing.B) {
 func BenchmarkStatementBaselineHistory(b *testing.B) {
 	l, p := statementLedger(b)
 	ctx := context.Background()
-	cpu := startCPU(b)
+	cpu := startRolloverCPU(b)
 	for b.Loop() {
 		q := HistoryQuery{Since: p.Start, Until: p.End, Limit: 1000}
 		for {
