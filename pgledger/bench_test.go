@@ -65,8 +65,9 @@ CREATE TABLE `+s+`.baseline_entries (
 		setup  func(accounts []string) error
 		charge func(ctx context.Context, account string) error
 	}
+	var decisions atomic.Int64 // calls of Decisions, retries included
 	ledgerImpl := func(name string, backend *pgledger.Backend) impl {
-		l := credits.NewLedger(backend, credits.Options{})
+		l := credits.NewLedger(countDecisions{backend, &decisions}, credits.Options{})
 		return impl{
 			name: name,
 			setup: func(accounts []string) error {
@@ -125,6 +126,7 @@ CREATE TABLE `+s+`.baseline_entries (
 						}
 						b.ReportAllocs()
 						b.ResetTimer()
+						decisions.Store(0)
 						err := parallel(workers, b.N, func(i int) error {
 							return im.charge(ctx, accounts[i%nAccounts])
 						})
@@ -133,11 +135,28 @@ CREATE TABLE `+s+`.baseline_entries (
 							b.Fatal(err)
 						}
 						b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "charges/s")
+						if im.name != "baseline" {
+							b.ReportMetric(float64(decisions.Load())/float64(b.N), "decisions/op")
+						}
 					})
 				}
 			})
 		}
 	}
+}
+
+// countDecisions is a backend that counts the decisions it runs, so that
+// the benchmark shows how often a backend retried.
+type countDecisions struct {
+	credits.Backend
+	n *atomic.Int64
+}
+
+func (c countDecisions) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	return c.Backend.Update(ctx, account, key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+		c.n.Add(1)
+		return decide(s, e)
+	})
 }
 
 // parallel runs do(0) ... do(n-1) on the given number of goroutines, and

@@ -38,12 +38,19 @@
 // 40P01), the update is retried from the start, with freshly loaded state.
 //
 // An update costs two round trips to the server: one pipelined batch
-// begins the transaction, creates the account's row if it is missing,
-// locks it and reads the entry stored under the idempotency key; a second
-// one appends the entries, stores the state and commits.
+// begins the transaction, locks the account's row and reads the entry
+// stored under the idempotency key; a second one stores the state, appends
+// the entries and commits. An account's first update creates its row
+// first, in one more round trip.
 //
 // If the context is cancelled or the connection dies before the commit,
-// the transaction rolls back and nothing is stored. If it happens while
+// the transaction rolls back and nothing is stored. (With pgx's default
+// context handling, an ended context closes the connection; a server
+// session that was waiting for an account's lock notices only once it gets
+// the lock, and rolls back then. To have it stop waiting at once, give the
+// pool's ConnConfig a BuildContextWatcherHandler that returns a
+// pgconn.CancelRequestContextWatcherHandler, or set the server's
+// client_connection_check_interval.) If it happens while
 // the commit is in flight, the caller cannot know whether it committed;
 // retrying the operation with the same idempotency key then either applies
 // it or returns the entry the first attempt stored.
@@ -235,7 +242,8 @@ func decodeState(account string, version int64, state []byte) (*credits.AccountS
 }
 
 // maxAttempts bounds how often Update tries a decision that keeps failing
-// on serialization failures or deadlocks.
+// on serialization failures or deadlocks. With the row lock, neither
+// should happen at all.
 const maxAttempts = 50
 
 // Update implements [credits.Backend]. It runs decide in one transaction
@@ -245,13 +253,17 @@ const maxAttempts = 50
 // only reads, and rolls back: an account that gets no entry gets no row.
 //
 // decide is called again, with freshly loaded state, only if the server
-// reports a serialization failure or a deadlock before the commit; any
-// other error is returned, wrapped, and a failed commit is never retried,
-// since it may have happened.
+// reports a serialization failure or a deadlock: the server rolled that
+// attempt back. Any other error is returned, wrapped, never retried: a
+// broken connection or an ended context may leave the commit's outcome
+// unknown, and only the caller, retrying with the same idempotency key,
+// can settle it. A cancelled or expired ctx shows through errors.Is.
 func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
 	for attempt := 1; ; attempt++ {
 		err := b.update(ctx, account, key, decide)
-		if err == nil || !isRetryable(err) || attempt == maxAttempts {
+		// A serializable transaction may fail many times in a row under
+		// contention: it retries for as long as ctx lets it.
+		if err == nil || !isRetryable(err) || (attempt == maxAttempts && !b.serializable) {
 			return err
 		}
 		// Back off a little, at random, so that colliding writers drift
