@@ -1,11 +1,25 @@
 module github.com/avstudio/credits/examples
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/avstudio/credits v0.0.0
 	github.com/avstudio/credits/pgledger v0.0.0
+	github.com/avstudio/credits/sqliteledger v0.0.0
 	github.com/jackc/pgx/v5 v5.7.6
+)
+
+require (
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
+	modernc.org/sqlite v1.62.0 // indirect
 )
 
 require (
@@ -15,7 +29,7 @@ require (
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect
 	golang.org/x/crypto v0.37.0 // indirect
-	golang.org/x/sync v0.13.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/text v0.24.0 // indirect
 	pgregory.net/rapid v1.2.0 // indirect
 )
@@ -23,4 +37,5 @@ require (
 replace (
 	github.com/avstudio/credits => ..
 	github.com/avstudio/credits/pgledger => ../pgledger
+	github.com/avstudio/credits/sqliteledger => ../sqliteledger
 )
