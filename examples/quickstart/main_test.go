@@ -165,3 +165,23 @@ func TestRunAgain(t *testing.T) {
 		t.Errorf("the statement of period 1 differs (-first +second):\n%s", diff)
 	}
 }
+
+// TestREADME: the statement and final balance the README shows are the
+// ones the quick start prints.
+func TestREADME(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := runOnce(t, filepath.Join(t.TempDir(), "credits.db"))
+	i := strings.Index(out, "Statement of alice")
+	if i < 0 {
+		t.Fatalf("no statement in the output:\n%s", out)
+	}
+	if !strings.Contains(string(readme), out[i:]) {
+		t.Errorf("README.md does not show the quick start's statement and balance as printed:\n%s", out[i:])
+	}
+	if !strings.Contains(string(readme), "go run ./examples/quickstart\n") {
+		t.Error("README.md does not say how to run the quick start")
+	}
+}
