@@ -138,7 +138,7 @@ type Entry struct {
 	Account string    `json:"account"`
 	ID      int64     `json:"id"`   // position in the account's history: 1, 2, 3...
 	Kind    Kind      `json:"kind"` // what happened
-	Time    time.Time `json:"time"` // when, in UTC, to the microsecond
+	Time    time.Time `json:"time"` // when, in UTC, to the microsecond; never earlier than the entry before
 
 	Amount       Credits `json:"amount"`          // signed change to the balance
 	Held         Credits `json:"held,omitempty"`  // signed change to the credits on hold
@@ -589,7 +589,7 @@ func (l *Ledger) Sweep(ctx context.Context, account string) ([]Entry, error) {
 		if s.lastID == 0 {
 			return nil, fmt.Errorf("account %q: %w", account, ErrUnknownAccount)
 		}
-		out = settle(s, account, now)
+		out = settle(s, account, s.writeTime(now))
 		return out, nil
 	})
 	return out, err
@@ -673,16 +673,17 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 		o.result.Metadata = maps.Clone(existing.Metadata)
 		return nil, nil
 	}
+	now := s.writeTime(o.now)
 	work := s
-	if s.hasDue(o.now) {
+	if s.hasDue(now) {
 		work = s.Clone() // settle on a copy: a refused request changes nothing
 	}
-	due := settle(work, o.account, o.now)
+	due := settle(work, o.account, now)
 	// The entry is built in o.result, which is already on the heap: a
 	// local would escape through o.check and cost an allocation.
 	op := &o.result
 	*op = o.req
-	stamp(work, op, o.account, o.now)
+	stamp(work, op, o.account, now)
 	if o.check != nil {
 		if err := o.check(work, op); err != nil {
 			return nil, err

@@ -22,9 +22,10 @@ import (
 // An AccountState is not safe for concurrent use.
 type AccountState struct {
 	lastID   int64
-	debt     Credits // overdraft in use: credits spent beyond every lot (>= 0)
-	lots     []lot   // in spending order (see lotBefore)
-	holds    []hold  // open holds, oldest first
+	lastTime time.Time // the time of the last entry: entry times never go back
+	debt     Credits   // overdraft in use: credits spent beyond every lot (>= 0)
+	lots     []lot     // in spending order (see lotBefore)
+	holds    []hold    // open holds, oldest first
 	refunded map[int64]Credits
 }
 
@@ -53,6 +54,17 @@ type hold struct {
 type draw struct {
 	Lot    int64   `json:"lot"`
 	Amount Credits `json:"amount"`
+}
+
+// writeTime is the time a write at now records: now, or the time of the
+// last entry if the clock reads earlier (another instance's clock, or a
+// write that read the clock before a concurrent one committed). So an
+// account's entries are in time order as well as ID order.
+func (s *AccountState) writeTime(now time.Time) time.Time {
+	if now.Before(s.lastTime) {
+		return s.lastTime
+	}
+	return now
 }
 
 // Version is the ID of the account's last entry: 0 for a new account. It
@@ -293,6 +305,9 @@ func (s *AccountState) hasDue(now time.Time) bool {
 // trusts the entry (the decision that made it checked it) and never fails.
 func (s *AccountState) apply(e *Entry) {
 	s.lastID = e.ID
+	if e.Time.After(s.lastTime) {
+		s.lastTime = e.Time
+	}
 	switch e.Kind {
 	case KindGrant:
 		s.addCredits(lot{ID: e.ID, Source: e.Source, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: e.Amount})
@@ -326,7 +341,7 @@ func (s *AccountState) apply(e *Entry) {
 
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
-	c := &AccountState{lastID: s.lastID, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded)}
+	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded)}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -360,6 +375,7 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 type stateJSON struct {
 	Format   int               `json:"format"`
 	LastID   int64             `json:"last_id"`
+	LastTime time.Time         `json:"last_time,omitzero"`
 	Debt     Credits           `json:"debt,omitempty"`
 	Lots     []lot             `json:"lots,omitempty"`
 	Holds    []hold            `json:"holds,omitempty"`
@@ -371,7 +387,7 @@ const stateFormat = 1
 // MarshalBinary encodes the state for a backend to store. The encoding is
 // JSON (readable in a database console) and round-trips exactly.
 func (s *AccountState) MarshalBinary() ([]byte, error) {
-	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, Debt: s.debt, Lots: s.lots, Holds: s.holds, Refunded: s.refunded})
+	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds, Refunded: s.refunded})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -383,14 +399,14 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 	if j.Format != stateFormat {
 		return fmt.Errorf("credits: decode account state: unknown format %d", j.Format)
 	}
-	*s = AccountState{lastID: j.LastID, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded}
+	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded}
 	return nil
 }
 
 // Equal reports whether s and o hold the same lots, holds, debt and refunds
 // at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
-	if s.lastID != o.lastID || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) || len(s.refunded) != len(o.refunded) {
+	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) || len(s.refunded) != len(o.refunded) {
 		return false
 	}
 	for i := range s.lots {

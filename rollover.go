@@ -1038,6 +1038,7 @@ func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscriptio
 			}
 			return nil, nil // another caller did this step
 		}
+		now := s.writeTime(now)
 		work := s.Clone()
 		out := settle(work, account, now)
 		keyed := false
