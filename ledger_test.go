@@ -541,3 +541,19 @@ func TestHeldCreditsExpireOnlyOnceReleased(t *testing.T) {
 		t.Fatalf("sweep %+v, want the lapsed hold, then the lot's 7", swept)
 	}
 }
+
+// A clock that steps back (another instance's, or NTP's) never makes an
+// entry older than the one before it: history is in time order too.
+func TestEntryTimesNeverGoBack(t *testing.T) {
+	f := newFixture(t, credits.Options{})
+	f.grant("a", "g1", 10*credits.Credit)
+	f.clock.Advance(-time.Hour)
+	e := f.grant("a", "g2", 10*credits.Credit)
+	if !e.Time.Equal(t0) {
+		t.Fatalf("entry after the clock stepped back: time %s, want %s (the previous entry's)", e.Time, t0)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if e := f.grant("a", "g3", 10*credits.Credit); !e.Time.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("entry after the clock moved on: time %s, want %s", e.Time, t0.Add(time.Hour))
+	}
+}
