@@ -73,6 +73,63 @@
 // it on every request. An estimate records its price version; charge with
 // that version and the user pays what they were shown.
 //
+// # The ledger
+//
+// A [Ledger] keeps each account's credits as an append-only history of
+// [Entry] values: grants, charges, holds and their captures or releases,
+// refunds, expirations and rollovers. The balance is always the sum of the
+// entries' amounts. Every write takes an idempotency key: the same key
+// with the same request returns the first result and changes nothing; the
+// same key with another request fails with [ErrIdempotencyConflict]. A
+// failed write changes nothing, and a charge or hold the account cannot
+// cover fails with [ErrInsufficientCredits] (an [*InsufficientCreditsError]
+// with the shortfall).
+//
+//	l := credits.NewMemoryLedger(credits.Options{})
+//	l.ClaimFreeTier(ctx, "alice", "alice@example.com")            // +30, once per account and per email
+//	h, _ := l.Hold(ctx, "alice", credits.HoldRequest{Key: "job-7/hold", Amount: est.Total})
+//	l.Capture(ctx, "alice", credits.CaptureRequest{Key: "job-7/capture", Hold: h.ID, Amount: cost})
+//	l.Charge(ctx, "alice", credits.ChargeRequest{Key: "msg-42", Action: credits.ChatMessage})
+//
+// Credits live in lots, one per grant. One order decides which lot pays,
+// for charges, holds, expiry and rollover alike: higher priority first,
+// then the soonest expiry (a lot that never expires last), then the
+// oldest. A hold reserves credits from lots; released, they go back to the
+// same lots. Expiry is evaluated whenever the account is read: an expired
+// lot is never spendable, and the next write (or [Ledger.Sweep]) records
+// it as an entry. A hold not captured or released by its deadline lapses
+// by itself the same way. Available = total - held, and may go below zero
+// only as far as [Options.Overdraft] allows.
+//
+// Time is the ledger's clock ([Options.Now]): tests move it. Instants are
+// kept in UTC to the microsecond, and an account's entries are in time
+// order as well as ID order.
+//
+// # Subscriptions and rollover
+//
+// A [Subscription] ties an account to a [Plan] (credits per period,
+// monthly or yearly from an anchor instant in a time zone; month ends
+// clamp: Jan 31, Feb 28 or 29, Mar 31). [Ledger.Renew] grants every
+// period that has started and is not granted yet, each exactly once, from
+// any number of service instances at once. At each period's end the plan's
+// [RolloverPolicy] decides what unused credits do: by default everything
+// rolls over and nothing expires (the R-Credits rule); a cap, nothing, a
+// lifetime, or a carry into a new lot are the alternatives.
+// [Ledger.Statement] gives a period's opening balance, grants by source,
+// spending by action, refunds, expirations and closing balance, adding up
+// exactly.
+//
+// # Storage
+//
+// A [Backend] stores accounts: each account's state and its entries. It
+// holds no business rules; every rule above runs in this package, once,
+// for every backend. [MemoryBackend] keeps them in memory;
+// github.com/avstudio/credits/sqliteledger in one SQLite file, and
+// github.com/avstudio/credits/pgledger in PostgreSQL, shared by any number
+// of service instances. A backend of your own is four methods; the package
+// github.com/avstudio/credits/ledgertest checks it with one call,
+// ledgertest.Run(t, open).
+//
 // # Errors
 //
 // Every error is, or wraps, one of the sentinel errors ([ErrInvalidInput],
