@@ -439,8 +439,8 @@ func TestLedgerBadInput(t *testing.T) {
 	hold := c.entry("hold", "--account", "a", "--amount", "10", "--ttl", "1m", "--key", "h")
 	c.refused("a", exitInput, []string{`amount: "11": exceeds the 10 held by hold 3`}, "capture", "--account", "a", "--hold", "3", "--amount", "11", "--key", "c")
 	c.now = c.now.Add(time.Minute)
-	// (The core reports a lapsed hold as closed; it does not say when it
-	// lapsed: see the report on closeHold.)
+	// (The core records the lapse before it looks at the hold, so it
+	// reports the hold as closed without saying that it lapsed.)
 	c.refused("a", exitInput, []string{"credits ledger capture: hold 3 of account \"a\"", ": hold already closed"},
 		"capture", "--account", "a", "--hold", "3", "--amount", "1", "--key", "c")
 	if hold.ID != 3 {
