@@ -504,10 +504,8 @@ func (l *Ledger) closeHold(ctx context.Context, account, key string, e Entry) (E
 		if i < 0 {
 			return errNoOpenHold
 		}
+		// A hold past its deadline is not here: settling recorded its lapse.
 		h := &s.holds[i]
-		if !e.Time.Before(h.Deadline) {
-			return fmt.Errorf("hold %d of account %q lapsed at %s: %w", e.Hold, account, h.Deadline.Format(time.RFC3339), ErrHoldClosed)
-		}
 		if -e.Amount > h.Amount {
 			return inputErr("amount", (-e.Amount).String(), fmt.Sprintf("exceeds the %s held by hold %d", h.Amount, e.Hold))
 		}
@@ -534,7 +532,10 @@ func (l *Ledger) missingHold(ctx context.Context, account string, id int64) erro
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("hold %d of account %q: %w", id, account, ErrHoldClosed)
+	if !l.Now().Before(he.ExpiresAt) {
+		return fmt.Errorf("hold %d of account %q was closed or lapsed at its deadline %s: %w", id, account, he.ExpiresAt.Format(time.RFC3339), ErrHoldClosed)
+	}
+	return fmt.Errorf("hold %d of account %q was captured or released: %w", id, account, ErrHoldClosed)
 }
 
 // Refund gives back credits for a charge or a capture, as a new lot that
