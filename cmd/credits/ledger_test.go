@@ -171,7 +171,7 @@ func ledgerScenario(t *testing.T, c *ledgerCLI) {
 	}
 	c.refused(alice, exitInput, []string{"insufficient credits: needs 87, has 86 available (short by 1)"}, "charge", with("--amount", "87", "--key", "big")...)
 	c.want("capture 6: -16 credits (of hold 5, 5 back); balance 91\n", "capture", with("--hold", "5", "--amount", "16", "--key", "job-1/capture")...)
-	c.refused(alice, exitInput, []string{`credits ledger capture: hold 5 of account "alice": hold already closed`},
+	c.refused(alice, exitInput, []string{`credits ledger capture: hold 5 of account "alice" was captured or released: hold already closed`},
 		"capture", with("--hold", "5", "--amount", "1", "--key", "job-1/capture-again")...)
 
 	// Refunds: in part, then the rest, never more.
@@ -439,9 +439,7 @@ func TestLedgerBadInput(t *testing.T) {
 	hold := c.entry("hold", "--account", "a", "--amount", "10", "--ttl", "1m", "--key", "h")
 	c.refused("a", exitInput, []string{`amount: "11": exceeds the 10 held by hold 3`}, "capture", "--account", "a", "--hold", "3", "--amount", "11", "--key", "c")
 	c.now = c.now.Add(time.Minute)
-	// (The core records the lapse before it looks at the hold, so it
-	// reports the hold as closed without saying that it lapsed.)
-	c.refused("a", exitInput, []string{"credits ledger capture: hold 3 of account \"a\"", ": hold already closed"},
+	c.refused("a", exitInput, []string{"credits ledger capture: hold 3 of account \"a\" was closed or lapsed at its deadline", ": hold already closed"},
 		"capture", "--account", "a", "--hold", "3", "--amount", "1", "--key", "c")
 	if hold.ID != 3 {
 		t.Errorf("hold %+v", hold)
