@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,9 +38,9 @@ func poolConfig(tb testing.TB) *pgxpool.Config {
 	if err != nil {
 		const how = "no PostgreSQL at CREDITS_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); start one with `bash .ci/postgres.sh`: "
 		if os.Getenv("CREDITS_REQUIRE_POSTGRES") == "1" {
-			tb.Fatal(how, err)
+			tb.Fatal(how + oneLine(err))
 		}
-		tb.Skip(how, err)
+		tb.Skip(how + oneLine(err))
 	}
 	_ = conn.Close(ctx)
 	return cfg
@@ -95,3 +96,6 @@ func newBackend(tb testing.TB) (*pgledger.Backend, *pgxpool.Pool) {
 	}
 	return b, pool
 }
+
+// oneLine is err's message on one line.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

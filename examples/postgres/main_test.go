@@ -27,9 +27,9 @@ func TestRunOnPostgres(t *testing.T) {
 	if err != nil {
 		const how = "no PostgreSQL at CREDITS_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); start one with `bash .ci/postgres.sh`: "
 		if os.Getenv("CREDITS_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(how, err)
+			t.Fatal(how + oneLine(err))
 		}
-		t.Skip(how, err)
+		t.Skip(how + oneLine(err))
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) }) // after the schema is dropped
 	var b [6]byte
@@ -68,3 +68,6 @@ func TestRunOnPostgres(t *testing.T) {
 		t.Errorf("%d entries stored for user-42 after two runs (%v), want 4", entries, err)
 	}
 }
+
+// oneLine is err's message on one line.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
