@@ -307,7 +307,10 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 	// Round trip 1: begin, lock the account's row and read the entry
 	// stored under the key. In READ COMMITTED each statement sees what was
 	// committed before it started, so the key lookup, which runs once the
-	// lock is granted, sees every entry of the account.
+	// lock is granted, sees every entry of the account. (One statement
+	// joining the two would not: after waiting for the lock, PostgreSQL
+	// re-reads only the locked row, and the join would miss an entry that
+	// the previous holder of the lock had just committed.)
 	begin, read := b.q.beginLocked, b.q.lockAccount
 	if b.serializable {
 		begin, read = b.q.beginSerializable, b.q.readAccount
