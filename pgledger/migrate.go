@@ -2,62 +2,17 @@ package pgledger
 
 import (
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 
+	"github.com/avstudio/credits/internal/sqlmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
-
-// migration is one numbered step of the schema.
-type migration struct {
-	version  int
-	name     string // the file name, such as "0001_init.sql"
-	sql      string
-	checksum string // hex SHA-256 of sql
-}
-
-// migrations returns the embedded steps, in version order. File names are
-// NNNN_what.sql; versions start at 1 and have no gaps.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, name := range names {
-		base := path.Base(name)
-		prefix, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("pgledger: migration %s: name must start with a positive number and '_'", base)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(b)
-		out = append(out, migration{version: v, name: base, sql: string(b), checksum: hex.EncodeToString(sum[:])})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("pgledger: migration %s: want version %d (versions run 1, 2, 3... without gaps)", m.name, i+1)
-		}
-	}
-	return out, nil
-}
 
 // Migrate creates or upgrades the ledger's tables in the schema that
 // opts.Schema names (creating the schema if needed), by applying the
@@ -84,7 +39,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) error {
 	if err != nil {
 		return err
 	}
-	steps, err := migrations()
+	steps, err := sqlmigrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -132,9 +87,9 @@ CREATE TABLE IF NOT EXISTS `+schema+`.schema_migrations (
 				if a.Version > len(steps) {
 					return fmt.Errorf("the schema has migration %d (%s), newer than this package knows (up to %d): upgrade github.com/avstudio/credits/pgledger", a.Version, a.Name, len(steps))
 				}
-				if a.Version == m.version {
-					if a.Checksum != m.checksum {
-						return fmt.Errorf("applied migration %d (%s) differs from the embedded %s (checksum %s, embedded %s)", a.Version, a.Name, m.name, a.Checksum, m.checksum)
+				if a.Version == m.Version {
+					if a.Checksum != m.Checksum {
+						return fmt.Errorf("applied migration %d (%s) differs from the embedded %s (checksum %s, embedded %s)", a.Version, a.Name, m.Name, a.Checksum, m.Checksum)
 					}
 					return nil // already applied
 				}
@@ -142,14 +97,14 @@ CREATE TABLE IF NOT EXISTS `+schema+`.schema_migrations (
 			if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+schema); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, "INSERT INTO "+schema+".schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", m.version, m.name, m.checksum)
+			_, err = tx.Exec(ctx, "INSERT INTO "+schema+".schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", m.Version, m.Name, m.Checksum)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("pgledger: migrate schema %q: step %s: %w", opts.Schema, m.name, err)
+			return fmt.Errorf("pgledger: migrate schema %q: step %s: %w", opts.Schema, m.Name, err)
 		}
 	}
 	return nil

@@ -5,12 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/avstudio/credits/internal/sqlmigrate"
 )
 
 // migrationFiles are the schema's migrations: migrations/NNNN_name.sql,
@@ -19,43 +16,6 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one numbered step of the schema.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations lists the embedded migrations in order. Their numbers run
-// 1, 2, 3... without a gap, so a missing file cannot go unnoticed.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: version, name: strings.TrimSuffix(base, ".sql"), sql: string(body)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return out, nil
-}
-
 // migrate brings the schema up to date in one BEGIN IMMEDIATE transaction
 // (db opens its transactions so): the write lock is taken before the
 // applied migrations are read, so two processes opening the same file at
@@ -63,7 +23,7 @@ func migrations() ([]migration, error) {
 // applied migration is recorded in schema_migrations. A file whose schema
 // is newer than this package knows is refused, untouched.
 func migrate(ctx context.Context, db *sql.DB) (err error) {
-	all, err := migrations()
+	all, err := sqlmigrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -91,12 +51,12 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 		return fmt.Errorf("migrate: the file's schema is at version %d, newer than this package knows (%d): use a newer github.com/avstudio/credits/sqliteledger", current, len(all))
 	}
 	for _, m := range all[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
