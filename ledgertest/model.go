@@ -118,6 +118,7 @@ type model struct {
 
 type mLot struct {
 	id                  int64
+	source              credits.Source
 	priority            int32
 	expiresAt           time.Time
 	remaining, reserved credits.Credits
@@ -317,6 +318,45 @@ func (a *mAccount) closeHold(id int64, capture credits.Credits) {
 	a.holds = slices.Delete(a.holds, i, i+1)
 }
 
+// subscriptionCredits returns the credits of the account's unexpired
+// subscription lots at now: unreserved (what a rollover or a cap counts)
+// and reserved by open holds.
+func (a *mAccount) subscriptionCredits(now time.Time) (left, reserved credits.Credits) {
+	for _, l := range a.lots {
+		if l.source == credits.SourceSubscription && !isExpired(l.expiresAt, now) {
+			left += l.remaining
+			reserved += l.reserved
+		}
+	}
+	return left, reserved
+}
+
+// rollover applies a rollover at now: drop credits leave the unexpired
+// subscription lots, in spending order; then, if carry, what is left
+// unreserved in those lots moves into a new lot of source rollover with
+// the given priority and expiry (paying any debt first, like every credit
+// coming in). It returns the credits carried. The caller checks that drop
+// is at most what those lots hold.
+func (a *mAccount) rollover(drop credits.Credits, carry bool, priority int32, expiresAt, now time.Time) (carried credits.Credits) {
+	for i := range a.lots {
+		l := &a.lots[i]
+		if l.source != credits.SourceSubscription || isExpired(l.expiresAt, now) {
+			continue
+		}
+		take := min(l.remaining, drop)
+		l.remaining -= take
+		drop -= take
+		if carry {
+			carried += l.remaining
+			l.remaining = 0
+		}
+	}
+	if carried > 0 {
+		a.addCredits(mLot{id: a.nextID(), source: credits.SourceRollover, priority: priority, expiresAt: expiresAt, remaining: carried})
+	}
+	return carried
+}
+
 // settle records what time alone has done by now: lapsed holds (oldest
 // first) give their credits back, then expired lots lose what is left in
 // them (in spending order).
@@ -389,7 +429,7 @@ func (m *model) do(r request, now time.Time) outcome {
 			return outcome{err: credits.ErrInvalidInput}
 		}
 		e.Kind, e.Amount, e.Source, e.ExpiresAt, e.Priority, e.Period = credits.KindGrant, r.amount, r.source, r.expiresAt, r.priority, r.period
-		a.addCredits(mLot{id: a.nextID(), priority: r.priority, expiresAt: r.expiresAt, remaining: r.amount})
+		a.addCredits(mLot{id: a.nextID(), source: r.source, priority: r.priority, expiresAt: r.expiresAt, remaining: r.amount})
 	case opCharge:
 		e.Kind, e.Amount = credits.KindCharge, -r.amount
 		if r.action != 0 {
@@ -453,7 +493,7 @@ func (m *model) do(r request, now time.Time) outcome {
 		}
 		e.Kind, e.Reverses, e.Amount = credits.KindRefund, r.target, amount
 		a.refunded[r.target] += amount
-		a.addCredits(mLot{id: a.nextID(), remaining: amount})
+		a.addCredits(mLot{id: a.nextID(), source: credits.SourceRefund, remaining: amount})
 	}
 	e = a.record(e, now)
 	a.keys[r.key] = mKey{r, e.ID}
@@ -492,7 +532,7 @@ func (m *model) claim(r request, now time.Time) outcome {
 	if r.key != "" {
 		e.Metadata = map[string]string{"claim": r.key}
 	}
-	a.addCredits(mLot{id: a.nextID(), remaining: e.Amount})
+	a.addCredits(mLot{id: a.nextID(), source: credits.SourceFreeTier, remaining: e.Amount})
 	e = a.record(e, now)
 	a.keys[freeTierKey] = mKey{r, e.ID}
 	claimed := r
