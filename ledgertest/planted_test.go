@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +102,43 @@ func (b localTimes) Entries(ctx context.Context, account string, q credits.Histo
 	return es, err
 }
 
+// keysLastEntry files an idempotency key under the last entry of the
+// decision that wrote it, not under the entry that carries the key. Every
+// request of the ledger but one writes its keyed entry last (after what
+// was due), so only a renewal that grants a period in two lots, the keyed
+// one first, shows it: the next renewal finds the wrong entry under the
+// step's key and calls it a conflict.
+type keysLastEntry struct {
+	*credits.MemoryBackend
+	mu   *sync.Mutex
+	keys map[[2]string]credits.Entry // (account, key) -> the entry filed under it
+}
+
+func (b keysLastEntry) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	return b.MemoryBackend.Update(ctx, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+		var existing *credits.Entry
+		b.mu.Lock()
+		if e, ok := b.keys[[2]string{account, key}]; ok && key != "" {
+			existing = &e
+		}
+		b.mu.Unlock()
+		entries, err := decide(s, existing)
+		if err != nil || len(entries) == 0 {
+			return entries, err
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range entries {
+			if e.Key != "" {
+				last := entries[len(entries)-1]
+				last.Metadata = maps.Clone(last.Metadata)
+				b.keys[[2]string{account, e.Key}] = last
+			}
+		}
+		return entries, nil
+	})
+}
+
 var planted = map[string]struct {
 	open  func() credits.Backend
 	rules []string // the suite's report must name each
@@ -121,6 +160,11 @@ var planted = map[string]struct {
 	}},
 	"local times": {func() credits.Backend { return localTimes{credits.NewMemoryBackend()} }, []string{
 		"entry times read back in UTC, to the microsecond",
+	}},
+	"keys the last entry": {func() credits.Backend {
+		return keysLastEntry{credits.NewMemoryBackend(), new(sync.Mutex), make(map[[2]string]credits.Entry)}
+	}, []string{
+		"each period that has started is granted exactly once, with its plan's credits, however many callers renew at once",
 	}},
 }
 
