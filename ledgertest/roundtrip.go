@@ -173,6 +173,67 @@ func roundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, clock *Cloc
 		}
 		got.Metadata["mine"] = "changed by the caller"
 	}
+
+	renewalRoundTrip(ctx, t, l, account)
+}
+
+// renewalRoundTrip renews a cancelled subscription whose two periods have
+// ended: grants in two lots with a period and a priority, rollovers that
+// drop and carry into a lot of their own (priority, expiry, "carried"),
+// the keyed rollover at the subscription's end, and the expirations on
+// the way all read back exactly as Renew returned them, in UTC.
+func renewalRoundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, account string) {
+	before, err := history(ctx, t, l, account, credits.HistoryQuery{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := newYork()
+	sub := credits.Subscription{ID: "round trip ✓", Anchor: time.Date(2025, 12, 31, 23, 30, 0, 0, loc), Location: loc,
+		Plan: credits.Plan{Name: "carry ✓", Credits: 10*credits.Credit + 1, Interval: credits.Monthly, Priority: 3,
+			Rollover: credits.RolloverPolicy{Mode: credits.RollOverCarry, Max: 4 * credits.Credit, Min: credits.Credit, CarryPriority: -2, CarryPeriods: 2}}}
+	sub, err = sub.Cancel(time.Date(2026, 2, 15, 0, 0, 0, 0, loc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := l.Renew(ctx, account, sub)
+	if err != nil {
+		broke(t, ruleRenewOnce, "Renew: %v", err)
+	}
+	after, err := history(ctx, t, l, account, credits.HistoryQuery{After: int64(len(before))}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written, carries []credits.Entry
+	for _, e := range after {
+		if e.Kind == credits.KindExpire {
+			continue
+		}
+		written = append(written, e)
+		if e.Kind == credits.KindRollover && e.Lot != 0 {
+			carries = append(carries, e)
+		}
+	}
+	if diff := cmp.Diff(renewed, written, entryCmp...); diff != "" {
+		broke(t, ruleReadBack, "the grants and rollovers of a renewal (-returned +history):\n%s", diff)
+	}
+	if n := len(renewed); len(carries) != 2 || n == 0 || renewed[n-1].Kind != credits.KindRollover || renewed[n-1].Key == "" {
+		broke(t, ruleRenewShape, "a renewal of two ended periods under a carry wrote:\n%swant two carries, the last one keyed", describe(renewed))
+	}
+	for _, e := range after {
+		got, err := l.Entry(ctx, account, e.ID)
+		if err != nil {
+			broke(t, ruleReadBack, "Entry(%d): %v", e.ID, err)
+		}
+		if diff := cmp.Diff(e, got, entryCmp...); diff != "" {
+			broke(t, ruleReadBack, "entry %d (%s): (-history +entry):\n%s", e.ID, e.Kind, diff)
+		}
+		for _, tm := range []time.Time{got.Time, got.ExpiresAt, got.Period} {
+			if !tm.IsZero() && (tm.Location() != time.UTC || !tm.Equal(tm.Truncate(time.Microsecond))) {
+				broke(t, ruleUTC, "entry %d (%s) reads back a time in %s: %s", e.ID, e.Kind, tm.Location(), tm)
+			}
+		}
+	}
+	checkHistory(t, account, append(before, after...), 0)
 }
 
 // testContext checks that a cancelled context fails every call and
@@ -208,6 +269,14 @@ func testContext(t *testing.T, b credits.Backend) {
 		"History":       func() error { _, err := l.History(cancelled, account, credits.HistoryQuery{}); return err },
 		"Entry":         func() error { _, err := l.Entry(cancelled, account, 1); return err },
 		"Sweep":         func() error { _, err := l.Sweep(cancelled, account); return err },
+		"Renew": func() error {
+			_, err := l.Renew(cancelled, account, credits.Subscription{ID: "ctx", Anchor: start.Add(-time.Hour), Plan: credits.Plan{Name: "ctx", Credits: credits.Credit, Interval: credits.Monthly}})
+			return err
+		},
+		"Statement": func() error {
+			_, err := l.Statement(cancelled, account, credits.Period{Start: start.Add(-time.Hour), End: start.Add(time.Hour)})
+			return err
+		},
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
