@@ -353,7 +353,7 @@ func (m *machine) changePlan(t *rapid.T) {
 		t.Skip("the subscription ends before the next period")
 	}
 	if err != nil {
-		t.Fatalf("ChangePlan(%+v): %v", plan, err)
+		broke(t, ruleOutcome, "Subscription.ChangePlan(%+v) of %+v: %v", plan, s.sub, err)
 	}
 	s.sub = changed
 }
@@ -368,7 +368,7 @@ func (m *machine) cancel(t *rapid.T) {
 	}
 	cancelled, err := s.sub.Cancel(m.ledger.Now())
 	if err != nil {
-		t.Fatalf("Cancel: %v", err)
+		broke(t, ruleOutcome, "Subscription.Cancel of %+v: %v", s.sub, err)
 	}
 	s.sub = cancelled
 }
