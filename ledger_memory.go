@@ -25,8 +25,36 @@ type memShard struct {
 type memAccount struct {
 	mu      sync.Mutex
 	state   AccountState
-	entries []Entry        // entries[i].ID == i+1
-	keys    map[string]int // idempotency key -> index in entries
+	history history
+	keys    map[string]int64 // idempotency key -> entry ID
+}
+
+// history is an account's entries in chunks of at most historyChunk: a
+// long history is never copied as it grows (one growing slice would copy
+// all of it, and leave the old copy to the garbage collector, at every
+// doubling), and a short one takes no more room than a slice.
+type history struct {
+	chunks [][]Entry // all full but the last; entry ID i is at index i-1
+	n      int64
+}
+
+const historyChunk = 512
+
+func (h *history) len() int64 { return h.n }
+
+// at returns the entry with ID id, 1 <= id <= len().
+func (h *history) at(id int64) *Entry {
+	i := id - 1
+	return &h.chunks[i/historyChunk][i%historyChunk]
+}
+
+func (h *history) append(e Entry) {
+	if h.n%historyChunk == 0 {
+		h.chunks = append(h.chunks, nil) // grows like a slice, up to historyChunk
+	}
+	last := len(h.chunks) - 1
+	h.chunks[last] = append(h.chunks[last], e)
+	h.n++
 }
 
 // NewMemoryBackend returns an empty in-memory backend.
@@ -69,7 +97,7 @@ func (m *MemoryBackend) lookupOrCreate(account string) *memAccount {
 	defer sh.mu.Unlock()
 	a := sh.accounts[account]
 	if a == nil {
-		a = &memAccount{keys: make(map[string]int)}
+		a = &memAccount{keys: make(map[string]int64)}
 		sh.accounts[account] = a
 	}
 	return a
@@ -102,8 +130,8 @@ func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide 
 	defer a.mu.Unlock()
 	var existing *Entry
 	if key != "" {
-		if i, ok := a.keys[key]; ok {
-			existing = &a.entries[i]
+		if id, ok := a.keys[key]; ok {
+			existing = a.history.at(id)
 		}
 	}
 	// The decision leaves the state untouched when it fails, so it may
@@ -114,9 +142,9 @@ func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide 
 	}
 	for _, e := range entries {
 		e.Metadata = maps.Clone(e.Metadata)
-		a.entries = append(a.entries, e)
+		a.history.append(e)
 		if e.Key != "" {
-			a.keys[e.Key] = len(a.entries) - 1
+			a.keys[e.Key] = e.ID
 		}
 	}
 	return nil
@@ -130,8 +158,8 @@ func (m *MemoryBackend) Entry(ctx context.Context, account string, id int64) (En
 	if a := m.lookup(account); a != nil {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if id >= 1 && id <= int64(len(a.entries)) {
-			return copyEntry(a.entries[id-1]), nil
+		if id >= 1 && id <= a.history.len() {
+			return copyEntry(*a.history.at(id)), nil
 		}
 	}
 	return Entry{}, fmt.Errorf("account %q, entry %d: %w", account, id, ErrEntryNotFound)
@@ -149,10 +177,9 @@ func (m *MemoryBackend) Entries(ctx context.Context, account string, q HistoryQu
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []Entry
-	start := int(min(max(q.After, 0), int64(len(a.entries))))
-	for i := start; i < len(a.entries) && len(out) < q.Limit; i++ {
-		if q.Match(&a.entries[i]) {
-			out = append(out, copyEntry(a.entries[i]))
+	for id := max(q.After, 0) + 1; id <= a.history.len() && len(out) < q.Limit; id++ {
+		if e := a.history.at(id); q.Match(e) {
+			out = append(out, copyEntry(*e))
 		}
 	}
 	return out, nil
