@@ -26,7 +26,7 @@ type memAccount struct {
 	mu      sync.Mutex
 	state   AccountState
 	history history
-	keys    map[string]int64 // idempotency key -> entry ID
+	keys    map[string]int64 // idempotency key -> position in history (1, 2, 3...)
 }
 
 // history is an account's entries in chunks of at most historyChunk: a
@@ -42,7 +42,7 @@ const historyChunk = 512
 
 func (h *history) len() int64 { return h.n }
 
-// at returns the entry with ID id, 1 <= id <= len().
+// at returns the entry at position id (its ID), 1 <= id <= len().
 func (h *history) at(id int64) *Entry {
 	i := id - 1
 	return &h.chunks[i/historyChunk][i%historyChunk]
@@ -144,7 +144,7 @@ func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide 
 		e.Metadata = maps.Clone(e.Metadata)
 		a.history.append(e)
 		if e.Key != "" {
-			a.keys[e.Key] = e.ID
+			a.keys[e.Key] = a.history.len() // its position, which is its ID
 		}
 	}
 	return nil
