@@ -45,17 +45,9 @@ const defaultDB = "./credits.db"
 // migrating and the operation) when --timeout is not given.
 const defaultLedgerTimeout = time.Minute
 
-// ledgerCommand is one subcommand of "credits ledger".
-type ledgerCommand struct {
-	name    string
-	args    string // the synopsis after "credits ledger NAME"
-	summary string
-	run     func(e *env, args []string) int
-}
-
 // ledgerCommands is the dispatch table of "credits ledger".
-func ledgerCommands() []ledgerCommand {
-	return []ledgerCommand{
+func ledgerCommands() []command {
+	return []command{
 		{"grant", "--account A (--amount N --source topup|adjustment|subscription|refund [--expires RFC3339] [--priority N] | --free-tier [--claim KEY]) [--key K]",
 			"add credits to an account as a new lot, or claim its one-time free tier", runLedgerGrant},
 		{"charge", "--account A (ACTION [--resolution R] [--quantity N] [--price-version V] [--prices FILE] | --amount N) [--key K]",
@@ -96,25 +88,7 @@ func ledgerCommands() []ledgerCommand {
 //     usage (exit 2); a malformed value (an amount, an instant, an ID) is
 //     bad input (exit 1), as with the pricing commands.
 func runLedger(e *env, args []string) int {
-	if len(args) == 0 {
-		e.ledgerUsage(e.stderr)
-		return exitUsage
-	}
-	name := args[0]
-	switch name {
-	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && name == "help" {
-			return runLedger(e, []string{args[1], "-h"})
-		}
-		e.ledgerUsage(e.stdout)
-		return exitOK
-	}
-	for _, c := range ledgerCommands() {
-		if c.name == name {
-			return c.run(e, args[1:])
-		}
-	}
-	return e.usageErr("ledger", fmt.Sprintf("unknown subcommand %q", name))
+	return e.dispatch("ledger", ledgerCommands(), e.ledgerUsage, args)
 }
 
 func (e *env) ledgerUsage(w io.Writer) {
@@ -151,7 +125,7 @@ type ledgerFlags struct {
 // newLedgerFlags returns the flags of the ledger subcommand name; a write
 // also takes --key.
 func newLedgerFlags(name string, write bool) *ledgerFlags {
-	var c ledgerCommand
+	var c command
 	for _, lc := range ledgerCommands() {
 		if lc.name == name {
 			c = lc

@@ -79,25 +79,36 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func (e *env) main(args []string) int {
+	return e.dispatch("", commands(), e.usage, args)
+}
+
+// dispatch runs the command of cmds that args[0] names: the program's
+// commands (group "") or a group's subcommands (group "ledger"). "-h",
+// "help" and "help NAME" print usage; no name, or an unknown one, is bad
+// usage.
+func (e *env) dispatch(group string, cmds []command, usage func(io.Writer), args []string) int {
 	if len(args) == 0 {
-		e.usage(e.stderr)
+		usage(e.stderr)
 		return exitUsage
 	}
 	name := args[0]
 	switch name {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
-			return e.main([]string{args[1], "-h"})
+			return e.dispatch(group, cmds, usage, []string{args[1], "-h"})
 		}
-		e.usage(e.stdout)
+		usage(e.stdout)
 		return exitOK
 	}
-	for _, c := range commands() {
+	for _, c := range cmds {
 		if c.name == name {
 			return c.run(e, args[1:])
 		}
 	}
-	return e.usageErr("", fmt.Sprintf("unknown command %q", name))
+	if group == "" {
+		return e.usageErr("", fmt.Sprintf("unknown command %q", name))
+	}
+	return e.usageErr(group, fmt.Sprintf("unknown subcommand %q", name))
 }
 
 func (e *env) usage(w io.Writer) {
