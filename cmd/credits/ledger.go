@@ -168,8 +168,12 @@ func (f *ledgerFlags) parse(e *env, args []string) (pos []string, code int, done
 	return pos, 0, false
 }
 
-// noArgs reports bad usage if the subcommand was given arguments.
-func (f *ledgerFlags) noArgs(e *env, pos []string) (int, bool) {
+// parseNoArgs is parse for a subcommand that takes no arguments, only flags.
+func (f *ledgerFlags) parseNoArgs(e *env, args []string) (code int, done bool) {
+	pos, code, done := f.parse(e, args)
+	if done {
+		return code, true
+	}
 	if len(pos) != 0 {
 		return e.usageErr(f.cmdName(), fmt.Sprintf("unexpected argument %q", pos[0])), true
 	}

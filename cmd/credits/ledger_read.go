@@ -22,11 +22,7 @@ type balanceJSON struct {
 // runLedgerBalance: credits ledger balance --account A.
 func runLedgerBalance(e *env, args []string) int {
 	f := newLedgerFlags("balance", false)
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	return f.withLedger(e, credits.Options{}, func(ctx context.Context, l *credits.Ledger) int {
@@ -86,11 +82,7 @@ func runLedgerHistory(e *env, args []string) int {
 	f.Var(&kinds, "kind", "only entries of these kinds (grant, charge, refund, hold, capture, release, expire, rollover); repeat or comma-separate")
 	since := f.String("since", "", "only entries at or after this RFC 3339 `instant`")
 	until := f.String("until", "", "only entries before this RFC 3339 `instant`")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	var q credits.HistoryQuery
@@ -191,11 +183,7 @@ func runLedgerStatement(e *env, args []string) int {
 	period := f.String("period", "", "the calendar `month` YYYY-MM, in UTC (default: the current month)")
 	from := f.String("from", "", "with --to: the period's start, an RFC 3339 `instant`")
 	to := f.String("to", "", "with --from: the period's end (not included), an RFC 3339 `instant`")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	if *period != "" && (*from != "" || *to != "") {

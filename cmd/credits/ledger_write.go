@@ -25,11 +25,7 @@ func runLedgerGrant(e *env, args []string) int {
 	priority := f.String("priority", "", "the lot's spending `priority`: higher is spent first (default 0)")
 	freeTier := f.Bool("free-tier", false, "claim the account's one-time free tier (30 credits) instead")
 	claim := f.String("claim", "", "with --free-tier: a claim `key` (such as a normalized email) usable by one account only")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	if *freeTier {
@@ -177,11 +173,7 @@ func runLedgerHold(e *env, args []string) int {
 	amount := f.String("amount", "", "credits to hold: an `amount` more than zero")
 	deadline := f.String("deadline", "", "RFC 3339 `instant` at which the hold lapses if not captured or released")
 	ttl := f.String("ttl", "", "how long the hold lasts: a `duration` such as 30m (default 1h); a retry with the same --key keeps the first deadline")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	if *amount == "" {
@@ -219,11 +211,7 @@ func runLedgerCapture(e *env, args []string) int {
 	f := newLedgerFlags("capture", true)
 	hold := f.String("hold", "", "the hold's `ID` (its hold entry's ID)")
 	amount := f.String("amount", "", "credits to spend of the hold: an `amount` more than zero, at most what it holds")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	if *hold == "" || *amount == "" {
@@ -247,11 +235,7 @@ func runLedgerCapture(e *env, args []string) int {
 func runLedgerRelease(e *env, args []string) int {
 	f := newLedgerFlags("release", true)
 	hold := f.String("hold", "", "the hold's `ID` (its hold entry's ID)")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	if *hold == "" {
@@ -273,11 +257,7 @@ func runLedgerRefund(e *env, args []string) int {
 	f := newLedgerFlags("refund", true)
 	entry := f.String("entry", "", "the `ID` of the charge or capture to refund")
 	amount := f.String("amount", "", "credits to give back: an `amount` (default: all that is left to refund of the entry)")
-	pos, code, done := f.parse(e, args)
-	if done {
-		return code
-	}
-	if code, done := f.noArgs(e, pos); done {
+	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
 	if *entry == "" {
