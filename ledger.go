@@ -846,10 +846,10 @@ func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (Entr
 		}
 		return nil, nil
 	})
-	if err != nil || done != nil {
-		if err != nil {
-			return Entry{}, err
-		}
+	if err != nil {
+		return Entry{}, err
+	}
+	if done != nil {
 		return *done, nil
 	}
 	if claim != "" {
