@@ -58,6 +58,7 @@ type InputError struct {
 	Reason string // what is wrong, in a few words
 }
 
+// Error names the field, the value and what is wrong.
 func (e *InputError) Error() string {
 	if e.Value == "" {
 		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
@@ -89,6 +90,7 @@ type InsufficientCreditsError struct {
 	Shortfall Credits // Requested - Available
 }
 
+// Error says what was needed, what was available and the shortfall.
 func (e *InsufficientCreditsError) Error() string {
 	return fmt.Sprintf("account %q: insufficient credits: needs %s, has %s available (short by %s)",
 		e.Account, e.Requested, e.Available, e.Shortfall)
@@ -105,6 +107,7 @@ type IdempotencyConflictError struct {
 	EntryID int64 // the entry recorded under Key by the first request
 }
 
+// Error names the account, the key and the first request's entry.
 func (e *IdempotencyConflictError) Error() string {
 	return fmt.Sprintf("account %q: idempotency key %q was used for a different request (entry %d)",
 		e.Account, e.Key, e.EntryID)
