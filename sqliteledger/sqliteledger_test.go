@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/sqliteledger"
 	"github.com/google/go-cmp/cmp"
 )
@@ -52,26 +53,10 @@ func rawDB(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-// clock is a test clock that moves only when told to.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock {
-	return &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock is a test clock that moves only when told to, with
+// nanoseconds the ledger must drop.
+func newClock() *ledgertest.Clock {
+	return ledgertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC))
 }
 
 // allEntries reads the account's whole history, page by page.
