@@ -6,6 +6,7 @@ require (
 	github.com/avstudio/credits v0.0.0
 	github.com/avstudio/credits/pgledger v0.0.0
 	github.com/avstudio/credits/sqliteledger v0.0.0
+	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.7.6
 )
 
@@ -23,7 +24,6 @@ require (
 )
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect

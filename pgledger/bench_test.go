@@ -10,6 +10,7 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/pgledger"
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkPostgresCharge(b *testing.B) {
 	cfg := poolConfig(b)
 	cfg.MaxConns = 20
 	pool := newPool(b, cfg)
-	schema := freshSchema(b, cfg)
+	schema := pgledgertest.Schema(b, "credits_test_")
 	ctx := context.Background()
 	opts := pgledger.Options{Schema: schema}
 	if err := pgledger.Migrate(ctx, pool, opts); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/pgledger"
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -22,7 +23,7 @@ import (
 // refused one is.
 func TestTwoInstancesOneAccount(t *testing.T) {
 	cfg := poolConfig(t)
-	schema := freshSchema(t, cfg)
+	schema := pgledgertest.Schema(t, "credits_test_")
 	opts := pgledger.Options{Schema: schema}
 	ctx := context.Background()
 	var ledgers [2]*credits.Ledger

@@ -14,6 +14,7 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/pgledger"
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -55,7 +56,7 @@ func (c *commitCutter) Read(b []byte) (int, error) {
 // other side: a connection that dies mid-transaction stores nothing.
 func TestAmbiguousCommit(t *testing.T) {
 	cfg := poolConfig(t)
-	schema := freshSchema(t, cfg)
+	schema := pgledgertest.Schema(t, "credits_test_")
 	opts := pgledger.Options{Schema: schema}
 	ctx := context.Background()
 	observer := newPool(t, cfg)
@@ -169,7 +170,7 @@ func TestAmbiguousCommit(t *testing.T) {
 // of its entries.
 func TestFaultsLoseNothing(t *testing.T) {
 	cfg := poolConfig(t)
-	schema := freshSchema(t, cfg)
+	schema := pgledgertest.Schema(t, "credits_test_")
 	opts := pgledger.Options{Schema: schema}
 	ctx := context.Background()
 	app := "pgledger-fault-" + schema

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/avstudio/credits/pgledger"
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -16,7 +17,7 @@ import (
 func TestMigrateConcurrently(t *testing.T) {
 	cfg := poolConfig(t)
 	pools := [2]*pgxpool.Pool{newPool(t, cfg), newPool(t, cfg)}
-	schema := freshSchema(t, cfg)
+	schema := pgledgertest.Schema(t, "credits_test_")
 	opts := pgledger.Options{Schema: schema}
 	ctx := context.Background()
 	for round := 0; round < 2; round++ {

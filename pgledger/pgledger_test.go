@@ -10,6 +10,7 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/pgledger"
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -288,7 +289,7 @@ func checkHistory(t testing.TB, b credits.Backend, account string, all []credits
 // pool uses, including the simple protocol that poolers may require.
 func TestQueryExecModes(t *testing.T) {
 	cfg := poolConfig(t)
-	schema := freshSchema(t, cfg)
+	schema := pgledgertest.Schema(t, "credits_test_")
 	ctx := context.Background()
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
 		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,31 +17,15 @@ import (
 // with --schema and dropped afterwards. Without a server it is skipped,
 // unless CREDITS_REQUIRE_POSTGRES=1.
 func TestLedgerPostgres(t *testing.T) {
-	url := os.Getenv("CREDITS_POSTGRES_URL")
-	if url == "" {
-		url = "postgres://postgres@127.0.0.1:5432/postgres"
-	}
+	schema := pgledgertest.Schema(t, "credits_cli_") // skips (or fails, in CI) without a server
+	url := pgledgertest.URL()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		const how = "no PostgreSQL at CREDITS_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); start one with `bash .ci/postgres.sh`: "
-		if os.Getenv("CREDITS_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(how, err)
-		}
-		t.Skip(how, err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) }) // after the schema is dropped
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	schema := "credits_cli_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	defer conn.Close(context.Background())
 
 	c := &ledgerCLI{t: t, dbArgs: []string{"--db", url, "--schema", schema}, now: start}
 	ledgerScenario(t, c)

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -17,29 +15,15 @@ import (
 // of its own, twice: the second run, with the same idempotency keys,
 // prints the same thing and stores nothing more.
 func TestRunOnPostgres(t *testing.T) {
-	url := os.Getenv("CREDITS_POSTGRES_URL")
-	if url == "" {
-		url = "postgres://postgres@127.0.0.1:5432/postgres"
-	}
+	schema := pgledgertest.Schema(t, "credits_example_") // skips (or fails, in CI) without a server
+	url := pgledgertest.URL()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		const how = "no PostgreSQL at CREDITS_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); start one with `bash .ci/postgres.sh`: "
-		if os.Getenv("CREDITS_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(how + oneLine(err))
-		}
-		t.Skip(how + oneLine(err))
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) }) // after the schema is dropped
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "credits_example_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	defer conn.Close(context.Background())
 
 	var first, second bytes.Buffer
 	if err := run(ctx, &first, url, schema, "user-42"); err != nil {
@@ -68,6 +52,3 @@ func TestRunOnPostgres(t *testing.T) {
 		t.Errorf("%d entries stored for user-42 after two runs (%v), want 4", entries, err)
 	}
 }
-
-// oneLine is err's message on one line.
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
