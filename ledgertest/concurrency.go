@@ -59,53 +59,44 @@ func concurrentOps(t *testing.T, b credits.Backend, accounts []string, seed, ove
 		returned[e.Account] = append(returned[e.Account], e)
 		mu.Unlock()
 	}
-	var wg sync.WaitGroup
-	ready := make(chan struct{})
-	for g := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-ready
-			for i := range opsPerWorker {
-				account := accounts[(g+i)%len(accounts)]
-				key := fmt.Sprintf("w%d-op%d", g, i)
-				amount := credits.Credits(1+(g*7+i*3)%9)*credits.Credit + credits.Credits(g)
-				var e credits.Entry
-				var err error
-				switch (g + i) % 4 {
-				case 0:
-					e, err = l.Charge(ctx, account, credits.ChargeRequest{Key: key, Amount: amount})
-				case 1:
-					e, err = l.Charge(ctx, account, credits.ChargeRequest{Key: key, Action: credits.ChatMessage})
-				default:
-					e, err = l.Hold(ctx, account, credits.HoldRequest{Key: key, Amount: amount})
-					if err != nil {
-						break
-					}
-					keep(e)
-					if (g+i)%4 == 2 {
-						e, err = l.Capture(ctx, account, credits.CaptureRequest{Key: key + "-capture", Hold: e.ID, Amount: amount/2 + 1})
-					} else {
-						e, err = l.Release(ctx, account, credits.ReleaseRequest{Key: key + "-release", Hold: e.ID})
-					}
-					if err != nil {
-						brokeOn(t, ruleSerial, "closing hold %s of %q: %v", key, account, err)
-						return
-					}
-				}
-				if errors.Is(err, credits.ErrInsufficientCredits) {
-					continue
-				}
+	atOnce(workers, func(g int) {
+		for i := range opsPerWorker {
+			account := accounts[(g+i)%len(accounts)]
+			key := fmt.Sprintf("w%d-op%d", g, i)
+			amount := credits.Credits(1+(g*7+i*3)%9)*credits.Credit + credits.Credits(g)
+			var e credits.Entry
+			var err error
+			switch (g + i) % 4 {
+			case 0:
+				e, err = l.Charge(ctx, account, credits.ChargeRequest{Key: key, Amount: amount})
+			case 1:
+				e, err = l.Charge(ctx, account, credits.ChargeRequest{Key: key, Action: credits.ChatMessage})
+			default:
+				e, err = l.Hold(ctx, account, credits.HoldRequest{Key: key, Amount: amount})
 				if err != nil {
-					brokeOn(t, ruleSerial, "%s on %q: %v", key, account, err)
-					return
+					break
 				}
 				keep(e)
+				if (g+i)%4 == 2 {
+					e, err = l.Capture(ctx, account, credits.CaptureRequest{Key: key + "-capture", Hold: e.ID, Amount: amount/2 + 1})
+				} else {
+					e, err = l.Release(ctx, account, credits.ReleaseRequest{Key: key + "-release", Hold: e.ID})
+				}
+				if err != nil {
+					brokeOn(t, ruleSerial, "closing hold %s of %q: %v", key, account, err)
+					return
+				}
 			}
-		}()
-	}
-	close(ready)
-	wg.Wait()
+			if errors.Is(err, credits.ErrInsufficientCredits) {
+				continue
+			}
+			if err != nil {
+				brokeOn(t, ruleSerial, "%s on %q: %v", key, account, err)
+				return
+			}
+			keep(e)
+		}
+	})
 	if t.Failed() {
 		return
 	}
@@ -230,18 +221,9 @@ func sameKey(t *testing.T, b credits.Backend) {
 	for _, op := range ops {
 		got := make([]credits.Entry, senders)
 		errs := make([]error, senders)
-		var wg sync.WaitGroup
-		ready := make(chan struct{})
-		for i := range senders {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-ready
-				got[i], errs[i] = op.do()
-			}()
-		}
-		close(ready)
-		wg.Wait()
+		atOnce(senders, func(i int) {
+			got[i], errs[i] = op.do()
+		})
 		for i := range senders {
 			if errs[i] != nil {
 				broke(t, ruleSameKeyConcurrent, "%s: sender %d: %v", op.name, i, errs[i])
@@ -278,18 +260,9 @@ func sameClaim(t *testing.T, b credits.Backend) {
 	errs := make([]error, senders)
 	got := make([]credits.Entry, senders)
 	account := func(i int) string { return fmt.Sprintf("claimant-%d-✉", i) }
-	var wg sync.WaitGroup
-	ready := make(chan struct{})
-	for i := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-ready
-			got[i], errs[i] = l.ClaimFreeTier(ctx, account(i), claim)
-		}()
-	}
-	close(ready)
-	wg.Wait()
+	atOnce(senders, func(i int) {
+		got[i], errs[i] = l.ClaimFreeTier(ctx, account(i), claim)
+	})
 	winner := -1
 	for i, err := range errs {
 		switch {
@@ -316,18 +289,9 @@ func sameClaim(t *testing.T, b credits.Backend) {
 
 	// The winner, again and again at once: the same grant every time.
 	first := got[winner]
-	var wg2 sync.WaitGroup
-	ready = make(chan struct{})
-	for i := range senders {
-		wg2.Add(1)
-		go func() {
-			defer wg2.Done()
-			<-ready
-			got[i], errs[i] = l.ClaimFreeTier(ctx, account(winner), claim)
-		}()
-	}
-	close(ready)
-	wg2.Wait()
+	atOnce(senders, func(i int) {
+		got[i], errs[i] = l.ClaimFreeTier(ctx, account(winner), claim)
+	})
 	for i := range senders {
 		if errs[i] != nil {
 			broke(t, ruleReplay, "claim retried by the winner: %v", errs[i])
@@ -340,4 +304,21 @@ func sameClaim(t *testing.T, b credits.Backend) {
 	if err != nil || len(hist) != 1 {
 		broke(t, ruleKeyOnce, "the winner's history has %d entries (%v), want the one grant", len(hist), err)
 	}
+}
+
+// atOnce runs f(0), ..., f(n-1) in n goroutines released together, so
+// that they reach the backend at the same moment, and waits for them all.
+func atOnce(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	ready := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ready
+			f(i)
+		}()
+	}
+	close(ready)
+	wg.Wait()
 }

@@ -387,18 +387,9 @@ func (m *machine) renew(t *rapid.T) {
 	if callers == 1 {
 		results[0], errs[0] = m.ledger.Renew(m.ctx, s.account, s.sub)
 	} else {
-		var wg sync.WaitGroup
-		ready := make(chan struct{})
-		for i := range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-ready
-				results[i], errs[i] = m.ledger.Renew(m.ctx, s.account, s.sub)
-			}()
-		}
-		close(ready)
-		wg.Wait()
+		atOnce(callers, func(i int) {
+			results[i], errs[i] = m.ledger.Renew(m.ctx, s.account, s.sub)
+		})
 	}
 	m.failed = false
 	for i, err := range errs {
