@@ -26,8 +26,17 @@ func pagesWhileWriting(t *testing.T, b credits.Backend) {
 	ctx := context.Background()
 	l := newLedger(b, NewClock(start), nil)
 	const account, writers, writes = "pages ¶", 4, 40
-	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "seed", Amount: 1000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+	seed, err := l.Grant(ctx, account, credits.GrantRequest{Key: "seed", Amount: 1000 * credits.Credit, Source: credits.SourceTopUp})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The state stored with the first entry is that entry's fold.
+	want, err := credits.Rebuild([]credits.Entry{seed})
+	if err != nil {
+		broke(t, ruleRebuild, "account %q: %v", account, err)
+	}
+	if stored, err := b.Load(ctx, account); err != nil || !want.Equal(stored) {
+		broke(t, ruleRebuild, "account %q: after its first entry, Load gives %v (%v), not Rebuild of that entry", account, stored, err)
 	}
 	var wg sync.WaitGroup
 	done := make(chan struct{})
