@@ -1,7 +1,6 @@
 package credits
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -371,38 +370,6 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 	return s, nil
 }
 
-// stateJSON is the stored form of an AccountState.
-type stateJSON struct {
-	Format   int               `json:"format"`
-	LastID   int64             `json:"last_id"`
-	LastTime time.Time         `json:"last_time,omitzero"`
-	Debt     Credits           `json:"debt,omitempty"`
-	Lots     []lot             `json:"lots,omitempty"`
-	Holds    []hold            `json:"holds,omitempty"`
-	Refunded map[int64]Credits `json:"refunded,omitempty"`
-}
-
-const stateFormat = 1
-
-// MarshalBinary encodes the state for a backend to store. The encoding is
-// JSON (readable in a database console) and round-trips exactly.
-func (s *AccountState) MarshalBinary() ([]byte, error) {
-	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds, Refunded: s.refunded})
-}
-
-// UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
-func (s *AccountState) UnmarshalBinary(b []byte) error {
-	var j stateJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return fmt.Errorf("credits: decode account state: %w", err)
-	}
-	if j.Format != stateFormat {
-		return fmt.Errorf("credits: decode account state: unknown format %d", j.Format)
-	}
-	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded}
-	return nil
-}
-
 // Equal reports whether s and o hold the same lots, holds, debt and refunds
 // at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
@@ -422,4 +389,44 @@ func (s *AccountState) Equal(o *AccountState) bool {
 		}
 	}
 	return maps.Equal(s.refunded, o.refunded)
+}
+
+// sourceRemaining is the unreserved credits of the unexpired lots of one
+// source at now.
+func (s *AccountState) sourceRemaining(src Source, now time.Time) Credits {
+	var sum Credits
+	for i := range s.lots {
+		if l := &s.lots[i]; l.Source == src && !expired(l.ExpiresAt, now) {
+			sum += l.Remaining
+		}
+	}
+	return sum
+}
+
+// rollover applies a rollover entry: from the unexpired lots of the
+// entry's Source, it removes -e.Amount credits in spending order (what the
+// policy let expire); if e.Lot is the entry's own ID, the unreserved
+// credits left in those lots are carried into one new lot with the entry's
+// expiry and priority. Reserved credits stay in their lots: a hold open at
+// a period's end keeps what it drew.
+func (s *AccountState) rollover(e *Entry) {
+	drop := -e.Amount
+	var carry Credits
+	for i := range s.lots {
+		l := &s.lots[i]
+		if l.Source != e.Source || expired(l.ExpiresAt, e.Time) {
+			continue
+		}
+		take := min(l.Remaining, drop)
+		l.Remaining -= take
+		drop -= take
+		if e.Lot == e.ID {
+			carry += l.Remaining
+			l.Remaining = 0
+		}
+	}
+	s.prune()
+	if carry > 0 {
+		s.addCredits(lot{ID: e.ID, Source: SourceRollover, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: carry})
+	}
 }

@@ -1,0 +1,157 @@
+package credits
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind is the kind of a ledger entry. Each has a stable text name used in
+// JSON, SQL and the command line.
+type Kind uint8
+
+// The kinds of ledger entries.
+const (
+	KindGrant    Kind = iota + 1 // grant: credits added to the account, as a new lot
+	KindCharge                   // charge: credits spent on an action or a raw amount
+	KindRefund                   // refund: credits given back for a charge or capture
+	KindHold                     // hold: credits reserved for work in flight
+	KindCapture                  // capture: a hold closed by spending all or part of it
+	KindRelease                  // release: a hold closed without spending it
+	KindExpire                   // expire: a lot's credits or a hold's deadline ran out
+	KindRollover                 // rollover: a period ended; the policy let some credits expire
+	KindClaim                    // claim: a free-tier claim key taken (on a claim record)
+
+	numKinds = iota + 1
+)
+
+var kindNames = [numKinds]string{
+	KindGrant: "grant", KindCharge: "charge", KindRefund: "refund", KindHold: "hold",
+	KindCapture: "capture", KindRelease: "release", KindExpire: "expire",
+	KindRollover: "rollover", KindClaim: "claim",
+}
+
+// Valid reports whether k is one of the defined kinds.
+func (k Kind) Valid() bool { return k > 0 && k < numKinds }
+
+// String returns the stable text name of k, such as "charge".
+func (k Kind) String() string {
+	if k.Valid() {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// ParseKind returns the kind named s.
+func ParseKind(s string) (Kind, error) {
+	for k := Kind(1); k < numKinds; k++ {
+		if kindNames[k] == s {
+			return k, nil
+		}
+	}
+	return 0, inputErr("kind", s, "unknown entry kind")
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k Kind) MarshalText() ([]byte, error) {
+	if !k.Valid() {
+		return nil, inputErr("kind", k.String(), "unknown entry kind")
+	}
+	return []byte(kindNames[k]), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	*k = v
+	return err
+}
+
+// Source says where granted credits came from. The zero value is not a
+// source.
+type Source uint8
+
+// The sources of granted credits.
+const (
+	SourceFreeTier     Source = iota + 1 // free_tier: the one-time free credits
+	SourceSubscription                   // subscription: a billing period's credits
+	SourceTopUp                          // topup: credits bought on top
+	SourceRefund                         // refund: credits given back
+	SourceAdjustment                     // adjustment: a manual correction
+	SourceRollover                       // rollover: leftovers carried into a new lot at a period's end
+
+	numSources = iota + 1
+)
+
+var sourceNames = [numSources]string{
+	SourceFreeTier: "free_tier", SourceSubscription: "subscription", SourceTopUp: "topup",
+	SourceRefund: "refund", SourceAdjustment: "adjustment", SourceRollover: "rollover",
+}
+
+// Valid reports whether s is one of the defined sources.
+func (s Source) Valid() bool { return s > 0 && s < numSources }
+
+// String returns the stable text name of s, such as "topup"; "" for zero.
+func (s Source) String() string {
+	if s == 0 {
+		return ""
+	}
+	if s.Valid() {
+		return sourceNames[s]
+	}
+	return fmt.Sprintf("Source(%d)", uint8(s))
+}
+
+// ParseSource returns the source named s.
+func ParseSource(s string) (Source, error) {
+	for v := Source(1); v < numSources; v++ {
+		if sourceNames[v] == s {
+			return v, nil
+		}
+	}
+	return 0, inputErr("source", s, "unknown source (want free_tier, subscription, topup, refund, adjustment or rollover)")
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Source) MarshalText() ([]byte, error) {
+	if s != 0 && !s.Valid() {
+		return nil, inputErr("source", s.String(), "unknown source")
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Source) UnmarshalText(b []byte) error {
+	v, err := ParseSource(string(b))
+	*s = v
+	return err
+}
+
+// Entry is one immutable line of an account's history. Entries are only
+// ever appended; the account's balance is always the sum of their Amounts.
+type Entry struct {
+	Account string    `json:"account"`
+	ID      int64     `json:"id"`   // position in the account's history: 1, 2, 3...
+	Kind    Kind      `json:"kind"` // what happened
+	Time    time.Time `json:"time"` // when, in UTC, to the microsecond; never earlier than the entry before
+
+	Amount       Credits `json:"amount"`          // signed change to the balance
+	Held         Credits `json:"held,omitempty"`  // signed change to the credits on hold
+	BalanceAfter Credits `json:"balance_after"`   // the balance once this entry is applied
+	Source       Source  `json:"source,omitzero"` // grant: where the credits came from; rollover: which lots
+
+	Action       Action     `json:"action,omitzero"`         // charge: the action priced
+	Resolution   Resolution `json:"resolution,omitzero"`     // charge: the video resolution, if any
+	Quantity     int64      `json:"quantity,omitempty"`      // charge: units of the action
+	PriceVersion string     `json:"price_version,omitempty"` // charge: the price table used
+
+	Hold      int64     `json:"hold,omitempty"`      // hold, capture, release, expire: the hold (its hold entry's ID)
+	Lot       int64     `json:"lot,omitempty"`       // expire: the lot that expired; rollover: the lot leftovers were carried into, or 0
+	Reverses  int64     `json:"reverses,omitempty"`  // refund: the charge or capture refunded
+	Priority  int32     `json:"priority,omitempty"`  // grant, rollover: the new lot's spending priority
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // grant, rollover: when the new lot expires; hold: its deadline
+	Period    time.Time `json:"period,omitzero"`     // subscription grant, rollover: start of the billing period
+
+	Key         string            `json:"key,omitempty"`          // the idempotency key of the request that made it; "" for entries the ledger made itself
+	RequestHash uint64            `json:"request_hash,omitempty"` // fingerprint of that request, to tell a retry from a conflict
+	Metadata    map[string]string `json:"metadata,omitempty"`     // the caller's notes
+}

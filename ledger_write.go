@@ -1,0 +1,426 @@
+package credits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+)
+
+// GrantRequest adds credits to an account as a new lot.
+type GrantRequest struct {
+	Key       string            // idempotency key (required)
+	Amount    Credits           // more than zero
+	Source    Source            // required
+	ExpiresAt time.Time         // when the lot's unspent credits expire (zero = never)
+	Priority  int32             // lots of higher priority are spent first (default 0)
+	Period    time.Time         // the billing period a subscription grant belongs to (optional)
+	Metadata  map[string]string // the caller's notes
+}
+
+// ChargeRequest spends credits on an action, priced through the ledger's
+// price book, or a raw amount.
+type ChargeRequest struct {
+	Key        string     // idempotency key (required)
+	Action     Action     // the action to price; zero for a raw Amount
+	Resolution Resolution // video_generation only (zero = 720p)
+	Quantity   int64      // units of the action (0 = 1)
+	// PriceVersion prices the charge with that table (say, the one an
+	// estimate showed the user) instead of the one in force now.
+	PriceVersion string
+	Amount       Credits // a raw amount, only when Action is zero
+	Metadata     map[string]string
+}
+
+// HoldRequest reserves credits for work in flight.
+type HoldRequest struct {
+	Key      string    // idempotency key (required)
+	Amount   Credits   // more than zero
+	Deadline time.Time // when the hold lapses by itself (zero = now + Options.HoldTTL)
+	Metadata map[string]string
+}
+
+// CaptureRequest closes a hold by spending Amount of it; the rest goes back.
+type CaptureRequest struct {
+	Key      string  // idempotency key (required)
+	Hold     int64   // the hold's ID (its hold entry's ID)
+	Amount   Credits // more than zero and at most the hold's amount
+	Metadata map[string]string
+}
+
+// ReleaseRequest closes a hold without spending it.
+type ReleaseRequest struct {
+	Key      string // idempotency key (required)
+	Hold     int64  // the hold's ID
+	Metadata map[string]string
+}
+
+// RefundRequest gives back credits for a charge or a capture. The refunds
+// of one charge never add up to more than it.
+type RefundRequest struct {
+	Key      string  // idempotency key (required)
+	Entry    int64   // the charge or capture entry to refund
+	Amount   Credits // how much (0 = all that is left to refund)
+	Metadata map[string]string
+}
+
+// Grant adds credits to an account.
+func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (Entry, error) {
+	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
+		return Entry{}, err
+	}
+	if r.Amount <= 0 {
+		return Entry{}, inputErr("amount", r.Amount.String(), "must be more than zero")
+	}
+	if !r.Source.Valid() {
+		return Entry{}, inputErr("source", r.Source.String(), "must be a known source")
+	}
+	e := Entry{Kind: KindGrant, Amount: r.Amount, Source: r.Source, ExpiresAt: utcMicro(r.ExpiresAt),
+		Priority: r.Priority, Period: utcMicro(r.Period), Metadata: r.Metadata}
+	e.RequestHash = requestHash(&e)
+	// The expiry is checked after the key: a retry after the lot expired
+	// still gets the first result.
+	check := func(_ *AccountState, e *Entry) error {
+		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(e.Time) {
+			return inputErr("expires_at", r.ExpiresAt.Format(time.RFC3339Nano), "must be in the future")
+		}
+		return nil
+	}
+	return l.run(ctx, account, r.Key, l.Now(), e, check)
+}
+
+// Charge spends credits on an action or a raw amount. It fails with
+// ErrInsufficientCredits, changing nothing, if the account cannot cover it.
+func (l *Ledger) Charge(ctx context.Context, account string, r ChargeRequest) (Entry, error) {
+	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
+		return Entry{}, err
+	}
+	now := l.Now()
+	e := Entry{Kind: KindCharge, Metadata: r.Metadata}
+	if r.Action == 0 {
+		if r.Resolution != 0 || r.Quantity != 0 || r.PriceVersion != "" {
+			return Entry{}, inputErr("action", "", "resolution, quantity and price version need an action")
+		}
+		if r.Amount <= 0 {
+			return Entry{}, inputErr("amount", r.Amount.String(), "must be more than zero (or give an action)")
+		}
+		e.Amount = -r.Amount
+	} else {
+		if r.Amount != 0 {
+			return Entry{}, inputErr("amount", r.Amount.String(), "a charge priced by action takes no raw amount")
+		}
+		table, err := l.table(now, r.PriceVersion)
+		if err != nil {
+			return Entry{}, err
+		}
+		q, err := table.Quote(r.Action, QuoteOptions{Resolution: r.Resolution, Quantity: r.Quantity})
+		if err != nil {
+			return Entry{}, err
+		}
+		e.Action, e.Resolution, e.Quantity, e.PriceVersion = q.Action, q.Resolution, q.Quantity, q.PriceVersion
+		e.Amount = -q.Total
+	}
+	// The fingerprint is of the request, not the price: a retry of "one
+	// chat message" is the same request even if it lands on new prices.
+	e.RequestHash = requestHash(&Entry{Kind: KindCharge, Action: r.Action, Resolution: r.Resolution, Quantity: r.Quantity,
+		PriceVersion: r.PriceVersion, Amount: -r.Amount, Metadata: r.Metadata})
+	return l.run(ctx, account, r.Key, now, e, nil)
+}
+
+func (l *Ledger) table(now time.Time, version string) (*PriceTable, error) {
+	if version != "" {
+		return l.prices.Version(version)
+	}
+	return l.prices.At(now)
+}
+
+// Hold reserves credits for work in flight: they stay in the balance but
+// are no longer available. The entry's ID is the hold's ID, for Capture
+// and Release. A hold not closed by its deadline lapses by itself.
+func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (Entry, error) {
+	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
+		return Entry{}, err
+	}
+	if r.Amount <= 0 {
+		return Entry{}, inputErr("amount", r.Amount.String(), "must be more than zero")
+	}
+	now := l.Now()
+	deadline := utcMicro(r.Deadline)
+	if deadline.IsZero() {
+		deadline = now.Add(l.holdTTL)
+	}
+	e := Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: deadline, Metadata: r.Metadata}
+	e.RequestHash = requestHash(&Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: utcMicro(r.Deadline), Metadata: r.Metadata})
+	// The deadline is checked after the key: a retry after the hold
+	// lapsed still gets the first result.
+	check := func(_ *AccountState, e *Entry) error {
+		if !e.ExpiresAt.After(e.Time) {
+			return inputErr("deadline", r.Deadline.Format(time.RFC3339Nano), "must be in the future")
+		}
+		return nil
+	}
+	return l.run(ctx, account, r.Key, now, e, check)
+}
+
+// Capture closes a hold, spending Amount of it and giving the rest back.
+func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) (Entry, error) {
+	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
+		return Entry{}, err
+	}
+	if r.Amount <= 0 {
+		return Entry{}, inputErr("amount", r.Amount.String(), "must be more than zero (use Release to spend nothing)")
+	}
+	e := Entry{Kind: KindCapture, Hold: r.Hold, Amount: -r.Amount, Metadata: r.Metadata}
+	e.RequestHash = requestHash(&e)
+	return l.closeHold(ctx, account, r.Key, e)
+}
+
+// Release closes a hold without spending it.
+func (l *Ledger) Release(ctx context.Context, account string, r ReleaseRequest) (Entry, error) {
+	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Kind: KindRelease, Hold: r.Hold, Metadata: r.Metadata}
+	e.RequestHash = requestHash(&e)
+	return l.closeHold(ctx, account, r.Key, e)
+}
+
+func (l *Ledger) closeHold(ctx context.Context, account, key string, e Entry) (Entry, error) {
+	if e.Hold <= 0 {
+		return Entry{}, inputErr("hold", fmt.Sprint(e.Hold), "must be a hold's ID")
+	}
+	check := func(s *AccountState, e *Entry) error {
+		i := s.holdIndex(e.Hold)
+		if i < 0 {
+			return errNoOpenHold
+		}
+		// A hold past its deadline is not here: settling recorded its lapse.
+		h := &s.holds[i]
+		if -e.Amount > h.Amount {
+			return inputErr("amount", (-e.Amount).String(), fmt.Sprintf("exceeds the %s held by hold %d", h.Amount, e.Hold))
+		}
+		e.Held = -h.Amount
+		return nil
+	}
+	r, err := l.run(ctx, account, key, l.Now(), e, check)
+	if err == errNoOpenHold {
+		// Told apart outside the atomic step: a decision must not call
+		// the backend.
+		err = l.missingHold(ctx, account, e.Hold)
+	}
+	return r, err
+}
+
+var errNoOpenHold = errors.New("no open hold")
+
+// missingHold tells a hold that never was from one already closed.
+func (l *Ledger) missingHold(ctx context.Context, account string, id int64) error {
+	he, err := l.backend.Entry(ctx, account, id)
+	if errors.Is(err, ErrEntryNotFound) || (err == nil && he.Kind != KindHold) {
+		return fmt.Errorf("account %q has no hold %d: %w", account, id, ErrHoldNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if !l.Now().Before(he.ExpiresAt) {
+		return fmt.Errorf("hold %d of account %q was closed or lapsed at its deadline %s: %w", id, account, he.ExpiresAt.Format(time.RFC3339), ErrHoldClosed)
+	}
+	return fmt.Errorf("hold %d of account %q was captured or released: %w", id, account, ErrHoldClosed)
+}
+
+// Refund gives back credits for a charge or a capture, as a new lot that
+// never expires. Refunds of one entry never add up to more than it took.
+func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (Entry, error) {
+	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
+		return Entry{}, err
+	}
+	if r.Amount < 0 {
+		return Entry{}, inputErr("amount", r.Amount.String(), "must not be negative")
+	}
+	if r.Entry <= 0 {
+		return Entry{}, inputErr("entry", fmt.Sprint(r.Entry), "must be a charge's or capture's ID")
+	}
+	// Entries never change, so the charge can be read outside the atomic
+	// step; what was refunded of it so far is read inside.
+	target, err := l.backend.Entry(ctx, account, r.Entry)
+	if errors.Is(err, ErrEntryNotFound) {
+		return Entry{}, fmt.Errorf("account %q has no entry %d to refund: %w", account, r.Entry, ErrNotRefundable)
+	} else if err != nil {
+		return Entry{}, err
+	}
+	if (target.Kind != KindCharge && target.Kind != KindCapture) || target.Amount >= 0 {
+		return Entry{}, fmt.Errorf("entry %d of account %q is a %s, not a charge or capture: %w", r.Entry, account, target.Kind, ErrNotRefundable)
+	}
+	e := Entry{Kind: KindRefund, Reverses: r.Entry, Amount: r.Amount, Metadata: r.Metadata}
+	e.RequestHash = requestHash(&e)
+	check := func(s *AccountState, e *Entry) error {
+		left := -target.Amount - s.refunded[r.Entry]
+		if r.Amount == 0 {
+			e.Amount = left
+		}
+		if e.Amount > left || left == 0 {
+			return fmt.Errorf("refund of %s for entry %d of account %q: only %s of its %s is left to refund: %w",
+				e.Amount, r.Entry, account, left, -target.Amount, ErrNotRefundable)
+		}
+		return nil
+	}
+	return l.run(ctx, account, r.Key, l.Now(), e, check)
+}
+
+// Sweep records the expirations that are due on the account: lapsed holds
+// and expired lots. Reads already account for them; Sweep writes them
+// down. Every other operation sweeps too, so calling it is optional.
+func (l *Ledger) Sweep(ctx context.Context, account string) ([]Entry, error) {
+	if err := checkAccount(account); err != nil {
+		return nil, err
+	}
+	now := l.Now()
+	var out []Entry
+	err := l.backend.Update(ctx, account, "", func(s *AccountState, _ *Entry) ([]Entry, error) {
+		if s.lastID == 0 {
+			return nil, fmt.Errorf("account %q: %w", account, ErrUnknownAccount)
+		}
+		out = settle(s, account, s.writeTime(now))
+		return out, nil
+	})
+	return out, err
+}
+
+// settle appends and applies the entries due at now.
+func settle(s *AccountState, account string, now time.Time) []Entry {
+	if !s.hasDue(now) {
+		return nil
+	}
+	due := s.due(now)
+	for i := range due {
+		stamp(s, &due[i], account, now)
+		s.apply(&due[i])
+		due[i].BalanceAfter = s.balance()
+	}
+	return due
+}
+
+func stamp(s *AccountState, e *Entry, account string, now time.Time) {
+	e.Account, e.ID, e.Time = account, s.lastID+1, now
+}
+
+// run is every write operation: in one atomic step it replays a retried
+// request, or settles what is due, checks the request against the
+// settled state, and appends its entry. check (may be nil) inspects the
+// settled state and may complete the entry (its Time is set); it must not
+// change the state.
+func (l *Ledger) run(ctx context.Context, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
+	e.Key = key
+	o := operations.Get().(*operation)
+	o.l, o.account, o.now, o.req, o.check = l, account, now, e, check
+	err := l.backend.Update(ctx, account, key, o.decision)
+	result := o.result
+	o.release()
+	if err != nil {
+		return Entry{}, err
+	}
+	return result, nil
+}
+
+// operations recycles operations, so that a write allocates nothing of
+// its own. This relies on the Backend contract: a Decision, and the
+// entries it returns, are used only until Update returns.
+var operations = sync.Pool{New: func() any {
+	o := new(operation)
+	o.decision = o.decide // bound once: a method value passed to Update allocates
+	return o
+}}
+
+// release clears o, so that the pool keeps no caller's data alive, and
+// returns it to the pool.
+func (o *operation) release() {
+	*o = operation{decision: o.decision}
+	operations.Put(o)
+}
+
+// operation is one write in flight: the request, and the Decision that
+// the backend runs for it. It is recycled (see operations), so a charge
+// allocates nothing of its own.
+type operation struct {
+	l        *Ledger
+	account  string
+	now      time.Time
+	req      Entry // the entry the request asks for; no ID, time or balance yet
+	check    func(*AccountState, *Entry) error
+	result   Entry
+	buf      [1]Entry
+	decision Decision // o.decide, bound once
+}
+
+// decide is the operation's [Decision].
+func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
+	if existing != nil {
+		if existing.RequestHash != o.req.RequestHash {
+			return nil, &IdempotencyConflictError{Account: o.account, Key: o.req.Key, EntryID: existing.ID}
+		}
+		// The stored entry may be the backend's own (the memory
+		// backend's is): the caller gets a copy.
+		o.result = *existing
+		o.result.Metadata = maps.Clone(existing.Metadata)
+		return nil, nil
+	}
+	now := s.writeTime(o.now)
+	work := s
+	if s.hasDue(now) {
+		work = s.Clone() // settle on a copy: a refused request changes nothing
+	}
+	due := settle(work, o.account, now)
+	// The entry is built in o.result, which is already on the heap: a
+	// local would escape through o.check and cost an allocation.
+	op := &o.result
+	*op = o.req
+	stamp(work, op, o.account, now)
+	if o.check != nil {
+		if err := o.check(work, op); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.l.checkFunds(work, o.account, op); err != nil {
+		return nil, err
+	}
+	if op.Amount > 0 {
+		// Credits coming in must not wrap the balance around.
+		if _, err := work.balance().Add(op.Amount); err != nil {
+			return nil, fmt.Errorf("account %q: %w", o.account, err)
+		}
+	}
+	work.apply(op)
+	op.BalanceAfter = work.balance()
+	if work != s {
+		*s = *work
+	}
+	if len(due) == 0 {
+		o.buf[0] = *op
+		return o.buf[:], nil
+	}
+	return append(due, *op), nil
+}
+
+// checkFunds refuses a charge or hold that would take the account's
+// available credits below its overdraft limit.
+func (l *Ledger) checkFunds(s *AccountState, account string, e *Entry) error {
+	var need Credits
+	switch e.Kind {
+	case KindCharge:
+		need = -e.Amount
+	case KindHold:
+		need = e.Held
+	default:
+		return nil
+	}
+	avail := s.spendable(e.Time)
+	if l.overdraft != nil {
+		avail += l.overdraft(account)
+	}
+	if need > avail {
+		return &InsufficientCreditsError{Account: account, Requested: need, Available: max(avail, 0), Shortfall: need - max(avail, 0)}
+	}
+	return nil
+}
