@@ -17,7 +17,9 @@ import (
 // The claim key is recorded before the credits are granted. If the grant
 // then fails (a crash, a cancelled context), retrying the same claim
 // finishes it; the key is never lost to the account that took it.
-func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (Entry, error) {
+func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (res Entry, err error) {
+	ob := l.begin(ctx, OpClaimFreeTier, account, "")
+	defer func() { ob.end(res, err) }()
 	if err := checkAccount(account); err != nil {
 		return Entry{}, err
 	}
@@ -35,7 +37,7 @@ func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (Entr
 	// Look before claiming the key: an account that has its free credits
 	// must not take a claim key it can never use.
 	var done *Entry
-	err := l.backend.Update(ctx, account, freeTierKey, func(_ *AccountState, existing *Entry) ([]Entry, error) {
+	err = l.backend.Update(ctx, account, freeTierKey, func(_ *AccountState, existing *Entry) ([]Entry, error) {
 		if existing != nil {
 			if existing.RequestHash != grant.RequestHash {
 				return nil, fmt.Errorf("account %q claimed its free tier in entry %d: %w", account, existing.ID, ErrAlreadyClaimed)
@@ -50,12 +52,13 @@ func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (Entr
 		return Entry{}, err
 	}
 	if done != nil {
+		ob.replayed = true
 		return *done, nil
 	}
 	if claim != "" {
 		rec := Entry{Kind: KindClaim, Metadata: map[string]string{"account": account}}
 		rec.RequestHash = requestHash(&rec)
-		_, err := l.run(ctx, claimAccountPrefix+claim, "claim", l.Now(), rec, nil)
+		_, err := l.run(ctx, nil, claimAccountPrefix+claim, "claim", l.Now(), rec, nil)
 		if errors.Is(err, ErrIdempotencyConflict) {
 			return Entry{}, fmt.Errorf("claim key %q was used by another account: %w", claim, ErrAlreadyClaimed)
 		}
@@ -63,7 +66,7 @@ func (l *Ledger) ClaimFreeTier(ctx context.Context, account, claim string) (Entr
 			return Entry{}, err
 		}
 	}
-	e, err := l.run(ctx, account, freeTierKey, l.Now(), grant, nil)
+	e, err := l.run(ctx, &ob, account, freeTierKey, l.Now(), grant, nil)
 	if errors.Is(err, ErrIdempotencyConflict) {
 		return Entry{}, fmt.Errorf("account %q already claimed its free tier: %w", account, ErrAlreadyClaimed)
 	}

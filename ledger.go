@@ -27,6 +27,10 @@ type Options struct {
 	// FreeTier is how many credits ClaimFreeTier grants. Zero means 30,
 	// the R-Credits free tier.
 	FreeTier Credits
+
+	// Observer, if not nil, is told about every operation once it
+	// returns (see [Observer]).
+	Observer Observer
 }
 
 // Ledger keeps accounts of credits on a [Backend]: grants, charges, holds,
@@ -40,11 +44,12 @@ type Ledger struct {
 	overdraft func(string) Credits
 	holdTTL   time.Duration
 	freeTier  Credits
+	observer  Observer
 }
 
 // NewLedger returns a Ledger that keeps its accounts in b.
 func NewLedger(b Backend, opts Options) *Ledger {
-	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier}
+	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer}
 	if l.prices == nil {
 		l.prices = DefaultPriceBook()
 	}
@@ -79,7 +84,9 @@ type Balance struct {
 // Balance returns the account's credits now. Expirations due by now are
 // counted even if no write has recorded them yet. An account with no
 // entries is ErrUnknownAccount.
-func (l *Ledger) Balance(ctx context.Context, account string) (Balance, error) {
+func (l *Ledger) Balance(ctx context.Context, account string) (_ Balance, err error) {
+	ob := l.begin(ctx, OpBalance, account, "")
+	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Balance{}, err
 	}
@@ -95,7 +102,9 @@ func (l *Ledger) Balance(ctx context.Context, account string) (Balance, error) {
 }
 
 // Entry returns one entry of the account's history.
-func (l *Ledger) Entry(ctx context.Context, account string, id int64) (Entry, error) {
+func (l *Ledger) Entry(ctx context.Context, account string, id int64) (_ Entry, err error) {
+	ob := l.begin(ctx, OpEntry, account, "")
+	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Entry{}, err
 	}
@@ -113,7 +122,9 @@ type Page struct {
 // History returns a page of the account's history, oldest first. Pages
 // are stable: entries are only appended, so following Next visits every
 // entry that matches exactly once, even while writes go on.
-func (l *Ledger) History(ctx context.Context, account string, q HistoryQuery) (Page, error) {
+func (l *Ledger) History(ctx context.Context, account string, q HistoryQuery) (_ Page, err error) {
+	ob := l.begin(ctx, OpHistory, account, "")
+	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Page{}, err
 	}

@@ -67,7 +67,9 @@ type RefundRequest struct {
 }
 
 // Grant adds credits to an account.
-func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (Entry, error) {
+func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (res Entry, err error) {
+	ob := l.begin(ctx, OpGrant, account, r.Key)
+	defer func() { ob.end(res, err) }()
 	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
 		return Entry{}, err
 	}
@@ -88,12 +90,14 @@ func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (Ent
 		}
 		return nil
 	}
-	return l.run(ctx, account, r.Key, l.Now(), e, check)
+	return l.run(ctx, &ob, account, r.Key, l.Now(), e, check)
 }
 
 // Charge spends credits on an action or a raw amount. It fails with
 // ErrInsufficientCredits, changing nothing, if the account cannot cover it.
-func (l *Ledger) Charge(ctx context.Context, account string, r ChargeRequest) (Entry, error) {
+func (l *Ledger) Charge(ctx context.Context, account string, r ChargeRequest) (res Entry, err error) {
+	ob := l.begin(ctx, OpCharge, account, r.Key)
+	defer func() { ob.end(res, err) }()
 	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
 		return Entry{}, err
 	}
@@ -126,7 +130,7 @@ func (l *Ledger) Charge(ctx context.Context, account string, r ChargeRequest) (E
 	// chat message" is the same request even if it lands on new prices.
 	e.RequestHash = requestHash(&Entry{Kind: KindCharge, Action: r.Action, Resolution: r.Resolution, Quantity: r.Quantity,
 		PriceVersion: r.PriceVersion, Amount: -r.Amount, Metadata: r.Metadata})
-	return l.run(ctx, account, r.Key, now, e, nil)
+	return l.run(ctx, &ob, account, r.Key, now, e, nil)
 }
 
 func (l *Ledger) table(now time.Time, version string) (*PriceTable, error) {
@@ -139,7 +143,9 @@ func (l *Ledger) table(now time.Time, version string) (*PriceTable, error) {
 // Hold reserves credits for work in flight: they stay in the balance but
 // are no longer available. The entry's ID is the hold's ID, for Capture
 // and Release. A hold not closed by its deadline lapses by itself.
-func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (Entry, error) {
+func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (res Entry, err error) {
+	ob := l.begin(ctx, OpHold, account, r.Key)
+	defer func() { ob.end(res, err) }()
 	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
 		return Entry{}, err
 	}
@@ -161,11 +167,13 @@ func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (Entry
 		}
 		return nil
 	}
-	return l.run(ctx, account, r.Key, now, e, check)
+	return l.run(ctx, &ob, account, r.Key, now, e, check)
 }
 
 // Capture closes a hold, spending Amount of it and giving the rest back.
-func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) (Entry, error) {
+func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) (res Entry, err error) {
+	ob := l.begin(ctx, OpCapture, account, r.Key)
+	defer func() { ob.end(res, err) }()
 	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
 		return Entry{}, err
 	}
@@ -174,20 +182,22 @@ func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) 
 	}
 	e := Entry{Kind: KindCapture, Hold: r.Hold, Amount: -r.Amount, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.closeHold(ctx, account, r.Key, e)
+	return l.closeHold(ctx, &ob, account, r.Key, e)
 }
 
 // Release closes a hold without spending it.
-func (l *Ledger) Release(ctx context.Context, account string, r ReleaseRequest) (Entry, error) {
+func (l *Ledger) Release(ctx context.Context, account string, r ReleaseRequest) (res Entry, err error) {
+	ob := l.begin(ctx, OpRelease, account, r.Key)
+	defer func() { ob.end(res, err) }()
 	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
 		return Entry{}, err
 	}
 	e := Entry{Kind: KindRelease, Hold: r.Hold, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.closeHold(ctx, account, r.Key, e)
+	return l.closeHold(ctx, &ob, account, r.Key, e)
 }
 
-func (l *Ledger) closeHold(ctx context.Context, account, key string, e Entry) (Entry, error) {
+func (l *Ledger) closeHold(ctx context.Context, ob *observation, account, key string, e Entry) (Entry, error) {
 	if e.Hold <= 0 {
 		return Entry{}, inputErr("hold", fmt.Sprint(e.Hold), "must be a hold's ID")
 	}
@@ -204,7 +214,7 @@ func (l *Ledger) closeHold(ctx context.Context, account, key string, e Entry) (E
 		e.Held = -h.Amount
 		return nil
 	}
-	r, err := l.run(ctx, account, key, l.Now(), e, check)
+	r, err := l.run(ctx, ob, account, key, l.Now(), e, check)
 	if err == errNoOpenHold {
 		// Told apart outside the atomic step: a decision must not call
 		// the backend.
@@ -232,7 +242,9 @@ func (l *Ledger) missingHold(ctx context.Context, account string, id int64) erro
 
 // Refund gives back credits for a charge or a capture, as a new lot that
 // never expires. Refunds of one entry never add up to more than it took.
-func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (Entry, error) {
+func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (res Entry, err error) {
+	ob := l.begin(ctx, OpRefund, account, r.Key)
+	defer func() { ob.end(res, err) }()
 	if err := checkCommon(account, r.Key, r.Metadata); err != nil {
 		return Entry{}, err
 	}
@@ -266,19 +278,21 @@ func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (E
 		}
 		return nil
 	}
-	return l.run(ctx, account, r.Key, l.Now(), e, check)
+	return l.run(ctx, &ob, account, r.Key, l.Now(), e, check)
 }
 
 // Sweep records the expirations that are due on the account: lapsed holds
 // and expired lots. Reads already account for them; Sweep writes them
 // down. Every other operation sweeps too, so calling it is optional.
-func (l *Ledger) Sweep(ctx context.Context, account string) ([]Entry, error) {
+func (l *Ledger) Sweep(ctx context.Context, account string) (_ []Entry, err error) {
+	ob := l.begin(ctx, OpSweep, account, "")
+	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return nil, err
 	}
 	now := l.Now()
 	var out []Entry
-	err := l.backend.Update(ctx, account, "", func(s *AccountState, _ *Entry) ([]Entry, error) {
+	err = l.backend.Update(ctx, account, "", func(s *AccountState, _ *Entry) ([]Entry, error) {
 		if s.lastID == 0 {
 			return nil, fmt.Errorf("account %q: %w", account, ErrUnknownAccount)
 		}
@@ -311,12 +325,15 @@ func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 // settled state, and appends its entry. check (may be nil) inspects the
 // settled state and may complete the entry (its Time is set); it must not
 // change the state.
-func (l *Ledger) run(ctx context.Context, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
+func (l *Ledger) run(ctx context.Context, ob *observation, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
 	e.Key = key
 	o := operations.Get().(*operation)
 	o.l, o.account, o.now, o.req, o.check = l, account, now, e, check
 	err := l.backend.Update(ctx, account, key, o.decision)
 	result := o.result
+	if ob != nil {
+		ob.replayed = o.replayed
+	}
 	o.release()
 	if err != nil {
 		return Entry{}, err
@@ -350,6 +367,7 @@ type operation struct {
 	req      Entry // the entry the request asks for; no ID, time or balance yet
 	check    func(*AccountState, *Entry) error
 	result   Entry
+	replayed bool // result is the entry already stored under the key
 	buf      [1]Entry
 	decision Decision // o.decide, bound once
 }
@@ -364,6 +382,7 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 		// backend's is): the caller gets a copy.
 		o.result = *existing
 		o.result.Metadata = maps.Clone(existing.Metadata)
+		o.replayed = true
 		return nil, nil
 	}
 	now := s.writeTime(o.now)

@@ -263,7 +263,9 @@ func newRenewStep(id string, prev, next *subPeriod) renewStep {
 // writes), from the plan that period was renewed with is an error wrapping
 // [ErrIdempotencyConflict] (an [*IdempotencyConflictError]), and changes
 // nothing. An invalid subscription is an [*InputError] and changes nothing.
-func (l *Ledger) Renew(ctx context.Context, account string, sub Subscription) ([]Entry, error) {
+func (l *Ledger) Renew(ctx context.Context, account string, sub Subscription) (_ []Entry, err error) {
+	ob := l.begin(ctx, OpRenew, account, "")
+	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return nil, err
 	}

@@ -90,7 +90,9 @@ const statementPage = 1000
 // history page by page. It is a consistent snapshot: entries written while
 // it reads are left out. An account with no entries is ErrUnknownAccount;
 // a period that does not end after it starts is an [*InputError].
-func (l *Ledger) Statement(ctx context.Context, account string, period Period) (Statement, error) {
+func (l *Ledger) Statement(ctx context.Context, account string, period Period) (_ Statement, err error) {
+	ob := l.begin(ctx, OpStatement, account, "")
+	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Statement{}, err
 	}
