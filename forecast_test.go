@@ -37,6 +37,16 @@ func genHistory(t *rapid.T) []credits.Entry {
 		}
 		out = append(out, e)
 	}
+	// Sometimes a steady burn too, where the rate is the highest rate and
+	// the promise is tight.
+	if rapid.Bool().Draw(t, "steady") {
+		each := credits.Credits(rapid.Int64Range(1, int64(1000*credits.Credit)).Draw(t, "each"))
+		days := rapid.IntRange(1, 45).Draw(t, "days")
+		for d := range days {
+			out = append(out, credits.Entry{Kind: credits.KindCharge, Amount: -each,
+				Time: forecastNow.Add(-time.Duration(d+1)*24*time.Hour + time.Second)})
+		}
+	}
 	slices.SortStableFunc(out, func(a, b credits.Entry) int { return a.Time.Compare(b.Time) })
 	for i := range out {
 		out[i].ID = int64(i + 1)
