@@ -1,0 +1,24 @@
+module github.com/avstudio/credits/console
+
+go 1.26.0
+
+require (
+	github.com/avstudio/credits v0.0.0
+	github.com/getkin/kin-openapi v0.153.0
+)
+
+require (
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/shopspring/decimal v1.4.0 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
+	golang.org/x/text v0.14.0 // indirect
+	pgregory.net/rapid v1.2.0 // indirect
+)
+
+replace (
+	github.com/avstudio/credits => ../
+	github.com/avstudio/credits/sqliteledger => ../sqliteledger
+)
