@@ -36,6 +36,7 @@ func loadPages() *pages {
 	funcs := template.FuncMap{
 		"when":       when,
 		"signed":     signed,
+		"minus":      func(c credits.Credits) string { return signed(-c) },
 		"describe":   describe,
 		"refundable": refundable,
 		"spendLabel": spendLabel,
