@@ -7,8 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/pgledger"
 	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
@@ -185,4 +187,44 @@ func parallel(workers, n int, do func(i int) error) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// BenchmarkPostgresRenewUpToDate measures Renew of a subscription that is
+// already up to date (what a service calls before serving an account),
+// against a Balance read of the same account in the same run:
+//
+//	go test -run '^$' -bench PostgresRenewUpToDate -benchtime 2s -count 5 ./pgledger
+func BenchmarkPostgresRenewUpToDate(b *testing.B) {
+	backend, _ := newBackend(b)
+	ctx := context.Background()
+	anchor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := ledgertest.NewClock(anchor)
+	l := credits.NewLedger(backend, credits.Options{Now: clock.Now})
+	sub := credits.Subscription{ID: "s", Anchor: anchor,
+		Plan: credits.Plan{Name: "p", Credits: 100 * credits.Credit, Interval: credits.Monthly}}
+	for range 24 {
+		if _, err := l.Renew(ctx, "a", sub); err != nil {
+			b.Fatal(err)
+		}
+		clock.Advance(31 * 24 * time.Hour)
+	}
+	if _, err := l.Renew(ctx, "a", sub); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("renew", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if es, err := l.Renew(ctx, "a", sub); err != nil || len(es) != 0 {
+				b.Fatal(es, err)
+			}
+		}
+	})
+	b.Run("baseline-balance", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := l.Balance(ctx, "a"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
