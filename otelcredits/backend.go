@@ -1,0 +1,109 @@
+package otelcredits
+
+import (
+	"context"
+
+	"github.com/avstudio/credits"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Backend is a [credits.Backend] that records a span for each call to the
+// backend it wraps. Make one with [NewBackend].
+//
+// Each method is one call of [Backend.span]: a method the Backend
+// contract gains is one more such method here (the wrapper does not
+// embed the backend, so that a new method cannot pass through untraced).
+type Backend struct {
+	next    credits.Backend
+	opts    Options
+	tracer  trace.Tracer
+	retries metric.Int64Counter
+}
+
+var _ credits.Backend = (*Backend)(nil)
+
+// NewBackend returns b wrapped so that each of its calls is a span named
+// "credits.backend.METHOD", a child of the span in the call's context.
+// It fails only if the meter refuses the retries counter.
+func NewBackend(b credits.Backend, opts Options) (*Backend, error) {
+	retries, err := opts.meter().Int64Counter("credits.backend.retries",
+		metric.WithDescription("Decisions that Backend.Update ran again after a conflict"), metric.WithUnit("{retry}"))
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{next: b, opts: opts, tracer: opts.tracer(), retries: retries}, nil
+}
+
+// span starts the span of one call; end records its outcome.
+func (b *Backend) span(ctx context.Context, method, account string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	attrs = append(attrs, b.opts.accountAttrs(account)...)
+	ctx, sp := b.tracer.Start(ctx, "credits.backend."+method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx, func(err error) {
+		if err != nil {
+			// The message names the account: record only what it is.
+			sp.SetAttributes(attribute.String("error.type", errorType(err)))
+			sp.SetStatus(codes.Error, errorType(err))
+		}
+		sp.End()
+	}
+}
+
+// Load implements credits.Backend.
+func (b *Backend) Load(ctx context.Context, account string) (s *credits.AccountState, err error) {
+	ctx, end := b.span(ctx, "Load", account)
+	defer func() { end(err) }()
+	return b.next.Load(ctx, account)
+}
+
+// Update implements credits.Backend. Its span says how many times the
+// decision ran, whether the key had an entry already, and how many
+// entries were appended.
+func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
+	ctx, end := b.span(ctx, "Update", account, attribute.Bool("credits.keyed", key != ""))
+	calls, appended, existing := 0, 0, false
+	defer func() {
+		sp := trace.SpanFromContext(ctx)
+		sp.SetAttributes(attribute.Int("credits.decisions", calls), attribute.Bool("credits.key_found", existing))
+		if err == nil {
+			sp.SetAttributes(attribute.Int("credits.entries.appended", appended))
+		}
+		if calls > 1 {
+			b.retries.Add(ctx, int64(calls-1))
+		}
+		end(err)
+	}()
+	return b.next.Update(ctx, account, key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+		calls++
+		existing = e != nil
+		out, err := decide(s, e)
+		appended = len(out)
+		return out, err
+	})
+}
+
+// Entry implements credits.Backend.
+func (b *Backend) Entry(ctx context.Context, account string, id int64) (e credits.Entry, err error) {
+	ctx, end := b.span(ctx, "Entry", account, attribute.Int64("credits.entry.id", id))
+	defer func() { end(err) }()
+	return b.next.Entry(ctx, account, id)
+}
+
+// Entries implements credits.Backend.
+func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) (out []credits.Entry, err error) {
+	kinds := make([]string, len(q.Kinds))
+	for i, k := range q.Kinds {
+		kinds[i] = k.String()
+	}
+	ctx, end := b.span(ctx, "Entries", account, attribute.Int64("credits.after", q.After), attribute.Int("credits.limit", q.Limit),
+		attribute.StringSlice("credits.kinds", kinds))
+	defer func() {
+		if err == nil {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Int("credits.entries.returned", len(out)))
+		}
+		end(err)
+	}()
+	return b.next.Entries(ctx, account, q)
+}
