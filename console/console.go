@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/avstudio/credits"
 )
@@ -78,6 +80,12 @@ type Options struct {
 	// HistoryPage is how many entries a page of the account page's
 	// history shows. Zero means 25.
 	HistoryPage int
+
+	// SignIn, if not empty, is where a page refused as unauthenticated
+	// (401) sends the viewer to sign in: a path relative to the
+	// handler's root (such as "login", served by the service) or an
+	// absolute URL.
+	SignIn string
 
 	// ChartPeriods is how many periods, the current one included, the
 	// account page's burn-down chart covers. Zero means 6.
@@ -201,5 +209,16 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, problem{Status: status, Title: title, Detail: "the request is not authorized"})
 		return
 	}
-	h.errorPage(w, r, status, title, "You may not see this page.")
+	msg := "You may not see this page."
+	if status == http.StatusUnauthorized {
+		msg = "Sign in to see this page."
+	}
+	d := &pageData{Title: title, Base: baseOf(r), TZ: "UTC", Loc: time.UTC, Message: msg}
+	if status == http.StatusUnauthorized && h.opts.SignIn != "" {
+		d.SignIn = h.opts.SignIn
+		if !strings.Contains(d.SignIn, "://") {
+			d.SignIn = d.Base + d.SignIn
+		}
+	}
+	h.render(w, r, status, "error", d)
 }

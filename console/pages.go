@@ -60,6 +60,7 @@ type pageData struct {
 	Support bool           // the support view: its links and forms
 	Message string         // an error or notice
 	Query   string         // the support search's account
+	SignIn  string         // where to sign in, on a 401 page
 
 	View  *accountView
 	Page  string // the account (or support) page's path, from the page itself

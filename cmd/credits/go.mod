@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/avstudio/credits v0.0.0
+	github.com/avstudio/credits/console v0.0.0
 	github.com/avstudio/credits/pgledger v0.0.0
 	github.com/avstudio/credits/sqliteledger v0.0.0
 	github.com/google/go-cmp v0.7.0
@@ -32,6 +33,7 @@ require (
 
 replace (
 	github.com/avstudio/credits => ../..
+	github.com/avstudio/credits/console => ../../console
 	github.com/avstudio/credits/pgledger => ../../pgledger
 	github.com/avstudio/credits/sqliteledger => ../../sqliteledger
 )

@@ -220,40 +220,52 @@ func (f *ledgerFlags) withLedger(e *env, opts credits.Options, fn func(ctx conte
 	if opts.Now == nil {
 		opts.Now = e.now
 	}
-	if isPostgresURL(f.db) {
-		cfg, err := pgxpool.ParseConfig(f.db)
-		if err != nil {
-			return e.fail(f.cmdName(), fmt.Errorf("--db: %w", err))
-		}
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			return e.fail(f.cmdName(), fmt.Errorf("connect to PostgreSQL: %w", err))
-		}
-		defer pool.Close()
-		pgOpts := pgledger.Options{Schema: f.schema}
-		if err := pgledger.Migrate(ctx, pool, pgOpts); err != nil {
-			return e.fail(f.cmdName(), err)
-		}
-		backend, err := pgledger.New(pool, pgOpts)
-		if err != nil {
-			return e.fail(f.cmdName(), err)
-		}
-		return fn(ctx, credits.NewLedger(backend, opts))
-	}
-	if !f.write {
-		if _, err := os.Stat(f.db); errors.Is(err, fs.ErrNotExist) {
-			return e.fail(f.cmdName(), fmt.Errorf("%s: no ledger file (a write, such as 'credits ledger grant', creates it)", f.db))
-		}
-	}
-	backend, err := sqliteledger.Open(ctx, f.db, sqliteledger.Options{})
+	backend, closeBackend, err := openBackend(ctx, f.db, f.schema, f.write)
 	if err != nil {
 		return e.fail(f.cmdName(), err)
 	}
 	code := fn(ctx, credits.NewLedger(backend, opts))
-	if err := backend.Close(); err != nil && code == exitOK {
+	if err := closeBackend(); err != nil && code == exitOK {
 		return e.fail(f.cmdName(), err)
 	}
 	return code
+}
+
+// openBackend opens the ledger db names: a PostgreSQL database (its
+// schema migrated) or a SQLite file, which is created only if create is
+// set. closer releases it.
+func openBackend(ctx context.Context, db, schema string, create bool) (_ credits.Backend, closer func() error, _ error) {
+	if isPostgresURL(db) {
+		cfg, err := pgxpool.ParseConfig(db)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--db: %w", err)
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		}
+		pgOpts := pgledger.Options{Schema: schema}
+		if err := pgledger.Migrate(ctx, pool, pgOpts); err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		backend, err := pgledger.New(pool, pgOpts)
+		if err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		return backend, func() error { pool.Close(); return nil }, nil
+	}
+	if !create {
+		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("%s: no ledger file (a write, such as 'credits ledger grant', creates it)", db)
+		}
+	}
+	backend, err := sqliteledger.Open(ctx, db, sqliteledger.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return backend, backend.Close, nil
 }
 
 // writeEntry runs one write: it makes an idempotency key if --key was not

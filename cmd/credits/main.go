@@ -19,6 +19,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -62,6 +63,8 @@ func commands() []command {
 			"estimate a public-API job from a JSON file or standard input", runEstimate},
 		{"ledger", "SUBCOMMAND --account A [--db PATH|URL] [--key K] [--json] ...",
 			"keep accounts of credits: grant, charge, hold, capture, release, refund, balance, history, statement", runLedger},
+		{"serve", "[--db PATH|URL] [--addr HOST:PORT] [--admin-token T] [--private] [--subscriptions FILE] [--prices FILE]",
+			"serve the console: account and support pages and the JSON API", runServe},
 	}
 }
 
@@ -70,6 +73,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
+	// interrupt, if not nil, ends a long-running command (serve) when it
+	// is done; nil means SIGINT or SIGTERM does.
+	interrupt context.Context
 }
 
 // run is the whole program: it parses args (without the program name),
