@@ -170,6 +170,12 @@ func (c Credits) MarshalText() ([]byte, error) {
 	return c.appendText(nil), nil
 }
 
+// AppendText implements encoding.TextAppender: it appends the
+// [Credits.String] form of c to b, without allocating when b has room.
+func (c Credits) AppendText(b []byte) ([]byte, error) {
+	return c.appendText(b), nil
+}
+
 // UnmarshalText implements encoding.TextUnmarshaler with [Parse].
 func (c *Credits) UnmarshalText(b []byte) error {
 	v, err := Parse(string(b))

@@ -3,7 +3,9 @@ package console
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/avstudio/credits"
@@ -111,14 +113,66 @@ func (h *handler) apiEstimate(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, http.StatusOK, est)
 }
 
-// GET /api/accounts/{account}/balance.
+// GET /api/accounts/{account}/balance. The balance is what services ask
+// for most, so it is written without reflection (appendBalance), in the
+// form json.Marshal gives it.
 func (h *handler) apiBalance(w http.ResponseWriter, r *http.Request) {
-	b, err := h.ledger.Balance(r.Context(), r.PathValue("account"))
+	h.balance(w, r, r.PathValue("account"))
+}
+
+func (h *handler) balance(w http.ResponseWriter, r *http.Request, account string) {
+	b, err := h.ledger.Balance(r.Context(), account)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.writeJSON(w, r, http.StatusOK, b)
+	bp := balanceBufs.Get().(*[]byte)
+	buf := appendBalance((*bp)[:0], &b)
+	hd := w.Header()
+	hd["Content-Type"] = []string{"application/json"}
+	hd["Cache-Control"] = []string{"no-store"}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+	*bp = buf
+	balanceBufs.Put(bp)
+}
+
+// balanceBufs recycles the buffers balances are written in (a Write
+// must not keep its argument, so the buffer is free once it returns).
+var balanceBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// appendBalance appends the JSON form of b, exactly as json.Marshal
+// writes it, and a newline.
+func appendBalance(buf []byte, b *credits.Balance) []byte {
+	buf = append(buf, `{"account":`...)
+	buf = appendJSONString(buf, b.Account)
+	for _, f := range [...]struct {
+		name string
+		c    credits.Credits
+	}{{`,"total":`, b.Total}, {`,"held":`, b.Held}, {`,"available":`, b.Available}} {
+		buf = append(buf, f.name...)
+		buf, _ = f.c.AppendText(buf)
+	}
+	buf = append(buf, `,"as_of":"`...)
+	buf = b.AsOf.AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","version":`...)
+	buf = strconv.AppendInt(buf, b.Version, 10)
+	return append(buf, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, escaped as json.Marshal
+// escapes it: plain printable ASCII as it is, anything else by
+// encoding/json itself.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(buf, q...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // historyPage is the JSON form of a page of history.

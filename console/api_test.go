@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -434,5 +435,22 @@ func TestEveryOperationValidated(t *testing.T) {
 	}
 	if n < 14 {
 		t.Fatalf("the document has %d operations", n)
+	}
+}
+
+// The balance's hand-written JSON is json.Marshal's, byte for byte.
+func TestBalanceJSON(t *testing.T) {
+	for _, account := range []string{"alice", `a"b\c`, "<script>&", "é ü 日本", "line\u2028sep", "x\u007f"} {
+		for _, amount := range []credits.Credits{0, 1, -1, 2500000, credits.MaxCredits, credits.MinCredits} {
+			b := credits.Balance{Account: account, Total: amount, Held: amount / 3, Available: amount - amount/3,
+				AsOf: time.Date(2026, 3, 1, 9, 0, 0, 123456000, time.UTC), Version: 1 << 40}
+			want, err := json.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := console.AppendBalance(nil, &b); string(got) != string(want)+"\n" {
+				t.Errorf("%q %s:\n got %s\nwant %s", account, amount, got, want)
+			}
+		}
 	}
 }

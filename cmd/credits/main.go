@@ -6,6 +6,10 @@
 //	credits quote ACTION [--resolution R] [--quantity N] [--at RFC3339] [--prices FILE] [--json]
 //	credits prices [--at RFC3339] [--prices FILE] [--json]
 //	credits estimate [--at RFC3339] [--prices FILE] [--json] FILE|-
+//	credits serve [--db PATH|URL] [--addr HOST:PORT] [--admin-token T] [--private] [--subscriptions FILE]
+//
+// serve runs the console (account and support pages, the JSON API) on a
+// ledger; serve.go says who may do what.
 //
 // Prices come from the default R-Credits price book unless --prices names a
 // price-book JSON file (the form of testdata/prices/default.json); --at
