@@ -194,7 +194,7 @@ func TestWrites(t *testing.T) {
 	if p := res.problem(t); res.Status != 404 || p.Error != "ErrHoldNotFound" {
 		t.Fatalf("release of no hold: %d %s", res.Status, res.Body)
 	}
-	res, h2 := f.write("alice", acct+"/holds", "job-2/hold", map[string]any{"amount": 1})
+	_, h2 := f.write("alice", acct+"/holds", "job-2/hold", map[string]any{"amount": 1})
 	res, rel := f.write("alice", fmt.Sprintf("%s/holds/%d/release", acct, h2.ID), "job-2/release", map[string]any{})
 	if res.Status != 201 || rel.Kind != "release" {
 		t.Fatalf("release: %d %s", res.Status, res.Body)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -334,11 +333,4 @@ func withParams(path string, kv ...string) string {
 		return path
 	}
 	return path + "?" + q.Encode()
-}
-
-func itoa(n int64) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.FormatInt(n, 10)
 }

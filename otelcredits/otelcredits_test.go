@@ -88,7 +88,7 @@ func (tel *telemetry) sums(t *testing.T) map[string]int64 {
 func key(set attribute.Set) string {
 	var parts []string
 	for _, kv := range set.ToSlice() {
-		parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+		parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }
@@ -164,7 +164,7 @@ func TestSpans(t *testing.T) {
 			names[sp.Name()]++
 			var sawHash bool
 			for _, kv := range sp.Attributes() {
-				v := kv.Value.Emit()
+				v := kv.Value.String()
 				if strings.Contains(v, "alice") || strings.Contains(v, "secret") {
 					t.Errorf("%s carries %s=%s", sp.Name(), kv.Key, v)
 				}
