@@ -242,6 +242,9 @@ func (l *Ledger) missingHold(ctx context.Context, account string, id int64) erro
 
 // Refund gives back credits for a charge or a capture, as a new lot that
 // never expires. Refunds of one entry never add up to more than it took.
+// A refund of an entry the account does not have fails with
+// ErrEntryNotFound; of one that is not a charge or capture, or has nothing
+// left to refund, with ErrNotRefundable.
 func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (res Entry, err error) {
 	ob := l.begin(ctx, OpRefund, account, r.Key)
 	defer func() { ob.end(res, err) }()
@@ -258,7 +261,7 @@ func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (r
 	// step; what was refunded of it so far is read inside.
 	target, err := l.backend.Entry(ctx, account, r.Entry)
 	if errors.Is(err, ErrEntryNotFound) {
-		return Entry{}, fmt.Errorf("account %q has no entry %d to refund: %w", account, r.Entry, ErrNotRefundable)
+		return Entry{}, fmt.Errorf("account %q has no entry %d: %w", account, r.Entry, ErrEntryNotFound)
 	} else if err != nil {
 		return Entry{}, err
 	}

@@ -403,7 +403,7 @@ func (m *model) do(r request, now time.Time) outcome {
 	if r.op == opRefund {
 		// The target is looked up before the key.
 		if r.target < 1 || r.target > int64(len(stored.entries)) {
-			return outcome{err: credits.ErrNotRefundable}
+			return outcome{err: credits.ErrEntryNotFound}
 		}
 		t := stored.entries[r.target-1]
 		if (t.Kind != credits.KindCharge && t.Kind != credits.KindCapture) || t.Amount >= 0 {

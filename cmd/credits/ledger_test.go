@@ -430,7 +430,7 @@ func TestLedgerBadInput(t *testing.T) {
 		{[]string{"release", "--hold", "-1"}, `--hold: "-1"`},
 		{[]string{"refund", "--entry", "x"}, `--entry: "x"`},
 		{[]string{"refund", "--entry", "2", "--amount", "6"}, `refund of 6 for entry 2 of account "a": only 5 of its 5 is left to refund: not refundable`},
-		{[]string{"refund", "--entry", "7"}, `account "a" has no entry 7 to refund: not refundable`},
+		{[]string{"refund", "--entry", "7"}, `account "a" has no entry 7: entry not found`},
 	} {
 		c.refused("a", exitInput, append([]string{"credits ledger " + tc.args[0] + ": "}, tc.want),
 			tc.args[0], append([]string{"--account", "a"}, tc.args[1:]...)...)
