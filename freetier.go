@@ -14,6 +14,10 @@ import (
 // Claiming again with the same account and claim key returns the first
 // grant; any other second claim fails with ErrAlreadyClaimed.
 //
+// Claim keys are compared byte for byte, so the caller must normalize
+// them: for an email address, with [NormalizeEmail], or "Bob@Example.com"
+// and "bob@example.com" are two people and get two grants.
+//
 // The claim key is recorded before the credits are granted. If the grant
 // then fails (a crash, a cancelled context), retrying the same claim
 // finishes it; the key is never lost to the account that took it.
