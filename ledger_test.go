@@ -365,6 +365,33 @@ func TestRefund(t *testing.T) {
 	f.balance("a", 50*credits.Credit, 0)
 }
 
+// TestRefundMissingEntry: a refund of an entry the account does not have
+// is ErrEntryNotFound, not ErrNotRefundable (which says the entry exists
+// but is not a charge or capture, or has nothing left to refund), and
+// changes nothing.
+func TestRefundMissingEntry(t *testing.T) {
+	f := newFixture(t, credits.Options{})
+	f.grant("alice", "g", 50*credits.Credit)
+	f.must(f.l.Charge(f.ctx, "alice", credits.ChargeRequest{Key: "c", Amount: 20 * credits.Credit}))
+	for _, tc := range []struct {
+		account string
+		entry   int64
+		want    string
+	}{
+		{"alice", 3, `account "alice" has no entry 3: entry not found`},
+		{"alice", 99, `account "alice" has no entry 99: entry not found`},
+		{"nobody", 1, `account "nobody" has no entry 1: entry not found`},
+	} {
+		err := f.refused(tc.account, credits.ErrEntryNotFound, func() (credits.Entry, error) {
+			return f.l.Refund(f.ctx, tc.account, credits.RefundRequest{Key: "r", Entry: tc.entry})
+		})
+		if errors.Is(err, credits.ErrNotRefundable) || err.Error() != tc.want {
+			t.Errorf("refund of entry %d of %s: %q, want %q (and not ErrNotRefundable)", tc.entry, tc.account, err, tc.want)
+		}
+	}
+	f.balance("alice", 30*credits.Credit, 0)
+}
+
 func TestIdempotency(t *testing.T) {
 	f := newFixture(t, credits.Options{})
 	f.grant("a", "g", 50*credits.Credit)

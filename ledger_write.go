@@ -249,6 +249,9 @@ func (l *Ledger) missingHold(ctx context.Context, op Op, account string, id int6
 
 // Refund gives back credits for a charge or a capture, as a new lot that
 // never expires. Refunds of one entry never add up to more than it took.
+// A refund of an entry the account does not have fails with
+// ErrEntryNotFound; of one that is not a charge or capture, or has nothing
+// left to refund, with ErrNotRefundable.
 func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (res Entry, err error) {
 	ob := l.begin(ctx, OpRefund, account, r.Key)
 	defer func() { ob.end(res, err) }()

@@ -5,21 +5,23 @@
 //
 //	rule: a replayed idempotency key returns the first result and changes nothing
 //
-// The rules are those of the design's "Ledger semantics" and "Invariants":
-// the balance is the sum of the history; granted = spent + expired +
-// balance; available credits never go below minus the overdraft; no
-// idempotency key is applied twice; refunds never exceed their charge; a
-// capture never exceeds its hold; [credits.Rebuild] of the history equals
-// the state the backend stores; a failed operation changes nothing; and
-// concurrent operations leave what some serial order of them would. And
-// those of subscriptions (issue 4's rollover rules): each period that has
-// started is granted exactly once with its plan's credits, however many
-// callers renew at once; its credits expire as the plan's policy says; a
-// cap holds once a period has ended; rollovers add no credits, leave at
-// most the cap and carry within [Min, Max]; nothing that could be spent
-// first expires; renewing with a changed past is ErrIdempotencyConflict
-// and changes nothing; and statements add up, chain from one period to
-// the next, and close the current period at the balance.
+// The rules are those the ledger promises (see the credits package doc and
+// the doc comments of [credits.Ledger]'s methods): the balance is the sum
+// of the history; granted = spent + expired + balance; available credits
+// never go below minus the overdraft; no idempotency key is applied twice;
+// refunds never exceed their charge; a capture never exceeds its hold;
+// [credits.Rebuild] of the history equals the state the backend stores; a
+// failed operation changes nothing; and concurrent operations leave what
+// some serial order of them would. And those of subscriptions
+// ([credits.Ledger.Renew] and [credits.RolloverPolicy]): each period that
+// has started is granted exactly once with its plan's credits, however
+// many callers renew at once; its credits expire as the plan's policy
+// says; a cap holds once a period has ended; rollovers add no credits,
+// leave at most the cap and carry within [Min, Max]; nothing that could be
+// spent first expires; renewing with a changed past is
+// ErrIdempotencyConflict and changes nothing; and statements add up, chain
+// from one period to the next, and close the current period at the
+// balance.
 //
 // Run drives the backend through a [credits.Ledger], so it checks the
 // backend together with the rules in the core; the rules themselves are

@@ -146,7 +146,12 @@ func run(ctx context.Context, w io.Writer, path string) (*report, error) {
 	// 1. Alice verifies her email: 30 free credits, once per account and
 	// once per address, whichever account claims it.
 	p.at(c.t, "")
-	claimKey := strings.ToLower(strings.TrimSpace(email))
+	// The ledger compares claim keys byte for byte: "Alice@Example.com"
+	// and "alice@example.com" must be one key, so normalize the address.
+	claimKey, err := credits.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
 	if rep.freeTier, err = ledger.ClaimFreeTier(ctx, account, claimKey); err != nil {
 		return nil, err
 	}
