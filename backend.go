@@ -7,17 +7,44 @@ import (
 
 // Backend stores accounts for a [Ledger]: each account's state and its
 // append-only entries. It carries no business rules: what an operation
-// does is decided by the Ledger, in a [Decision] the backend runs.
+// does is decided by the Ledger, in a [Decision] the backend runs, and the
+// Ledger checks what it hands a backend before it does. This interface,
+// with [Decision], [HistoryQuery] and [AccountState]'s MarshalBinary and
+// UnmarshalBinary, is the whole contract: the package ledgertest checks an
+// implementation against it, with ledgertest.Run(t, open).
+//
+// # What a backend may rely on
+//
+// The Ledger validates every argument before calling a backend: account
+// names and keys are 1 to 255 bytes of UTF-8 with no control characters; a
+// [HistoryQuery] has a Limit of 1 to 1001, known Kinds, an After of at
+// least 0, and Since and Until in UTC to the whole microsecond; the entries
+// a Decision returns belong to the account, continue its IDs one by one
+// from the state's Version, leave the state at the last one's ID, and hold
+// only known kinds and names, instants in UTC to the microsecond between
+// the years 1 and 9999, and valid UTF-8. A backend need not check any of
+// it again.
+//
+// # What a backend must do
 //
 // Every method may be called concurrently, for the same account or for
-// different ones. ctx bounds any I/O; a cancelled context returns an
-// error and leaves the account as it was.
+// different ones. ctx bounds any I/O: a cancelled context returns an error
+// and leaves the account as it was. A backend returns its own errors as
+// they are (with whatever context it likes to add); the Ledger wraps them
+// in a [*BackendError] naming the operation and the account. The only
+// errors with a meaning of their own are ErrEntryNotFound, from Entry and
+// EntryByKey, and a Decision's error, which Update returns unchanged.
 //
-// The package ledgertest checks an implementation: ledgertest.Run(t, open).
+// A backend stores each account's state as the opaque bytes of
+// [AccountState.MarshalBinary] and restores it with
+// [AccountState.UnmarshalBinary]; an entry's fields exactly, instants in
+// UTC to the microsecond, a nil or empty Metadata read back as nil.
 type Backend interface {
-	// Load returns the account's current state, as last stored by Update.
-	// The caller may change it freely. An account with no entries is
-	// reported as an error wrapping ErrUnknownAccount.
+	// Load returns the account's current state, as the last Update of it
+	// stored it, for the caller to change freely: the state is the
+	// caller's, not shared with the backend. An account with no entries
+	// has the zero AccountState (Version 0); that is not an error. Load
+	// reads what is committed and should not wait for writers.
 	Load(ctx context.Context, account string) (*AccountState, error)
 
 	// Update runs one decision atomically against one account. It loads
@@ -27,24 +54,36 @@ type Backend interface {
 	// stores nothing and returns that error unchanged. Otherwise it appends
 	// the entries decide returned (possibly none) and stores the state as
 	// decide left it, together: either both are durable or neither is.
+	// A decision that returns no entries leaves the state unchanged, and
+	// Update may then store nothing at all (an account that gets no entry
+	// need not exist afterwards).
 	//
 	// Updates of one account are serialized: each decision sees the state
-	// the previous one left. Updates of different accounts should not wait
-	// for each other: a backend with one global lock is correct, but every
-	// account then waits for the busiest. decide may be called more than once if the backend
-	// retries after a conflict; it is pure apart from its effect on the
-	// state. It must not be called with a state or key entry that another
-	// writer could change before Update returns. Neither decide nor the
-	// entries it returns may be used after Update returns: the Ledger
-	// reuses them.
+	// the previous one left, and no other writer can change the state or
+	// the key's entry between the load and the store. Updates of different
+	// accounts should not wait for each other: a backend with one global
+	// lock is correct, but every account then waits for the busiest.
+	// decide may be called more than once if the backend retries after a
+	// conflict, each time with a freshly loaded state; it has no effect
+	// but on the state it is given. Neither the state nor the entries may
+	// be used by the backend after Update returns.
 	Update(ctx context.Context, account, key string, decide Decision) error
 
 	// Entry returns the account's entry with the given ID, or an error
-	// wrapping ErrEntryNotFound.
+	// wrapping ErrEntryNotFound. Entries never change once stored, so it
+	// may read without any lock.
 	Entry(ctx context.Context, account string, id int64) (Entry, error)
 
-	// Entries returns the account's entries that match q, in ID order,
-	// at most q.Limit of them (q.Limit is always set, 1 to 1001). An account
+	// EntryByKey returns the account's entry stored under the idempotency
+	// key key (never ""), or an error wrapping ErrEntryNotFound. It reads
+	// what is committed and takes no lock that a writer waits for: the
+	// Ledger uses it for probes ("is this period already granted?", "was
+	// this free tier claimed?") that must not cost a write.
+	EntryByKey(ctx context.Context, account, key string) (Entry, error)
+
+	// Entries returns the account's entries that match q (see
+	// [HistoryQuery.Match]) with an ID greater than q.After, in ID order,
+	// at most q.Limit of them, from one consistent snapshot. An account
 	// with no entries has none; that is not an error.
 	Entries(ctx context.Context, account string, q HistoryQuery) ([]Entry, error)
 }
@@ -54,7 +93,8 @@ type Backend interface {
 // (nil if none), it returns the entries to append, IDs and balances set,
 // having applied them to state; or an error, having left state untouched.
 // Entries with a non-empty Key are unique per account and key; at most one
-// entry of a decision carries the key.
+// entry of a decision carries the key. The Ledger makes every Decision a
+// backend runs; a backend only calls it.
 type Decision func(state *AccountState, existing *Entry) ([]Entry, error)
 
 // HistoryQuery selects entries of one account's history.

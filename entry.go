@@ -128,11 +128,15 @@ func (s *Source) UnmarshalText(b []byte) error {
 
 // Entry is one immutable line of an account's history. Entries are only
 // ever appended; the account's balance is always the sum of their Amounts.
+//
+// Every field but Metadata is the ledger's: what the request asked for and
+// what the ledger decided. Metadata is the caller's alone; the ledger never
+// writes or reads it.
 type Entry struct {
 	Account string    `json:"account"`
 	ID      int64     `json:"id"`   // position in the account's history: 1, 2, 3...
 	Kind    Kind      `json:"kind"` // what happened
-	Time    time.Time `json:"time"` // when, in UTC, to the microsecond; never earlier than the entry before
+	Time    time.Time `json:"time"` // when it took effect, in UTC, to the microsecond; never earlier than the entry before
 
 	Amount       Credits `json:"amount"`          // signed change to the balance
 	Held         Credits `json:"held,omitempty"`  // signed change to the credits on hold
@@ -149,7 +153,13 @@ type Entry struct {
 	Reverses  int64     `json:"reverses,omitempty"`  // refund: the charge or capture refunded
 	Priority  int32     `json:"priority,omitempty"`  // grant, rollover: the new lot's spending priority
 	ExpiresAt time.Time `json:"expires_at,omitzero"` // grant, rollover: when the new lot expires; hold: its deadline
-	Period    time.Time `json:"period,omitzero"`     // subscription grant, rollover: start of the billing period
+	Period    time.Time `json:"period,omitzero"`     // subscription grant, rollover: the start of the billing period
+	PeriodEnd time.Time `json:"period_end,omitzero"` // subscription grant, rollover: the end of that period (zero on entries written before v0.1.0)
+
+	Subscription string  `json:"subscription,omitempty"` // subscription grant, rollover: the subscription's ID
+	Plan         string  `json:"plan,omitempty"`         // subscription grant: the plan's name
+	Carried      Credits `json:"carried,omitempty"`      // rollover: the credits carried into the lot Lot (not a change of balance)
+	Claim        string  `json:"claim,omitempty"`        // free-tier grant: the claim key it was granted under; claim: the account that holds the key ("" once given up)
 
 	Key         string            `json:"key,omitempty"`          // the idempotency key of the request that made it; "" for entries the ledger made itself
 	RequestHash uint64            `json:"request_hash,omitempty"` // fingerprint of that request, to tell a retry from a conflict

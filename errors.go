@@ -25,7 +25,9 @@ var (
 	// request. The returned error is an [*IdempotencyConflictError].
 	ErrIdempotencyConflict = errors.New("idempotency key reused for a different request")
 
-	// ErrUnknownAccount: the account has no entries at all.
+	// ErrUnknownAccount: the account has no entries at all. Reads do not
+	// return it (an account with no entries has a zero balance and an
+	// empty history); it is kept for callers that need to say so.
 	ErrUnknownAccount = errors.New("unknown account")
 
 	// ErrEntryNotFound: no entry has the given ID in the account.
@@ -48,6 +50,14 @@ var (
 	// ErrUnknownPriceVersion: no price table has the given version, or none
 	// is in force at the given instant.
 	ErrUnknownPriceVersion = errors.New("unknown price version")
+
+	// ErrBackend: the backend failed to load or store (a lost connection,
+	// a full disk, a locked file). The returned error is a
+	// [*BackendError], which also wraps the backend's own error (and the
+	// context's, if it was cancelled or expired). A write that fails so
+	// may or may not have been stored: retry it with the same idempotency
+	// key.
+	ErrBackend = errors.New("backend failure")
 )
 
 // InputError reports bad input: which field, the value found there, and
@@ -115,3 +125,20 @@ func (e *IdempotencyConflictError) Error() string {
 
 // Unwrap returns [ErrIdempotencyConflict].
 func (e *IdempotencyConflictError) Unwrap() error { return ErrIdempotencyConflict }
+
+// BackendError reports a failure of the [Backend] under a Ledger
+// operation. It matches [ErrBackend] and the backend's own error with
+// errors.Is and errors.As (a cancelled ctx shows as context.Canceled).
+type BackendError struct {
+	Op      Op     // the ledger operation that called the backend
+	Account string // the account it was working on
+	Err     error  // what the backend returned
+}
+
+// Error names the operation, the account and the backend's error.
+func (e *BackendError) Error() string {
+	return fmt.Sprintf("credits: %s account %q: %v", e.Op, e.Account, e.Err)
+}
+
+// Unwrap returns [ErrBackend] and the backend's error.
+func (e *BackendError) Unwrap() []error { return []error{ErrBackend, e.Err} }

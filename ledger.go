@@ -17,7 +17,8 @@ type Options struct {
 	Now func() time.Time
 
 	// Overdraft returns how far below zero an account's available credits
-	// may go. Nil means no account may overdraw.
+	// may go: MaxCredits for no limit, zero (or less) for none. Nil means
+	// no account may overdraw.
 	Overdraft func(account string) Credits
 
 	// HoldTTL is how long a hold lasts when its request gives no
@@ -47,8 +48,28 @@ type Ledger struct {
 	observer  Observer
 }
 
-// NewLedger returns a Ledger that keeps its accounts in b.
+// Validate reports whether the options are usable: an [*InputError]
+// names the field at fault (a negative HoldTTL or FreeTier).
+func (o Options) Validate() error {
+	if o.HoldTTL < 0 {
+		return inputErr("hold_ttl", o.HoldTTL.String(), "must not be negative")
+	}
+	if o.FreeTier < 0 {
+		return inputErr("free_tier", o.FreeTier.String(), "must not be negative")
+	}
+	return nil
+}
+
+// NewLedger returns a Ledger that keeps its accounts in b. It panics if b
+// is nil or opts is not valid (see [Options.Validate], which a service
+// that reads its options from configuration calls first).
 func NewLedger(b Backend, opts Options) *Ledger {
+	if b == nil {
+		panic("credits: NewLedger with a nil Backend")
+	}
+	if err := opts.Validate(); err != nil {
+		panic("credits: NewLedger: invalid Options: " + err.Error())
+	}
 	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer}
 	if l.prices == nil {
 		l.prices = DefaultPriceBook()
@@ -83,14 +104,14 @@ type Balance struct {
 
 // Balance returns the account's credits now. Expirations due by now are
 // counted even if no write has recorded them yet. An account with no
-// entries is ErrUnknownAccount.
+// entries has a zero balance.
 func (l *Ledger) Balance(ctx context.Context, account string) (_ Balance, err error) {
 	ob := l.begin(ctx, OpBalance, account, "")
 	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Balance{}, err
 	}
-	s, err := l.backend.Load(ctx, account)
+	s, err := l.load(ctx, OpBalance, account)
 	if err != nil {
 		return Balance{}, err
 	}
@@ -101,14 +122,34 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ Balance, err er
 	return Balance{Account: account, Total: total, Held: held, Available: total - held, AsOf: now, Version: version}, nil
 }
 
-// Entry returns one entry of the account's history.
+// Entry returns one entry of the account's history: an error wrapping
+// ErrEntryNotFound if the account has no entry with that ID.
 func (l *Ledger) Entry(ctx context.Context, account string, id int64) (_ Entry, err error) {
 	ob := l.begin(ctx, OpEntry, account, "")
 	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Entry{}, err
 	}
-	return l.backend.Entry(ctx, account, id)
+	return l.entry(ctx, OpEntry, account, id)
+}
+
+// EntryByKey returns the entry that the write made with idempotency key
+// key stored (an error wrapping ErrEntryNotFound if there is none): what
+// became of a request whose answer was lost. It reads without locking.
+func (l *Ledger) EntryByKey(ctx context.Context, account, key string) (_ Entry, err error) {
+	ob := l.begin(ctx, OpEntry, account, key)
+	defer func() { ob.end(Entry{}, err) }()
+	if err := checkAccount(account); err != nil {
+		return Entry{}, err
+	}
+	if err := checkText("key", key, maxKeyLen); err != nil {
+		return Entry{}, err
+	}
+	e, ok, err := l.entryByKey(ctx, OpEntry, account, key)
+	if err == nil && !ok {
+		err = fmt.Errorf("account %q has no entry under key %q: %w", account, key, ErrEntryNotFound)
+	}
+	return e, err
 }
 
 // Page is one page of an account's history.
@@ -119,39 +160,27 @@ type Page struct {
 	Next int64
 }
 
+// maxPage is the most entries a page of history holds.
+const maxPage = 1000
+
 // History returns a page of the account's history, oldest first. Pages
 // are stable: entries are only appended, so following Next visits every
-// entry that matches exactly once, even while writes go on.
+// entry that matches exactly once, even while writes go on. An account
+// with no entries has an empty history.
 func (l *Ledger) History(ctx context.Context, account string, q HistoryQuery) (_ Page, err error) {
 	ob := l.begin(ctx, OpHistory, account, "")
 	defer func() { ob.end(Entry{}, err) }()
 	if err := checkAccount(account); err != nil {
 		return Page{}, err
 	}
-	switch {
-	case q.Limit < 0 || q.Limit > 1000:
-		return Page{}, inputErr("limit", fmt.Sprint(q.Limit), "must be 0 to 1000")
-	case q.Limit == 0:
-		q.Limit = 100
-	}
-	if q.After < 0 {
-		return Page{}, inputErr("after", fmt.Sprint(q.After), "must not be negative")
-	}
-	for _, k := range q.Kinds {
-		if !k.Valid() {
-			return Page{}, inputErr("kinds", k.String(), "unknown entry kind")
-		}
+	if err := checkQuery(&q); err != nil {
+		return Page{}, err
 	}
 	limit := q.Limit
 	q.Limit++
-	entries, err := l.backend.Entries(ctx, account, q)
+	entries, err := l.entries(ctx, OpHistory, account, q)
 	if err != nil {
 		return Page{}, err
-	}
-	if len(entries) == 0 && q.After == 0 {
-		if _, err := l.backend.Load(ctx, account); err != nil {
-			return Page{}, err
-		}
 	}
 	p := Page{Entries: entries}
 	if len(entries) > limit {

@@ -2,7 +2,6 @@ package credits
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"sync"
 )
@@ -24,9 +23,10 @@ type memShard struct {
 
 type memAccount struct {
 	mu      sync.Mutex
+	removed bool // taken out of its shard (it had no entries): writers look again
 	state   AccountState
 	history history
-	keys    map[string]int64 // idempotency key -> position in history (1, 2, 3...)
+	keys    map[string]int64 // idempotency key -> the ID of the entry stored under it
 }
 
 // history is an account's entries in chunks of at most historyChunk: a
@@ -80,6 +80,7 @@ func (m *MemoryBackend) shard(account string) *memShard {
 	return &m.shards[h%memShards]
 }
 
+// lookup returns the account's record, or nil if it has none.
 func (m *MemoryBackend) lookup(account string) *memAccount {
 	sh := m.shard(account)
 	sh.mu.RLock()
@@ -88,19 +89,43 @@ func (m *MemoryBackend) lookup(account string) *memAccount {
 	return a
 }
 
-func (m *MemoryBackend) lookupOrCreate(account string) *memAccount {
-	if a := m.lookup(account); a != nil {
-		return a
+// lock returns the account's record, locked, creating it if it has none.
+// A record created for a write that then appends nothing is removed again
+// (see unlock), so that refused requests on made-up names leave nothing
+// behind.
+func (m *MemoryBackend) lock(account string) *memAccount {
+	for {
+		a := m.lookup(account)
+		if a == nil {
+			sh := m.shard(account)
+			sh.mu.Lock()
+			if a = sh.accounts[account]; a == nil {
+				a = &memAccount{keys: make(map[string]int64)}
+				sh.accounts[account] = a
+			}
+			sh.mu.Unlock()
+		}
+		a.mu.Lock()
+		if !a.removed {
+			return a
+		}
+		a.mu.Unlock() // removed while this writer waited for it: look again
 	}
-	sh := m.shard(account)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	a := sh.accounts[account]
-	if a == nil {
-		a = &memAccount{keys: make(map[string]int64)}
-		sh.accounts[account] = a
+}
+
+// unlock unlocks the account's record, first removing it if it holds no
+// entries.
+func (m *MemoryBackend) unlock(account string, a *memAccount) {
+	if a.history.len() == 0 {
+		sh := m.shard(account)
+		sh.mu.Lock()
+		if sh.accounts[account] == a {
+			delete(sh.accounts, account)
+		}
+		sh.mu.Unlock()
+		a.removed = true
 	}
-	return a
+	a.mu.Unlock()
 }
 
 // Load implements [Backend].
@@ -110,13 +135,10 @@ func (m *MemoryBackend) Load(ctx context.Context, account string) (*AccountState
 	}
 	a := m.lookup(account)
 	if a == nil {
-		return nil, fmt.Errorf("account %q: %w", account, ErrUnknownAccount)
+		return new(AccountState), nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.state.lastID == 0 {
-		return nil, fmt.Errorf("account %q: %w", account, ErrUnknownAccount)
-	}
 	return a.state.Clone(), nil
 }
 
@@ -125,13 +147,13 @@ func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	a := m.lookupOrCreate(account)
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a := m.lock(account)
+	defer m.unlock(account, a)
 	var existing *Entry
 	if key != "" {
 		if id, ok := a.keys[key]; ok {
-			existing = a.history.at(id)
+			e := copyEntry(*a.history.at(id))
+			existing = &e
 		}
 	}
 	// The decision leaves the state untouched when it fails, so it may
@@ -144,7 +166,7 @@ func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide 
 		e.Metadata = maps.Clone(e.Metadata)
 		a.history.append(e)
 		if e.Key != "" {
-			a.keys[e.Key] = a.history.len() // its position, which is its ID
+			a.keys[e.Key] = e.ID
 		}
 	}
 	return nil
@@ -162,7 +184,22 @@ func (m *MemoryBackend) Entry(ctx context.Context, account string, id int64) (En
 			return copyEntry(*a.history.at(id)), nil
 		}
 	}
-	return Entry{}, fmt.Errorf("account %q, entry %d: %w", account, id, ErrEntryNotFound)
+	return Entry{}, ErrEntryNotFound
+}
+
+// EntryByKey implements [Backend].
+func (m *MemoryBackend) EntryByKey(ctx context.Context, account, key string) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	if a := m.lookup(account); a != nil {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if id, ok := a.keys[key]; ok {
+			return copyEntry(*a.history.at(id)), nil
+		}
+	}
+	return Entry{}, ErrEntryNotFound
 }
 
 // Entries implements [Backend].
@@ -177,7 +214,7 @@ func (m *MemoryBackend) Entries(ctx context.Context, account string, q HistoryQu
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []Entry
-	for id := max(q.After, 0) + 1; id <= a.history.len() && len(out) < q.Limit; id++ {
+	for id := q.After + 1; id <= a.history.len() && len(out) < q.Limit; id++ {
 		if e := a.history.at(id); q.Match(e) {
 			out = append(out, copyEntry(*e))
 		}

@@ -20,12 +20,27 @@ import (
 //
 // An AccountState is not safe for concurrent use.
 type AccountState struct {
-	lastID   int64
-	lastTime time.Time // the time of the last entry: entry times never go back
-	debt     Credits   // overdraft in use: credits spent beyond every lot (>= 0)
-	lots     []lot     // in spending order (see lotBefore)
-	holds    []hold    // open holds, oldest first
-	refunded map[int64]Credits
+	lastID    int64
+	lastTime  time.Time // the time of the last entry: entry times never go back
+	debt      Credits   // overdraft in use: credits spent beyond every lot (>= 0)
+	lots      []lot     // in spending order (see lotBefore)
+	holds     []hold    // open holds, oldest first
+	refunded  map[int64]Credits
+	subs      map[string]subMark // subscription ID -> the last period granted
+	claimedBy string             // on a claim record ($claim:KEY): the account that holds the key
+
+	// stale marks a state decoded from an older format, which lacks what
+	// the core has folded since: the Ledger rebuilds it from the history
+	// before using it (see Ledger.fresh).
+	stale bool
+}
+
+// subMark is the last period granted of one subscription: a renewal must
+// grant the period that starts where it ends.
+type subMark struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end,omitzero"` // zero for a grant written before grants recorded their period's end
+	Entry int64     `json:"entry"`        // the grant's entry
 }
 
 // lot is the credits of one grant (or refund, or rollover). Remaining is
@@ -248,39 +263,58 @@ func (s *AccountState) prune() {
 	s.lots = slices.DeleteFunc(s.lots, func(l lot) bool { return l.Remaining == 0 && l.Reserved == 0 })
 }
 
-// due lists the entries that time alone has made necessary by now: holds
-// whose deadline passed (oldest first), then the unreserved credits of
-// lots that expired (in spending order). The entries have no ID yet.
-// Credits reserved by a hold do not expire while the hold is open; if the
-// hold is released they return to their lot and expire then.
+// due lists the entries that time alone has made necessary by now, in the
+// order they took effect, each stamped (its Time) with the instant it did:
+// a hold lapses at its deadline, giving its credits back to the lots it
+// drew from; a lot's unreserved credits expire at its ExpiresAt, or, if
+// they came back to the lot after it expired, when they came back (at the
+// last entry, or when a hold lapsed). At one instant holds lapse first
+// (soonest deadline, then oldest), then lots expire (in spending order).
+// Credits reserved by an open hold do not expire until they come back. The
+// entries have no account, ID or balance yet.
 func (s *AccountState) due(now time.Time) []Entry {
-	var out []Entry
-	expiredHold := false
+	var lapsing []hold // the holds that lapse by now, in the order they do
 	for _, h := range s.holds {
 		if !now.Before(h.Deadline) {
-			expiredHold = true
-			out = append(out, Entry{Kind: KindExpire, Hold: h.ID, Held: -h.Amount})
+			lapsing = append(lapsing, h)
 		}
 	}
-	if expiredHold {
-		// What comes back from the expired holds may land in expired lots:
-		// work that out on a copy.
-		c := s.Clone()
-		for _, e := range out {
-			c.closeHold(c.holdIndex(e.Hold), 0)
-		}
-		return c.dueLots(out, now)
+	slices.SortStableFunc(lapsing, func(a, b hold) int { return a.Deadline.Compare(b.Deadline) })
+	c := s
+	if len(lapsing) > 0 {
+		c = s.Clone() // a lapse moves credits between lots: work it out on a copy
 	}
-	return s.dueLots(out, now)
-}
-
-func (s *AccountState) dueLots(out []Entry, now time.Time) []Entry {
-	for _, l := range s.lots {
-		if l.Remaining > 0 && expired(l.ExpiresAt, now) {
-			out = append(out, Entry{Kind: KindExpire, Lot: l.ID, Amount: -l.Remaining})
+	var out []Entry
+	since := s.lastTime // credits can have come back to an expired lot no later than this
+	for k := 0; ; k++ {
+		// The lots that expire before the next lapse, or by now.
+		var expiring []Entry
+		for i := range c.lots {
+			l := &c.lots[i]
+			if l.Remaining == 0 || l.ExpiresAt.IsZero() {
+				continue
+			}
+			if (k < len(lapsing) && l.ExpiresAt.Before(lapsing[k].Deadline)) || (k == len(lapsing) && expired(l.ExpiresAt, now)) {
+				at := l.ExpiresAt
+				if at.Before(since) {
+					at = since
+				}
+				expiring = append(expiring, Entry{Kind: KindExpire, Lot: l.ID, Amount: -l.Remaining, Time: at})
+			}
 		}
+		slices.SortStableFunc(expiring, func(a, b Entry) int { return a.Time.Compare(b.Time) })
+		out = append(out, expiring...)
+		if k == len(lapsing) {
+			return out
+		}
+		for i := range expiring { // c is a copy here
+			c.lots[c.lotIndex(expiring[i].Lot)].Remaining = 0
+		}
+		h := lapsing[k]
+		out = append(out, Entry{Kind: KindExpire, Hold: h.ID, Held: -h.Amount, Time: h.Deadline})
+		c.closeHold(c.holdIndex(h.ID), 0)
+		since = h.Deadline
 	}
-	return out
 }
 
 // hasDue reports cheaply whether due(now) would list anything.
@@ -310,6 +344,12 @@ func (s *AccountState) apply(e *Entry) {
 	switch e.Kind {
 	case KindGrant:
 		s.addCredits(lot{ID: e.ID, Source: e.Source, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: e.Amount})
+		if e.Subscription != "" && !e.Period.IsZero() {
+			if s.subs == nil {
+				s.subs = make(map[string]subMark)
+			}
+			s.subs[e.Subscription] = subMark{Start: e.Period, End: e.PeriodEnd, Entry: e.ID}
+		}
 	case KindRefund:
 		s.addCredits(lot{ID: e.ID, Source: SourceRefund, Remaining: e.Amount})
 		if s.refunded == nil {
@@ -334,13 +374,16 @@ func (s *AccountState) apply(e *Entry) {
 	case KindRollover:
 		s.rollover(e)
 	case KindClaim:
-		// A claim marks a free-tier claim key as taken; it moves no credits.
+		// A claim record says which account holds a free-tier claim key;
+		// it moves no credits.
+		s.claimedBy = e.Claim
 	}
 }
 
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
-	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded)}
+	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
+		subs: maps.Clone(s.subs), claimedBy: s.claimedBy, stale: s.stale}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -373,8 +416,14 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 // Equal reports whether s and o hold the same lots, holds, debt and refunds
 // at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
-	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) || len(s.refunded) != len(o.refunded) {
+	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) ||
+		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy {
 		return false
+	}
+	for id, m := range s.subs {
+		if n, ok := o.subs[id]; !ok || !m.Start.Equal(n.Start) || !m.End.Equal(n.End) || m.Entry != n.Entry {
+			return false
+		}
 	}
 	for i := range s.lots {
 		a, b := s.lots[i], o.lots[i]

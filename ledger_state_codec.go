@@ -8,21 +8,27 @@ import (
 
 // stateJSON is the stored form of an AccountState.
 type stateJSON struct {
-	Format   int               `json:"format"`
-	LastID   int64             `json:"last_id"`
-	LastTime time.Time         `json:"last_time,omitzero"`
-	Debt     Credits           `json:"debt,omitempty"`
-	Lots     []lot             `json:"lots,omitempty"`
-	Holds    []hold            `json:"holds,omitempty"`
-	Refunded map[int64]Credits `json:"refunded,omitempty"`
+	Format    int                `json:"format"`
+	LastID    int64              `json:"last_id"`
+	LastTime  time.Time          `json:"last_time,omitzero"`
+	Debt      Credits            `json:"debt,omitempty"`
+	Lots      []lot              `json:"lots,omitempty"`
+	Holds     []hold             `json:"holds,omitempty"`
+	Refunded  map[int64]Credits  `json:"refunded,omitempty"`
+	Subs      map[string]subMark `json:"subscriptions,omitempty"`
+	ClaimedBy string             `json:"claimed_by,omitempty"`
 }
 
-const stateFormat = 1
+// stateFormat is the format MarshalBinary writes. Format 1 (before
+// v0.1.0) lacks subscriptions and claimed_by: such a state decodes as
+// stale, and the Ledger rebuilds it from the history.
+const stateFormat = 2
 
 // MarshalBinary encodes the state for a backend to store. The encoding is
 // JSON (readable in a database console) and round-trips exactly.
 func (s *AccountState) MarshalBinary() ([]byte, error) {
-	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds, Refunded: s.refunded})
+	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
+		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -31,9 +37,10 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return fmt.Errorf("credits: decode account state: %w", err)
 	}
-	if j.Format != stateFormat {
-		return fmt.Errorf("credits: decode account state: unknown format %d", j.Format)
+	if j.Format < 1 || j.Format > stateFormat {
+		return fmt.Errorf("credits: decode account state: unknown format %d (a newer release of this package wrote it?)", j.Format)
 	}
-	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded}
+	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
+		subs: j.Subs, claimedBy: j.ClaimedBy, stale: j.Format < stateFormat}
 	return nil
 }

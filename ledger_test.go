@@ -3,6 +3,7 @@ package credits_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -339,11 +340,15 @@ func TestRefund(t *testing.T) {
 		t.Fatalf("refund of the rest: %s, want 5", rest.Amount)
 	}
 	f.balance("a", 50*credits.Credit, 0)
-	for _, target := range []int64{ch.ID, 1, free.ID, r1.ID, 99} {
+	for _, target := range []int64{ch.ID, 1, free.ID, r1.ID} {
 		f.refused("a", credits.ErrNotRefundable, func() (credits.Entry, error) {
 			return f.l.Refund(f.ctx, "a", credits.RefundRequest{Key: "r4", Entry: target})
 		})
 	}
+	// An entry that does not exist is not found, not "not refundable".
+	f.refused("a", credits.ErrEntryNotFound, func() (credits.Entry, error) {
+		return f.l.Refund(f.ctx, "a", credits.RefundRequest{Key: "r4", Entry: 99})
+	})
 	f.refused("a", credits.ErrInvalidInput, func() (credits.Entry, error) {
 		return f.l.Refund(f.ctx, "a", credits.RefundRequest{Key: "r4", Entry: ch.ID, Amount: -1})
 	})
@@ -358,6 +363,33 @@ func TestRefund(t *testing.T) {
 	})
 	f.must(f.l.Refund(f.ctx, "a", credits.RefundRequest{Key: "r5", Entry: c.ID, Amount: 6 * credits.Credit}))
 	f.balance("a", 50*credits.Credit, 0)
+}
+
+// TestRefundMissingEntry: a refund of an entry the account does not have
+// is ErrEntryNotFound, not ErrNotRefundable (which says the entry exists
+// but is not a charge or capture, or has nothing left to refund), and
+// changes nothing.
+func TestRefundMissingEntry(t *testing.T) {
+	f := newFixture(t, credits.Options{})
+	f.grant("alice", "g", 50*credits.Credit)
+	f.must(f.l.Charge(f.ctx, "alice", credits.ChargeRequest{Key: "c", Amount: 20 * credits.Credit}))
+	for _, tc := range []struct {
+		account string
+		entry   int64
+		want    string
+	}{
+		{"alice", 3, `account "alice" has no entry 3: entry not found`},
+		{"alice", 99, `account "alice" has no entry 99: entry not found`},
+		{"nobody", 1, `account "nobody" has no entry 1: entry not found`},
+	} {
+		err := f.refused(tc.account, credits.ErrEntryNotFound, func() (credits.Entry, error) {
+			return f.l.Refund(f.ctx, tc.account, credits.RefundRequest{Key: "r", Entry: tc.entry})
+		})
+		if errors.Is(err, credits.ErrNotRefundable) || err.Error() != tc.want {
+			t.Errorf("refund of entry %d of %s: %q, want %q (and not ErrNotRefundable)", tc.entry, tc.account, err, tc.want)
+		}
+	}
+	f.balance("alice", 30*credits.Credit, 0)
 }
 
 func TestIdempotency(t *testing.T) {
@@ -511,9 +543,24 @@ func TestHeldCreditsExpireOnlyOnceReleased(t *testing.T) {
 	f.refused("a", credits.ErrHoldClosed, func() (credits.Entry, error) {
 		return f.l.Capture(f.ctx, "a", credits.CaptureRequest{Key: "c", Hold: h.ID, Amount: credits.Credit})
 	})
+	// Each expiry is stamped with the instant it took effect: the lot's 4
+	// unreserved credits at its expiry, the hold at its deadline, and the
+	// 3 that came back to the expired lot then.
 	swept := f.must1(f.l.Sweep(f.ctx, "a"))
-	if len(swept) != 2 || swept[0].Hold != h.ID || swept[1].Amount != -7*credits.Credit {
-		t.Fatalf("sweep %+v, want the lapsed hold, then the lot's 7", swept)
+	type want struct {
+		at           time.Time
+		hold         int64
+		amount, held credits.Credits
+	}
+	wants := []want{{t0.Add(time.Hour), 0, -4 * credits.Credit, 0}, {t0.Add(2 * time.Hour), h.ID, 0, -3 * credits.Credit}, {t0.Add(2 * time.Hour), 0, -3 * credits.Credit, 0}}
+	if len(swept) != len(wants) {
+		t.Fatalf("sweep %+v, want %d entries", swept, len(wants))
+	}
+	for i, w := range wants {
+		if e := swept[i]; !e.Time.Equal(w.at) || e.Hold != w.hold || e.Amount != w.amount || e.Held != w.held || e.Kind != credits.KindExpire {
+			t.Errorf("swept entry %d: %s at %s hold %d amount %s held %s; want at %s hold %d amount %s held %s",
+				i, e.Kind, e.Time, e.Hold, e.Amount, e.Held, w.at, w.hold, w.amount, w.held)
+		}
 	}
 }
 
@@ -531,4 +578,116 @@ func TestEntryTimesNeverGoBack(t *testing.T) {
 	if e := f.grant("a", "g3", 10*credits.Credit); !e.Time.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("entry after the clock moved on: time %s, want %s", e.Time, t0.Add(time.Hour))
 	}
+}
+
+// An overdraft of MaxCredits means "no limit": the available balance it
+// adds saturates instead of wrapping around to a refusal.
+func TestUnlimitedOverdraft(t *testing.T) {
+	f := newFixture(t, credits.Options{Overdraft: func(string) credits.Credits { return credits.MaxCredits }})
+	f.grant("a", "g", 5*credits.Credit)
+	f.must(f.l.Charge(f.ctx, "a", credits.ChargeRequest{Key: "c1", Amount: 1000 * credits.Credit}))
+	f.must(f.l.Hold(f.ctx, "a", credits.HoldRequest{Key: "h1", Amount: 1000 * credits.Credit}))
+	f.balance("a", -995*credits.Credit, 1000*credits.Credit)
+	// A negative overdraft is none.
+	g := newFixture(t, credits.Options{Overdraft: func(string) credits.Credits { return -credits.Credit }})
+	g.grant("a", "g", credits.Credit)
+	g.must(g.l.Charge(g.ctx, "a", credits.ChargeRequest{Key: "c", Amount: credits.Credit}))
+	g.refused("a", credits.ErrInsufficientCredits, func() (credits.Entry, error) {
+		return g.l.Charge(g.ctx, "a", credits.ChargeRequest{Key: "c2", Amount: 1})
+	})
+}
+
+// Options a ledger cannot run with are refused when it is made, naming
+// the field, instead of, say, writing a free tier of -5 credits.
+func TestNegativeOptionsAreRefused(t *testing.T) {
+	for name, opts := range map[string]credits.Options{
+		"free_tier": {FreeTier: -5 * credits.Credit},
+		"hold_ttl":  {HoldTTL: -time.Minute},
+	} {
+		err := opts.Validate()
+		var ie *credits.InputError
+		if !errors.As(err, &ie) || ie.Field != name {
+			t.Errorf("%s: Validate = %v, want an *InputError naming %s", name, err, name)
+		}
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), name) {
+					t.Errorf("%s: NewLedger did not panic naming the field (recovered %v)", name, r)
+				}
+			}()
+			credits.NewMemoryLedger(opts)
+		}()
+	}
+	if err := (credits.Options{}).Validate(); err != nil {
+		t.Errorf("the zero Options: %v", err)
+	}
+}
+
+// Instants the durable backends cannot store exactly (JSON and SQL keep
+// the years 1 to 9999) are refused by the ledger, as bad input naming the
+// field, on every backend alike.
+func TestInstantsOutOfRangeAreRefused(t *testing.T) {
+	f := newFixture(t, credits.Options{})
+	f.grant("a", "g", 10*credits.Credit)
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		field string
+		op    func() (credits.Entry, error)
+	}{
+		{"expires_at", func() (credits.Entry, error) {
+			return f.l.Grant(f.ctx, "a", credits.GrantRequest{Key: "g1", Amount: 1, Source: credits.SourceTopUp, ExpiresAt: far})
+		}},
+		{"period", func() (credits.Entry, error) {
+			return f.l.Grant(f.ctx, "a", credits.GrantRequest{Key: "g2", Amount: 1, Source: credits.SourceSubscription, Period: early})
+		}},
+		{"period", func() (credits.Entry, error) {
+			return f.l.Grant(f.ctx, "a", credits.GrantRequest{Key: "g3", Amount: 1, Source: credits.SourceSubscription, Period: time.Unix(1<<62, 0)})
+		}},
+		{"deadline", func() (credits.Entry, error) {
+			return f.l.Hold(f.ctx, "a", credits.HoldRequest{Key: "h", Amount: 1, Deadline: far})
+		}},
+	} {
+		err := f.refused("a", credits.ErrInvalidInput, tc.op)
+		var ie *credits.InputError
+		if !errors.As(err, &ie) || ie.Field != tc.field {
+			t.Errorf("got %v, want an *InputError naming %s", err, tc.field)
+		}
+	}
+	if _, err := f.l.History(f.ctx, "a", credits.HistoryQuery{Since: far}); !errors.Is(err, credits.ErrInvalidInput) {
+		t.Errorf("History since year 10000: %v, want ErrInvalidInput", err)
+	}
+	if _, err := f.l.Statement(f.ctx, "a", credits.Period{Start: t0, End: far}); !errors.Is(err, credits.ErrInvalidInput) {
+		t.Errorf("Statement to year 10000: %v, want ErrInvalidInput", err)
+	}
+	// The last microsecond of 9999 is fine.
+	f.must(f.l.Grant(f.ctx, "a", credits.GrantRequest{Key: "g4", Amount: 1, Source: credits.SourceTopUp, ExpiresAt: far.Add(-time.Microsecond)}))
+}
+
+// A backend's failure comes back as a *BackendError naming the operation
+// and the account, matching ErrBackend and the backend's own error.
+func TestBackendErrorsAreWrapped(t *testing.T) {
+	failing := errors.New("disk on fire")
+	l := credits.NewLedger(brokenBackend{credits.NewMemoryBackend(), failing}, credits.Options{})
+	_, err := l.Charge(context.Background(), "a", credits.ChargeRequest{Key: "k", Amount: 1})
+	var be *credits.BackendError
+	if !errors.As(err, &be) || be.Op != credits.OpCharge || be.Account != "a" || !errors.Is(err, credits.ErrBackend) || !errors.Is(err, failing) {
+		t.Fatalf("charge on a failing backend: %v (%#v)", err, be)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Balance(ctx, "a"); !errors.Is(err, context.Canceled) || !errors.Is(err, credits.ErrBackend) {
+		t.Errorf("balance with a cancelled context on a failing backend: %v, want context.Canceled and ErrBackend", err)
+	}
+}
+
+// brokenBackend fails every Update and Load with err.
+type brokenBackend struct {
+	*credits.MemoryBackend
+	err error
+}
+
+func (b brokenBackend) Update(context.Context, string, string, credits.Decision) error { return b.err }
+func (b brokenBackend) Load(context.Context, string) (*credits.AccountState, error) {
+	return nil, b.err
 }

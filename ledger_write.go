@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"sync"
 	"time"
 )
 
@@ -79,6 +77,12 @@ func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (res
 	if !r.Source.Valid() {
 		return Entry{}, inputErr("source", r.Source.String(), "must be a known source")
 	}
+	if err := checkInstant("expires_at", r.ExpiresAt); err != nil {
+		return Entry{}, err
+	}
+	if err := checkInstant("period", r.Period); err != nil {
+		return Entry{}, err
+	}
 	e := Entry{Kind: KindGrant, Amount: r.Amount, Source: r.Source, ExpiresAt: utcMicro(r.ExpiresAt),
 		Priority: r.Priority, Period: utcMicro(r.Period), Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
@@ -90,7 +94,7 @@ func (l *Ledger) Grant(ctx context.Context, account string, r GrantRequest) (res
 		}
 		return nil
 	}
-	return l.run(ctx, &ob, account, r.Key, l.Now(), e, check)
+	return l.run(ctx, &ob, OpGrant, account, r.Key, l.Now(), e, check)
 }
 
 // Charge spends credits on an action or a raw amount. It fails with
@@ -130,7 +134,7 @@ func (l *Ledger) Charge(ctx context.Context, account string, r ChargeRequest) (r
 	// chat message" is the same request even if it lands on new prices.
 	e.RequestHash = requestHash(&Entry{Kind: KindCharge, Action: r.Action, Resolution: r.Resolution, Quantity: r.Quantity,
 		PriceVersion: r.PriceVersion, Amount: -r.Amount, Metadata: r.Metadata})
-	return l.run(ctx, &ob, account, r.Key, now, e, nil)
+	return l.run(ctx, &ob, OpCharge, account, r.Key, now, e, nil)
 }
 
 func (l *Ledger) table(now time.Time, version string) (*PriceTable, error) {
@@ -152,6 +156,9 @@ func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (res E
 	if r.Amount <= 0 {
 		return Entry{}, inputErr("amount", r.Amount.String(), "must be more than zero")
 	}
+	if err := checkInstant("deadline", r.Deadline); err != nil {
+		return Entry{}, err
+	}
 	now := l.Now()
 	deadline := utcMicro(r.Deadline)
 	if deadline.IsZero() {
@@ -167,7 +174,7 @@ func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (res E
 		}
 		return nil
 	}
-	return l.run(ctx, &ob, account, r.Key, now, e, check)
+	return l.run(ctx, &ob, OpHold, account, r.Key, now, e, check)
 }
 
 // Capture closes a hold, spending Amount of it and giving the rest back.
@@ -182,7 +189,7 @@ func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) 
 	}
 	e := Entry{Kind: KindCapture, Hold: r.Hold, Amount: -r.Amount, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.closeHold(ctx, &ob, account, r.Key, e)
+	return l.closeHold(ctx, &ob, OpCapture, account, r.Key, e)
 }
 
 // Release closes a hold without spending it.
@@ -194,10 +201,10 @@ func (l *Ledger) Release(ctx context.Context, account string, r ReleaseRequest) 
 	}
 	e := Entry{Kind: KindRelease, Hold: r.Hold, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.closeHold(ctx, &ob, account, r.Key, e)
+	return l.closeHold(ctx, &ob, OpRelease, account, r.Key, e)
 }
 
-func (l *Ledger) closeHold(ctx context.Context, ob *observation, account, key string, e Entry) (Entry, error) {
+func (l *Ledger) closeHold(ctx context.Context, ob *observation, op Op, account, key string, e Entry) (Entry, error) {
 	if e.Hold <= 0 {
 		return Entry{}, inputErr("hold", fmt.Sprint(e.Hold), "must be a hold's ID")
 	}
@@ -214,11 +221,11 @@ func (l *Ledger) closeHold(ctx context.Context, ob *observation, account, key st
 		e.Held = -h.Amount
 		return nil
 	}
-	r, err := l.run(ctx, ob, account, key, l.Now(), e, check)
+	r, err := l.run(ctx, ob, op, account, key, l.Now(), e, check)
 	if err == errNoOpenHold {
 		// Told apart outside the atomic step: a decision must not call
 		// the backend.
-		err = l.missingHold(ctx, account, e.Hold)
+		err = l.missingHold(ctx, op, account, e.Hold)
 	}
 	return r, err
 }
@@ -226,8 +233,8 @@ func (l *Ledger) closeHold(ctx context.Context, ob *observation, account, key st
 var errNoOpenHold = errors.New("no open hold")
 
 // missingHold tells a hold that never was from one already closed.
-func (l *Ledger) missingHold(ctx context.Context, account string, id int64) error {
-	he, err := l.backend.Entry(ctx, account, id)
+func (l *Ledger) missingHold(ctx context.Context, op Op, account string, id int64) error {
+	he, err := l.entry(ctx, op, account, id)
 	if errors.Is(err, ErrEntryNotFound) || (err == nil && he.Kind != KindHold) {
 		return fmt.Errorf("account %q has no hold %d: %w", account, id, ErrHoldNotFound)
 	}
@@ -242,6 +249,9 @@ func (l *Ledger) missingHold(ctx context.Context, account string, id int64) erro
 
 // Refund gives back credits for a charge or a capture, as a new lot that
 // never expires. Refunds of one entry never add up to more than it took.
+// A refund of an entry the account does not have fails with
+// ErrEntryNotFound; of one that is not a charge or capture, or has nothing
+// left to refund, with ErrNotRefundable.
 func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (res Entry, err error) {
 	ob := l.begin(ctx, OpRefund, account, r.Key)
 	defer func() { ob.end(res, err) }()
@@ -256,10 +266,8 @@ func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (r
 	}
 	// Entries never change, so the charge can be read outside the atomic
 	// step; what was refunded of it so far is read inside.
-	target, err := l.backend.Entry(ctx, account, r.Entry)
-	if errors.Is(err, ErrEntryNotFound) {
-		return Entry{}, fmt.Errorf("account %q has no entry %d to refund: %w", account, r.Entry, ErrNotRefundable)
-	} else if err != nil {
+	target, err := l.entry(ctx, OpRefund, account, r.Entry)
+	if err != nil {
 		return Entry{}, err
 	}
 	if (target.Kind != KindCharge && target.Kind != KindCapture) || target.Amount >= 0 {
@@ -278,12 +286,14 @@ func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (r
 		}
 		return nil
 	}
-	return l.run(ctx, &ob, account, r.Key, l.Now(), e, check)
+	return l.run(ctx, &ob, OpRefund, account, r.Key, l.Now(), e, check)
 }
 
 // Sweep records the expirations that are due on the account: lapsed holds
-// and expired lots. Reads already account for them; Sweep writes them
-// down. Every other operation sweeps too, so calling it is optional.
+// and expired lots, each stamped with the instant it took effect. Reads
+// already account for them; Sweep writes them down. Every other write
+// sweeps too, so calling it is optional. An account with no entries has
+// nothing to sweep.
 func (l *Ledger) Sweep(ctx context.Context, account string) (_ []Entry, err error) {
 	ob := l.begin(ctx, OpSweep, account, "")
 	defer func() { ob.end(Entry{}, err) }()
@@ -292,24 +302,22 @@ func (l *Ledger) Sweep(ctx context.Context, account string) (_ []Entry, err erro
 	}
 	now := l.Now()
 	var out []Entry
-	err = l.backend.Update(ctx, account, "", func(s *AccountState, _ *Entry) ([]Entry, error) {
-		if s.lastID == 0 {
-			return nil, fmt.Errorf("account %q: %w", account, ErrUnknownAccount)
-		}
+	err = l.update(ctx, OpSweep, account, "", func(s *AccountState, _ *Entry) ([]Entry, error) {
 		out = settle(s, account, s.writeTime(now))
 		return out, nil
 	})
 	return out, err
 }
 
-// settle appends and applies the entries due at now.
+// settle appends and applies the entries due by now (see
+// AccountState.due), each stamped with the instant it took effect.
 func settle(s *AccountState, account string, now time.Time) []Entry {
 	if !s.hasDue(now) {
 		return nil
 	}
 	due := s.due(now)
 	for i := range due {
-		stamp(s, &due[i], account, now)
+		due[i].Account, due[i].ID = account, s.lastID+1
 		s.apply(&due[i])
 		due[i].BalanceAfter = s.balance()
 	}
@@ -320,46 +328,26 @@ func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 	e.Account, e.ID, e.Time = account, s.lastID+1, now
 }
 
-// run is every write operation: in one atomic step it replays a retried
-// request, or settles what is due, checks the request against the
-// settled state, and appends its entry. check (may be nil) inspects the
-// settled state and may complete the entry (its Time is set); it must not
-// change the state.
-func (l *Ledger) run(ctx context.Context, ob *observation, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
+// run is every write operation but the free tier and renewals: in one
+// atomic step it replays a retried request, or settles what is due, checks
+// the request against the settled state, and appends its entry. check (may
+// be nil) inspects the settled state and may complete the entry (its Time
+// is set); it must not change the state. ob, if not nil, learns whether
+// the write was a replay.
+func (l *Ledger) run(ctx context.Context, ob *observation, op Op, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
 	e.Key = key
-	o := operations.Get().(*operation)
-	o.l, o.account, o.now, o.req, o.check = l, account, now, e, check
-	err := l.backend.Update(ctx, account, key, o.decision)
-	result := o.result
+	o := &operation{l: l, account: account, now: now, req: e, check: check}
+	if err := l.update(ctx, op, account, key, o.decide); err != nil {
+		return Entry{}, err
+	}
 	if ob != nil {
 		ob.replayed = o.replayed
 	}
-	o.release()
-	if err != nil {
-		return Entry{}, err
-	}
-	return result, nil
-}
-
-// operations recycles operations, so that a write allocates nothing of
-// its own. This relies on the Backend contract: a Decision, and the
-// entries it returns, are used only until Update returns.
-var operations = sync.Pool{New: func() any {
-	o := new(operation)
-	o.decision = o.decide // bound once: a method value passed to Update allocates
-	return o
-}}
-
-// release clears o, so that the pool keeps no caller's data alive, and
-// returns it to the pool.
-func (o *operation) release() {
-	*o = operation{decision: o.decision}
-	operations.Put(o)
+	return o.result, nil
 }
 
 // operation is one write in flight: the request, and the Decision that
-// the backend runs for it. It is recycled (see operations), so a charge
-// allocates nothing of its own.
+// the backend runs for it.
 type operation struct {
 	l        *Ledger
 	account  string
@@ -368,8 +356,6 @@ type operation struct {
 	check    func(*AccountState, *Entry) error
 	result   Entry
 	replayed bool // result is the entry already stored under the key
-	buf      [1]Entry
-	decision Decision // o.decide, bound once
 }
 
 // decide is the operation's [Decision].
@@ -378,11 +364,7 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 		if existing.RequestHash != o.req.RequestHash {
 			return nil, &IdempotencyConflictError{Account: o.account, Key: o.req.Key, EntryID: existing.ID}
 		}
-		// The stored entry may be the backend's own (the memory
-		// backend's is): the caller gets a copy.
-		o.result = *existing
-		o.result.Metadata = maps.Clone(existing.Metadata)
-		o.replayed = true
+		o.result, o.replayed = *existing, true
 		return nil, nil
 	}
 	now := s.writeTime(o.now)
@@ -391,35 +373,29 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 		work = s.Clone() // settle on a copy: a refused request changes nothing
 	}
 	due := settle(work, o.account, now)
-	// The entry is built in o.result, which is already on the heap: a
-	// local would escape through o.check and cost an allocation.
-	op := &o.result
-	*op = o.req
-	stamp(work, op, o.account, now)
+	e := o.req
+	stamp(work, &e, o.account, now)
 	if o.check != nil {
-		if err := o.check(work, op); err != nil {
+		if err := o.check(work, &e); err != nil {
 			return nil, err
 		}
 	}
-	if err := o.l.checkFunds(work, o.account, op); err != nil {
+	if err := o.l.checkFunds(work, o.account, &e); err != nil {
 		return nil, err
 	}
-	if op.Amount > 0 {
+	if e.Amount > 0 {
 		// Credits coming in must not wrap the balance around.
-		if _, err := work.balance().Add(op.Amount); err != nil {
+		if _, err := work.balance().Add(e.Amount); err != nil {
 			return nil, fmt.Errorf("account %q: %w", o.account, err)
 		}
 	}
-	work.apply(op)
-	op.BalanceAfter = work.balance()
+	work.apply(&e)
+	e.BalanceAfter = work.balance()
 	if work != s {
 		*s = *work
 	}
-	if len(due) == 0 {
-		o.buf[0] = *op
-		return o.buf[:], nil
-	}
-	return append(due, *op), nil
+	o.result = e
+	return append(due, e), nil
 }
 
 // checkFunds refuses a charge or hold that would take the account's
@@ -436,7 +412,15 @@ func (l *Ledger) checkFunds(s *AccountState, account string, e *Entry) error {
 	}
 	avail := s.spendable(e.Time)
 	if l.overdraft != nil {
-		avail += l.overdraft(account)
+		// An overdraft of MaxCredits is "unlimited": the sum saturates
+		// instead of wrapping around. A negative one is no overdraft.
+		if od := l.overdraft(account); od > 0 {
+			if sum, err := avail.Add(od); err == nil {
+				avail = sum
+			} else {
+				avail = MaxCredits
+			}
+		}
 	}
 	if need > avail {
 		return &InsufficientCreditsError{Account: account, Requested: need, Available: max(avail, 0), Shortfall: need - max(avail, 0)}

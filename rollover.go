@@ -379,16 +379,12 @@ func stepHash(id string, prev, next *subPeriod) uint64 {
 }
 
 // stepDone reports whether a step's entries are already written, and
-// refuses a step written for another plan.
+// refuses a step written for another plan. It only reads.
 func (l *Ledger) stepDone(ctx context.Context, account string, st *renewStep) (bool, error) {
-	var done bool
-	err := l.backend.Update(ctx, account, st.key, func(_ *AccountState, existing *Entry) ([]Entry, error) {
-		if existing != nil && existing.RequestHash != st.hash {
-			return nil, &IdempotencyConflictError{Account: account, Key: st.key, EntryID: existing.ID}
-		}
-		done = existing != nil
-		return nil, nil
-	})
+	existing, done, err := l.entryByKey(ctx, OpRenew, account, st.key)
+	if err == nil && done && existing.RequestHash != st.hash {
+		err = &IdempotencyConflictError{Account: account, Key: st.key, EntryID: existing.ID}
+	}
 	return done, err
 }
 
@@ -397,13 +393,16 @@ func (l *Ledger) stepDone(ctx context.Context, account string, st *renewStep) (b
 // its first grant (on the rollover, for a final step).
 func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscription, st *renewStep, now time.Time) ([]Entry, error) {
 	var made []Entry
-	err := l.backend.Update(ctx, account, st.key, func(s *AccountState, existing *Entry) ([]Entry, error) {
+	err := l.update(ctx, OpRenew, account, st.key, func(s *AccountState, existing *Entry) ([]Entry, error) {
 		made = nil
 		if existing != nil {
 			if existing.RequestHash != st.hash {
 				return nil, &IdempotencyConflictError{Account: account, Key: st.key, EntryID: existing.ID}
 			}
 			return nil, nil // another caller did this step
+		}
+		if err := s.checkStep(account, sub.ID, st); err != nil {
+			return nil, err
 		}
 		now := s.writeTime(now)
 		work := s.Clone()
@@ -445,6 +444,28 @@ func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscriptio
 	return made, nil
 }
 
+// checkStep refuses a renewal step that does not continue what the
+// account was granted under the subscription: the first step of a
+// subscription grants its first period, and every later one follows the
+// period granted last (its prev is that period). A step that does not is
+// computed from a subscription whose past changed (another anchor, time
+// zone or interval under the same ID), and would grant a period twice.
+func (s *AccountState) checkStep(account, id string, st *renewStep) error {
+	m, ok := s.subs[id]
+	switch {
+	case !ok && st.prev == nil:
+		return nil
+	case ok && st.prev != nil && m.Start.Equal(st.prev.Start) && (m.End.IsZero() || m.End.Equal(st.prev.End)):
+		return nil
+	}
+	conflict := &IdempotencyConflictError{Account: account, Key: st.key, EntryID: m.Entry}
+	if !ok {
+		// No period was granted: only the first step may be taken.
+		conflict.EntryID = 0
+	}
+	return fmt.Errorf("subscription %q does not continue the periods granted under its ID (was its anchor, zone or plan interval changed?): %w", id, conflict)
+}
+
 // rolloverEntry decides the rollover at the end of period sp under its
 // plan's policy, on a state settled at now. It reports false if there is
 // nothing to write; a final rollover (always) is written even if it moves
@@ -472,14 +493,13 @@ func rolloverEntry(s *AccountState, id string, sp *subPeriod, now time.Time, alw
 	if drop == 0 && carried == 0 && !always {
 		return Entry{}, false, false
 	}
-	e = Entry{Kind: KindRollover, Amount: -drop, Source: SourceSubscription, Period: utcMicro(sp.Start),
-		Metadata: map[string]string{"subscription": id}}
+	e = Entry{Kind: KindRollover, Amount: -drop, Source: SourceSubscription, Period: utcMicro(sp.Start), PeriodEnd: utcMicro(sp.End),
+		Subscription: id, Carried: carried}
 	if carried > 0 {
 		e.Priority = pol.CarryPriority
 		if pol.CarryPeriods > 0 {
 			e.ExpiresAt = utcMicro(sp.endAfter(1 + pol.CarryPeriods))
 		}
-		e.Metadata["carried"] = carried.String()
 	}
 	return e, carried > 0, true
 }
@@ -504,7 +524,7 @@ func grantEntries(s *AccountState, id string, sp *subPeriod, now time.Time) ([]E
 	keep = utcMicro(keep)
 	entry := func(amount Credits, expires time.Time) Entry {
 		return Entry{Kind: KindGrant, Amount: amount, Source: SourceSubscription, ExpiresAt: expires, Priority: plan.Priority,
-			Period: utcMicro(sp.Start), Metadata: map[string]string{"subscription": id, "plan": plan.Name}}
+			Period: utcMicro(sp.Start), PeriodEnd: utcMicro(sp.End), Subscription: id, Plan: plan.Name}
 	}
 	// Credits coming in must not wrap the balance around.
 	if _, err := s.balance().Add(plan.Credits); err != nil {

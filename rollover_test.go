@@ -119,6 +119,41 @@ func TestRenewRefusesToRewriteThePast(t *testing.T) {
 	}
 }
 
+// A subscription whose past changed under the same ID (another anchor, a
+// zone, an interval) would compute periods that overlap those granted:
+// renewing it is a conflict, and grants nothing twice.
+func TestRenewRefusesAChangedAnchor(t *testing.T) {
+	t0 := testDate(2026, 6, 1, 0, 0, time.UTC)
+	s := testSub("s", testPlan("basic", 100*Credit, Monthly, RolloverPolicy{}), t0, nil)
+	for name, change := range map[string]func(*Subscription){
+		"later anchor":   func(c *Subscription) { c.Anchor = testDate(2026, 6, 15, 0, 0, time.UTC) },
+		"earlier anchor": func(c *Subscription) { c.Anchor = testDate(2026, 5, 20, 0, 0, time.UTC) },
+		"other zone": func(c *Subscription) {
+			c.Location = testZone(t, "Asia/Tokyo")
+			c.Anchor = testDate(2026, 6, 1, 0, 0, c.Location) // midnight in Tokyo, not in UTC
+		},
+		"yearly": func(c *Subscription) { c.Plan.Interval = Yearly },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newSubFixture(t, t0)
+			f.renew(s)
+			before := f.history()
+			changed := s
+			change(&changed)
+			f.at(testDate(2026, 6, 25, 0, 0, time.UTC))
+			es, err := f.l.Renew(f.ctx, f.account, changed)
+			var ce *IdempotencyConflictError
+			if !errors.Is(err, ErrIdempotencyConflict) || !errors.As(err, &ce) || len(es) != 0 {
+				t.Fatalf("renewing with the anchor changed: %+v, %v; want an *IdempotencyConflictError", es, err)
+			}
+			if after := f.history(); len(after) != len(before) {
+				t.Fatalf("a refused renewal wrote %d entries", len(after)-len(before))
+			}
+			f.wantTotal(100 * Credit)
+		})
+	}
+}
+
 func TestRenewFailuresChangeNothing(t *testing.T) {
 	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
 	f := newSubFixture(t, t0)
@@ -146,8 +181,8 @@ func TestRenewFailuresChangeNothing(t *testing.T) {
 	if es, err := f.l.Renew(f.ctx, "newcomer", later); err != nil || len(es) != 0 {
 		t.Fatalf("future subscription: %v %+v", err, es)
 	}
-	if _, err := f.l.Balance(f.ctx, "newcomer"); !errors.Is(err, ErrUnknownAccount) {
-		t.Fatalf("future subscription made an account: %v", err)
+	if b, err := f.l.Balance(f.ctx, "newcomer"); err != nil || b.Version != 0 {
+		t.Fatalf("future subscription made an account: %+v, %v", b, err)
 	}
 }
 
@@ -356,7 +391,7 @@ func TestRolloverCarry(t *testing.T) {
 		// The rollover, then February's grant: 50 that would be over the
 		// max at its end (expiring then), and 50 that would be carried.
 		if len(es) != 3 || es[0].Kind != KindRollover || es[0].Lot != es[0].ID || es[0].Amount != 0 ||
-			es[0].Priority != 10 || !es[0].ExpiresAt.Equal(testDate(2026, 3, 1, 0, 0, time.UTC)) || es[0].Metadata["carried"] != "50" {
+			es[0].Priority != 10 || !es[0].ExpiresAt.Equal(testDate(2026, 3, 1, 0, 0, time.UTC)) || es[0].Carried != 50*Credit || es[0].Metadata != nil {
 			t.Fatalf("carry: %+v", es)
 		}
 		st := f.state()
@@ -393,7 +428,7 @@ func TestRolloverCarry(t *testing.T) {
 		}
 		f.at(testDate(2026, 2, 3, 0, 0, time.UTC))
 		es := f.renew(c)
-		if len(es) != 1 || es[0].Kind != KindRollover || es[0].Key == "" || es[0].Metadata["carried"] != "50" {
+		if len(es) != 1 || es[0].Kind != KindRollover || es[0].Key == "" || es[0].Carried != 50*Credit {
 			t.Fatalf("final carry: %+v", es)
 		}
 		if again := f.renew(c); len(again) != 0 {

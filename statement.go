@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 )
@@ -15,19 +16,20 @@ import (
 //
 //	Opening + TotalGranted() + Refunded - TotalSpent() - Expired == Closing
 //
-// A statement covers the entries recorded in the period: those from the
-// first entry recorded at or after Period.Start up to, not including, the
-// first recorded at or after Period.End. Statements of consecutive periods
+// A statement covers the entries that took effect in the period: those
+// from the first entry stamped at or after Period.Start up to, not
+// including, the first stamped at or after Period.End (an entry's Time is
+// when it took effect; see [Entry]). Statements of consecutive periods
 // therefore cover every entry exactly once, and each one's Closing is the
-// next one's Opening. (Entries are stamped when they are written, to the
-// microsecond; under concurrent writes an entry recorded within
+// next one's Opening. (Under concurrent writes an entry stamped within
 // microseconds of a boundary goes with its neighbours in ID order.)
 //
-// An expiry is counted where it is recorded: every write records what is
-// due first, and Renew at each period's start records the expiry at the
-// period's end. For the current period, Expired also counts what is due by
-// now but not recorded yet, so that Closing is the balance [Ledger.Balance]
-// reports.
+// An expiry is counted in the period in which it took effect, whenever it
+// was recorded: a lot that expired on June 20 is June's, though no write
+// recorded it until August. What is due by now but not recorded yet counts
+// too, at the instant it took effect, so the current period's Closing is
+// the balance [Ledger.Balance] reports, and a past period's is the balance
+// the account had at its end.
 type Statement struct {
 	Account string    `json:"account"`
 	Period  Period    `json:"period"`
@@ -88,8 +90,9 @@ const statementPage = 1000
 
 // Statement returns the account's statement for a period, read from its
 // history page by page. It is a consistent snapshot: entries written while
-// it reads are left out. An account with no entries is ErrUnknownAccount;
-// a period that does not end after it starts is an [*InputError].
+// it reads are left out. An account with no entries has a statement of
+// zeros; a period that does not end after it starts, or is outside the
+// years 1 to 9999, is an [*InputError].
 func (l *Ledger) Statement(ctx context.Context, account string, period Period) (_ Statement, err error) {
 	ob := l.begin(ctx, OpStatement, account, "")
 	defer func() { ob.end(Entry{}, err) }()
@@ -99,7 +102,13 @@ func (l *Ledger) Statement(ctx context.Context, account string, period Period) (
 	if period.Start.IsZero() || !period.End.After(period.Start) {
 		return Statement{}, inputErr("period", period.String(), "must have a start, and an end after it")
 	}
-	state, err := l.backend.Load(ctx, account)
+	if err := checkInstant("period.start", period.Start); err != nil {
+		return Statement{}, err
+	}
+	if err := checkInstant("period.end", period.End); err != nil {
+		return Statement{}, err
+	}
+	state, err := l.load(ctx, OpStatement, account)
 	if err != nil {
 		return Statement{}, err
 	}
@@ -112,19 +121,18 @@ func (l *Ledger) Statement(ctx context.Context, account string, period Period) (
 	sum := statementSums{granted: map[Source]*GrantLine{}, spent: map[spendKey]*SpendLine{}}
 
 	running := state.balance() // the recorded balance at version
-	endReached := false        // stopped at an entry recorded at or after period.End
-	firstPage, err := l.backend.Entries(ctx, account, HistoryQuery{Since: period.Start, Limit: 1})
+	endReached := false        // stopped at an entry stamped at or after period.End
+	firstPage, err := l.entries(ctx, OpStatement, account, HistoryQuery{Since: ceilMicro(period.Start), Limit: 1})
 	if err != nil {
 		return Statement{}, err
 	}
 	if len(firstPage) == 1 && firstPage[0].ID <= version {
 		e0 := &firstPage[0]
 		running = e0.BalanceAfter - e0.Amount
-		st.Opening = running
 		after := e0.ID - 1
 	pages:
 		for {
-			page, err := l.backend.Entries(ctx, account, HistoryQuery{After: after, Limit: statementPage})
+			page, err := l.entries(ctx, OpStatement, account, HistoryQuery{After: after, Limit: statementPage})
 			if err != nil {
 				return Statement{}, err
 			}
@@ -140,6 +148,10 @@ func (l *Ledger) Statement(ctx context.Context, account string, period Period) (
 				if e.ID != after+1 {
 					return Statement{}, fmt.Errorf("credits: statement of account %q: entry %d follows entry %d", account, e.ID, after)
 				}
+				if st.First == 0 {
+					st.Opening = running
+					st.First = e.ID
+				}
 				if err := sum.add(e); err != nil {
 					return Statement{}, fmt.Errorf("credits: statement of account %q: %w", account, err)
 				}
@@ -150,36 +162,33 @@ func (l *Ledger) Statement(ctx context.Context, account string, period Period) (
 					return Statement{}, fmt.Errorf("credits: statement of account %q: entry %d says balance %s, the history adds up to %s",
 						account, e.ID, e.BalanceAfter, running)
 				}
-				if st.First == 0 {
-					st.First = e.ID
-				}
 				st.Last, after = e.ID, e.ID
 			}
 			if len(page) < statementPage {
 				break
 			}
 		}
-	} else {
+	}
+	if st.First == 0 {
 		st.Opening = running
 	}
 
-	// What is due by now and not recorded yet happens now: in this period
-	// if it is the current one; before it if it has not started.
-	if !endReached && now.Before(period.End) && state.hasDue(now) {
-		var pending Credits
+	// What is due by now and not recorded yet took effect after every
+	// recorded entry, each at its own instant: before the period, in it,
+	// or after it.
+	if !endReached && state.hasDue(now) {
 		for _, d := range state.due(now) {
-			pending -= d.Amount
-		}
-		if now.Before(period.Start) {
-			if st.First == 0 {
-				st.Opening -= pending
-				running -= pending
+			switch {
+			case !d.Time.Before(period.End):
+			case d.Time.Before(period.Start):
+				st.Opening += d.Amount
+				running += d.Amount
+			default:
+				if err := sum.add(&d); err != nil {
+					return Statement{}, fmt.Errorf("credits: statement of account %q: %w", account, err)
+				}
+				running += d.Amount
 			}
-		} else {
-			if sum.expired, err = sum.expired.Add(pending); err != nil {
-				return Statement{}, err
-			}
-			running -= pending
 		}
 	}
 
@@ -233,16 +242,15 @@ func (s *statementSums) add(e *Entry) error {
 			s.spent[k] = line
 		}
 		line.Entries++
+		if e.Quantity > math.MaxInt64-line.Quantity {
+			return fmt.Errorf("entry %d: %s quantities add up to more than %d: %w", e.ID, k.action, int64(math.MaxInt64), ErrOverflow)
+		}
 		line.Quantity += e.Quantity
 		line.Amount, err = line.Amount.Sub(e.Amount)
 	case KindExpire, KindRollover:
 		s.expired, err = s.expired.Sub(e.Amount)
-		if c, ok := e.Metadata["carried"]; ok && e.Kind == KindRollover {
-			carried, perr := Parse(c)
-			if perr != nil {
-				return fmt.Errorf("entry %d: carried: %w", e.ID, perr)
-			}
-			s.carried, err = s.carried.Add(carried)
+		if err == nil && e.Kind == KindRollover {
+			s.carried, err = s.carried.Add(e.Carried)
 		}
 	case KindHold, KindRelease, KindClaim:
 		if e.Amount != 0 {

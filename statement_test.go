@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // ---- Statements ----
@@ -104,8 +106,8 @@ func TestStatementAddsUpAndTiles(t *testing.T) {
 	if _, err := f.l.Statement(f.ctx, f.account, Period{Start: t0, End: t0}); !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("empty period: %v", err)
 	}
-	if _, err := f.l.Statement(f.ctx, "nobody", Period{Start: t0, End: t0.Add(time.Hour)}); !errors.Is(err, ErrUnknownAccount) {
-		t.Fatalf("unknown account: %v", err)
+	if st, err := f.l.Statement(f.ctx, "nobody", Period{Start: t0, End: t0.Add(time.Hour)}); err != nil || st.Opening != 0 || st.Closing != 0 || st.First != 0 {
+		t.Fatalf("an account with no entries: %+v, %v; want a statement of zeros", st, err)
 	}
 }
 
@@ -177,4 +179,86 @@ func BenchmarkStatementBaselineHistory(b *testing.B) {
 		}
 	}
 	cpu.stop(b)
+}
+
+// A lot that expired on June 20, with no write until August, expired in
+// June: June's statement closes without its credits, and neither July's
+// nor August's counts it, whether the expiry is recorded yet or not.
+func TestStatementCountsAnExpiryInThePeriodItTookEffect(t *testing.T) {
+	june := Period{Start: testDate(2026, 6, 1, 0, 0, time.UTC), End: testDate(2026, 7, 1, 0, 0, time.UTC)}
+	july := Period{Start: june.End, End: testDate(2026, 8, 1, 0, 0, time.UTC)}
+	august := Period{Start: july.End, End: testDate(2026, 9, 1, 0, 0, time.UTC)}
+	f := newSubFixture(t, june.Start)
+	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "keep", Amount: 10 * Credit, Source: SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Grant(f.ctx, f.account, GrantRequest{Key: "promo", Amount: 5 * Credit, Source: SourceAdjustment,
+		ExpiresAt: testDate(2026, 6, 20, 12, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			p                         Period
+			opening, expired, closing Credits
+		}{{june, 0, 5 * Credit, 10 * Credit}, {july, 10 * Credit, 0, 10 * Credit}, {august, 10 * Credit, 0, 10 * Credit}} {
+			st := f.statement(c.p)
+			checkAddsUp(t, st)
+			if st.Opening != c.opening || st.Expired != c.expired || st.Closing != c.closing {
+				t.Errorf("%s: statement of %s: opening %s, expired %s, closing %s; want %s, %s, %s",
+					when, c.p, st.Opening, st.Expired, st.Closing, c.opening, c.expired, c.closing)
+			}
+		}
+	}
+	f.at(testDate(2026, 8, 10, 0, 0, time.UTC))
+	check("before any write recorded the expiry")
+	if _, err := f.l.Charge(f.ctx, f.account, ChargeRequest{Key: "august", Amount: Credit}); err != nil {
+		t.Fatal(err)
+	}
+	es := f.history()
+	exp := es[2]
+	if exp.Kind != KindExpire || !exp.Time.Equal(testDate(2026, 6, 20, 12, 0, time.UTC)) {
+		t.Fatalf("the expiry recorded in August: %+v, want it stamped June 20, 12:00", exp)
+	}
+	june.End, july.End = july.Start, august.Start
+	if st := f.statement(august); st.Expired != 0 || st.Closing != 9*Credit || st.TotalSpent() != Credit {
+		t.Errorf("August after the charge: %+v", st)
+	}
+	if st := f.statement(june); st.Expired != 5*Credit || st.Closing != 10*Credit {
+		t.Errorf("June after the expiry was recorded in August: %+v", st)
+	}
+}
+
+// Quantities of a statement line add up with an overflow check, never
+// wrapping to a negative count.
+func TestStatementQuantitiesDoNotWrap(t *testing.T) {
+	prices := map[Action]Credits{}
+	for _, a := range Actions() {
+		prices[a] = Credit
+	}
+	prices[UploadImage] = 0
+	table, err := NewPriceTable("free-images", testDate(2020, 1, 1, 0, 0, time.UTC), prices, map[Resolution]decimal.Decimal{Res720p: decimal.NewFromInt(1), Res1080p: decimal.NewFromInt(2), Res4K: decimal.NewFromInt(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := NewPriceBook(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := testDate(2026, 1, 1, 0, 0, time.UTC)
+	c := &testClock{t: t0}
+	l := NewMemoryLedger(Options{Now: c.Now, Prices: book})
+	ctx := context.Background()
+	if _, err := l.Grant(ctx, "a", GrantRequest{Key: "g", Amount: Credit, Source: SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := l.Charge(ctx, "a", ChargeRequest{Key: fmt.Sprint("c", i), Action: UploadImage, Quantity: 1 << 62}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := l.Statement(ctx, "a", Period{Start: t0, End: t0.Add(time.Hour)})
+	if !errors.Is(err, ErrOverflow) {
+		t.Fatalf("statement of two charges of 2^62 units each: %+v, %v; want ErrOverflow", st.Spent, err)
+	}
 }

@@ -25,10 +25,8 @@ func checkAccount(account string) error {
 	return nil
 }
 
-func checkCommon(account, key string, md map[string]string) error {
-	if err := checkAccount(account); err != nil {
-		return err
-	}
+// checkKey accepts an idempotency key a caller may use.
+func checkKey(key string) error {
 	if key == "" {
 		return inputErr("key", "", "an idempotency key is required")
 	}
@@ -37,6 +35,16 @@ func checkCommon(account, key string, md map[string]string) error {
 	}
 	if strings.HasPrefix(key, reservedPrefix) {
 		return inputErr("key", key, "keys beginning with '$' are reserved")
+	}
+	return nil
+}
+
+func checkCommon(account, key string, md map[string]string) error {
+	if err := checkAccount(account); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	if len(md) > maxMetadataKeys {
 		return inputErr("metadata", "", fmt.Sprintf("has %d keys, at most %d allowed", len(md), maxMetadataKeys))
@@ -68,6 +76,65 @@ func checkText(field, s string, max int) error {
 		}
 	}
 	return nil
+}
+
+// The instants the ledger stores: from the first to the last microsecond
+// of the years 1 to 9999, in UTC. Every backend (JSON, SQLite's unix
+// microseconds, PostgreSQL's timestamptz) holds them exactly.
+var (
+	minInstant = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxInstant = time.Date(9999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)
+)
+
+// checkInstant accepts the zero time and instants the ledger can store.
+func checkInstant(field string, t time.Time) error {
+	if !t.IsZero() && (t.Before(minInstant) || t.After(maxInstant)) {
+		return inputErr(field, t.Format(time.RFC3339Nano), "must be in the years 1 to 9999 (UTC)")
+	}
+	return nil
+}
+
+// checkQuery validates a history query and puts it in the form backends
+// are given: a Limit (100 if none), and bounds in UTC rounded up to the
+// whole microsecond (entry times are whole microseconds, so an entry is at
+// or after Since exactly when it is at or after Since rounded up, and
+// before Until exactly when it is before Until rounded up).
+func checkQuery(q *HistoryQuery) error {
+	switch {
+	case q.Limit < 0 || q.Limit > maxPage:
+		return inputErr("limit", fmt.Sprint(q.Limit), fmt.Sprintf("must be 0 to %d", maxPage))
+	case q.Limit == 0:
+		q.Limit = 100
+	}
+	if q.After < 0 {
+		return inputErr("after", fmt.Sprint(q.After), "must not be negative")
+	}
+	for _, k := range q.Kinds {
+		if !k.Valid() {
+			return inputErr("kinds", k.String(), "unknown entry kind")
+		}
+	}
+	if err := checkInstant("since", q.Since); err != nil {
+		return err
+	}
+	if err := checkInstant("until", q.Until); err != nil {
+		return err
+	}
+	q.Since, q.Until = ceilMicro(q.Since), ceilMicro(q.Until)
+	return nil
+}
+
+// ceilMicro is t in UTC rounded up to the whole microsecond (the zero time
+// stays zero).
+func ceilMicro(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	c := t.UTC().Truncate(time.Microsecond)
+	if c.Before(t) {
+		c = c.Add(time.Microsecond)
+	}
+	return c
 }
 
 func utcMicro(t time.Time) time.Time {

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -68,9 +67,7 @@ func (h *handler) loadView(r *http.Request, account string, loc *time.Location, 
 	ctx := r.Context()
 	v := &accountView{Account: account, Loc: loc}
 	bal, err := h.ledger.Balance(ctx, account)
-	if errors.Is(err, credits.ErrUnknownAccount) {
-		bal, v.Empty = credits.Balance{Account: account, AsOf: h.ledger.Now()}, true
-	} else if err != nil {
+	if err != nil {
 		return nil, err
 	}
 	v.Balance, v.Now = bal, bal.AsOf
@@ -83,7 +80,7 @@ func (h *handler) loadView(r *http.Request, account string, loc *time.Location, 
 		v.Sub = newSubView(sub, v.Now)
 	}
 	v.Period = currentPeriod(sub, hasSub, v.Now, loc)
-	if v.Empty || bal.Version == 0 {
+	if bal.Version == 0 {
 		v.Empty = true
 		v.Statement = credits.Statement{Account: account, Period: v.Period, AsOf: v.Now}
 		v.Chart = newChart(nil, nil, 0, v.Now, loc, forecastView{})

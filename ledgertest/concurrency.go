@@ -24,6 +24,7 @@ func testConcurrency(t *testing.T, open func(*testing.T) credits.Backend) {
 	})
 	t.Run("same key", func(t *testing.T) { sameKey(t, open(t)) })
 	t.Run("same claim key", func(t *testing.T) { sameClaim(t, open(t)) })
+	t.Run("two claim keys", func(t *testing.T) { twoClaims(t, open(t)) })
 }
 
 const (
@@ -282,8 +283,8 @@ func sameClaim(t *testing.T, b credits.Backend) {
 		switch {
 		case i == winner && (err != nil || bal.Total != 30*credits.Credit):
 			broke(t, ruleClaimOnce, "the winner %q has %s (%v), want 30", account(i), bal.Total, err)
-		case i != winner && !errors.Is(err, credits.ErrUnknownAccount):
-			broke(t, ruleClaimOnce, "the loser %q has a balance of %s (%v), want no entries", account(i), bal.Total, err)
+		case i != winner && (err != nil || bal.Version != 0 || bal.Total != 0):
+			broke(t, ruleClaimOnce, "the loser %q has a balance of %s at version %d (%v), want no entries", account(i), bal.Total, bal.Version, err)
 		}
 	}
 
@@ -303,6 +304,48 @@ func sameClaim(t *testing.T, b credits.Backend) {
 	hist, err := history(ctx, t, l, account(winner), credits.HistoryQuery{}, 10)
 	if err != nil || len(hist) != 1 {
 		broke(t, ruleKeyOnce, "the winner's history has %d entries (%v), want the one grant", len(hist), err)
+	}
+}
+
+// twoClaims sends the free-tier claim of one account under two claim keys
+// at once, 8 goroutines each: one key wins the account's one grant, and
+// the other is not used up: another account then claims it.
+func twoClaims(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	l := newLedger(b, NewClock(start), nil)
+	const senders, account = 16, "two claims ✌"
+	claims := [2]string{"first@example.com", "second@example.com"}
+	errs := make([]error, senders)
+	got := make([]credits.Entry, senders)
+	atOnce(senders, func(i int) {
+		got[i], errs[i] = l.ClaimFreeTier(ctx, account, claims[i%2])
+	})
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won >= 0 && claims[i%2] != claims[won]:
+			broke(t, ruleClaimOnce, "account %q was granted its free tier under %q and under %q", account, claims[won], claims[i%2])
+		case err == nil:
+			won = i % 2
+		case !errors.Is(err, credits.ErrAlreadyClaimed):
+			broke(t, ruleClaimOnce, "claim of %q under %q: got %v, want success or ErrAlreadyClaimed", account, claims[i%2], err)
+		}
+	}
+	if won < 0 {
+		broke(t, ruleClaimOnce, "16 claims of %q under two keys and none got the free tier", account)
+	}
+	if bal, err := l.Balance(ctx, account); err != nil || bal.Total != 30*credits.Credit {
+		broke(t, ruleClaimOnce, "account %q has %s (%v) after its claims, want 30", account, bal.Total, err)
+	}
+	lost := claims[1-won]
+	other := "the key's owner"
+	e, err := l.ClaimFreeTier(ctx, other, lost)
+	if err != nil || e.Amount != 30*credits.Credit || e.Claim != lost {
+		broke(t, ruleClaimKeyFree, "after %q lost the race under %q, %q claiming it got %+v, %v; want the free tier", account, lost, other, e, err)
+	}
+	// And the winning key stays the winner's.
+	if _, err := l.ClaimFreeTier(ctx, "a third account", claims[won]); !errors.Is(err, credits.ErrAlreadyClaimed) {
+		broke(t, ruleClaimOnce, "a third account claiming %q, which %q was granted under: got %v, want ErrAlreadyClaimed", claims[won], account, err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 func testHistory(t *testing.T, b credits.Backend) {
 	t.Run("pages while writing", func(t *testing.T) { pagesWhileWriting(t, b) })
 	t.Run("filters", func(t *testing.T) { filters(t, b) })
+	t.Run("keys", func(t *testing.T) { keys(t, b) })
 	t.Run("unknown", func(t *testing.T) { unknown(t, b) })
 }
 
@@ -128,6 +129,14 @@ func filters(t *testing.T, b credits.Backend) {
 		{Since: t1, Kinds: []credits.Kind{credits.KindCharge, credits.KindRelease}},
 		{Since: t2.Add(time.Microsecond)},
 		{After: 3, Kinds: []credits.Kind{credits.KindGrant, credits.KindCharge}},
+		// Bounds finer than the microsecond entries are stamped to: an
+		// entry at t1 is not at or after t1+1ns, and is before t1+1ns.
+		{Since: t1.Add(time.Nanosecond)},
+		{Since: t1.Add(-time.Nanosecond)},
+		{Until: t1.Add(time.Nanosecond)},
+		{Until: t1.Add(-time.Nanosecond)},
+		{Since: t0.Add(999 * time.Nanosecond), Until: t2.Add(1)},
+		{Since: t1.In(time.FixedZone("UTC-5", -5*3600)), Until: t2.In(time.FixedZone("UTC+9", 9*3600))},
 	}
 	for _, q := range queries {
 		var want []credits.Entry
@@ -177,6 +186,48 @@ func filters(t *testing.T, b credits.Backend) {
 	}
 }
 
+// keys checks EntryByKey, in the ledger and in the backend: the entry
+// stored under a key is the account's own, whatever other accounts store
+// under the same key, and a key nobody used is ErrEntryNotFound.
+func keys(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	l := newLedger(b, NewClock(start), nil)
+	accounts := []string{"keys A", "keys B ✓"}
+	var made []credits.Entry
+	for i, account := range accounts {
+		for j, key := range []string{"shared key", "own key " + account} {
+			e, err := l.Grant(ctx, account, credits.GrantRequest{Key: key, Amount: credits.Credits(10*i+j+1) * credits.Credit, Source: credits.SourceTopUp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			made = append(made, e)
+		}
+	}
+	claimed, err := l.ClaimFreeTier(ctx, accounts[0], "keys@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	made = append(made, claimed)
+	for _, e := range made {
+		got, err := l.EntryByKey(ctx, e.Account, e.Key)
+		if err != nil || !cmp.Equal(e, got, entryCmp...) {
+			broke(t, ruleEntryByKey, "EntryByKey(%q, %q) = %+v, %v; want entry %d of that account", e.Account, e.Key, got, err, e.ID)
+		}
+		raw, err := b.EntryByKey(ctx, e.Account, e.Key)
+		if err != nil || !cmp.Equal(e, raw, entryCmp...) {
+			broke(t, ruleEntryByKey, "backend EntryByKey(%q, %q) = %+v, %v; want entry %d of that account", e.Account, e.Key, raw, err, e.ID)
+		}
+	}
+	for _, q := range [][2]string{{accounts[1], "own key " + accounts[0]}, {accounts[0], "never used"}, {"keys nobody", "shared key"}, {accounts[1], "$free_tier"}} {
+		if e, err := b.EntryByKey(ctx, q[0], q[1]); !errors.Is(err, credits.ErrEntryNotFound) {
+			broke(t, ruleEntryByKey, "backend EntryByKey(%q, %q) = entry %d of %q, %v; want ErrEntryNotFound", q[0], q[1], e.ID, e.Account, err)
+		}
+		if _, err := l.EntryByKey(ctx, q[0], q[1]); q[1][0] != '$' && !errors.Is(err, credits.ErrEntryNotFound) {
+			broke(t, ruleEntryByKey, "EntryByKey(%q, %q): got %v, want ErrEntryNotFound", q[0], q[1], err)
+		}
+	}
+}
+
 // unknown checks every read of an account that has no entries, and of
 // one that only ever had failed operations.
 func unknown(t *testing.T, b credits.Backend) {
@@ -190,23 +241,36 @@ func unknown(t *testing.T, b credits.Backend) {
 		broke(t, ruleOutcome, "a release on an account with no entries: got %v, want ErrHoldNotFound", err)
 	}
 	for _, account := range []string{"nobody", "failed only", "Ñoño 🫥"} {
-		if _, err := l.Balance(ctx, account); !errors.Is(err, credits.ErrUnknownAccount) {
-			broke(t, ruleUnknown, "Balance(%q): got %v, want ErrUnknownAccount", account, err)
-		}
-		if _, err := l.History(ctx, account, credits.HistoryQuery{}); !errors.Is(err, credits.ErrUnknownAccount) {
-			broke(t, ruleUnknown, "History(%q): got %v, want ErrUnknownAccount", account, err)
-		}
-		if _, err := l.Sweep(ctx, account); !errors.Is(err, credits.ErrUnknownAccount) {
-			broke(t, ruleUnknown, "Sweep(%q): got %v, want ErrUnknownAccount", account, err)
+		p, err := l.History(ctx, account, credits.HistoryQuery{})
+		checkEmptyAccount(ctx, t, l, b, account, p.Entries, err)
+		if es, err := l.Sweep(ctx, account); err != nil || len(es) != 0 {
+			broke(t, ruleUnknown, "Sweep(%q): %d entries, %v; want none and no error", account, len(es), err)
 		}
 		if _, err := l.Entry(ctx, account, 1); !errors.Is(err, credits.ErrEntryNotFound) {
 			broke(t, ruleUnknown, "Entry(%q, 1): got %v, want ErrEntryNotFound", account, err)
 		}
-		if _, err := b.Load(ctx, account); !errors.Is(err, credits.ErrUnknownAccount) {
-			broke(t, ruleUnknown, "backend Load(%q): got %v, want ErrUnknownAccount", account, err)
-		}
 		if es, err := b.Entries(ctx, account, credits.HistoryQuery{Limit: 10}); err != nil || len(es) != 0 {
 			broke(t, ruleUnknown, "backend Entries(%q): %d entries, error %v; want none and no error", account, len(es), err)
 		}
+	}
+}
+
+// checkEmptyAccount checks the reads of an account with no entries, given
+// what History returned for it: an empty history, a zero balance, a
+// statement of zeros, and the zero state in the backend.
+func checkEmptyAccount(ctx context.Context, t failer, l *credits.Ledger, b credits.Backend, account string, hist []credits.Entry, histErr error) {
+	t.Helper()
+	if histErr != nil || len(hist) != 0 {
+		broke(t, ruleUnknown, "History(%q) of an account with no entries: %d entries, error %v; want none", account, len(hist), histErr)
+	}
+	if bal, err := l.Balance(ctx, account); err != nil || bal.Total != 0 || bal.Held != 0 || bal.Available != 0 || bal.Version != 0 {
+		broke(t, ruleUnknown, "Balance(%q) of an account with no entries: %+v, %v; want zero", account, bal, err)
+	}
+	p := credits.Period{Start: start.Add(-time.Hour), End: start.Add(24 * time.Hour)}
+	if st, err := l.Statement(ctx, account, p); err != nil || st.Opening != 0 || st.Closing != 0 || st.First != 0 || len(st.Granted)+len(st.Spent) != 0 {
+		broke(t, ruleUnknown, "Statement(%q) of an account with no entries: %+v, %v; want zeros", account, st, err)
+	}
+	if s, err := b.Load(ctx, account); err != nil || s == nil || s.Version() != 0 || !s.Equal(new(credits.AccountState)) {
+		broke(t, ruleUnknown, "backend Load(%q) of an account with no entries: %v, %v; want the zero state", account, s, err)
 	}
 }

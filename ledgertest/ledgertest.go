@@ -5,21 +5,23 @@
 //
 //	rule: a replayed idempotency key returns the first result and changes nothing
 //
-// The rules are those of the design's "Ledger semantics" and "Invariants":
-// the balance is the sum of the history; granted = spent + expired +
-// balance; available credits never go below minus the overdraft; no
-// idempotency key is applied twice; refunds never exceed their charge; a
-// capture never exceeds its hold; [credits.Rebuild] of the history equals
-// the state the backend stores; a failed operation changes nothing; and
-// concurrent operations leave what some serial order of them would. And
-// those of subscriptions (issue 4's rollover rules): each period that has
-// started is granted exactly once with its plan's credits, however many
-// callers renew at once; its credits expire as the plan's policy says; a
-// cap holds once a period has ended; rollovers add no credits, leave at
-// most the cap and carry within [Min, Max]; nothing that could be spent
-// first expires; renewing with a changed past is ErrIdempotencyConflict
-// and changes nothing; and statements add up, chain from one period to
-// the next, and close the current period at the balance.
+// The rules are those the ledger promises (see the credits package doc and
+// the doc comments of [credits.Ledger]'s methods): the balance is the sum
+// of the history; granted = spent + expired + balance; available credits
+// never go below minus the overdraft; no idempotency key is applied twice;
+// refunds never exceed their charge; a capture never exceeds its hold;
+// [credits.Rebuild] of the history equals the state the backend stores; a
+// failed operation changes nothing; and concurrent operations leave what
+// some serial order of them would. And those of subscriptions
+// ([credits.Ledger.Renew] and [credits.RolloverPolicy]): each period that
+// has started is granted exactly once with its plan's credits, however
+// many callers renew at once; its credits expire as the plan's policy
+// says; a cap holds once a period has ended; rollovers add no credits,
+// leave at most the cap and carry within [Min, Max]; nothing that could be
+// spent first expires; renewing with a changed past is
+// ErrIdempotencyConflict and changes nothing; and statements add up, chain
+// from one period to the next, and close the current period at the
+// balance.
 //
 // Run drives the backend through a [credits.Ledger], so it checks the
 // backend together with the rules in the core; the rules themselves are
@@ -113,12 +115,14 @@ const (
 	ruleOutcome           = "each operation succeeds or fails as the ledger's rules say, with the right error"
 	ruleReadBack          = "an entry reads back exactly as the operation returned it"
 	ruleUTC               = "entry times read back in UTC, to the microsecond"
-	ruleUnknown           = "an account with no entries is ErrUnknownAccount; a missing entry is ErrEntryNotFound"
+	ruleUnknown           = "an account with no entries has an empty history, a zero balance and the zero state; a missing entry is ErrEntryNotFound"
+	ruleEntryByKey        = "EntryByKey returns the entry the account stored under the key, or ErrEntryNotFound"
 	rulePages             = "following History's cursor visits every matching entry exactly once, in order"
-	ruleFilters           = "History's kind and time filters return exactly the matching entries"
+	ruleFilters           = "History's kind and time filters return exactly the matching entries, whatever the precision and zone of the bounds"
 	ruleSerial            = "concurrent operations leave the state of some serial order of them"
 	ruleSameKeyConcurrent = "one idempotency key sent concurrently is applied once, and every sender gets its entry"
 	ruleClaimOnce         = "a free-tier claim key is taken by one account only"
+	ruleClaimKeyFree      = "a claim that does not end in a grant does not use up its claim key"
 	ruleCancelled         = "a cancelled context fails and changes nothing"
 	ruleAliasing          = "an entry returned to the caller shares no memory with the stored history"
 
@@ -320,8 +324,14 @@ func describe(entries []credits.Entry) string {
 		if !e.Period.IsZero() {
 			fmt.Fprintf(&b, " period=%s", e.Period.Format(time.RFC3339Nano))
 		}
-		if c := e.Metadata["carried"]; c != "" {
-			fmt.Fprintf(&b, " carried=%s", c)
+		if e.Carried != 0 {
+			fmt.Fprintf(&b, " carried=%s", e.Carried)
+		}
+		if e.Subscription != "" {
+			fmt.Fprintf(&b, " sub=%q", e.Subscription)
+		}
+		if e.Claim != "" {
+			fmt.Fprintf(&b, " claim=%q", e.Claim)
 		}
 		if e.Reverses != 0 {
 			fmt.Fprintf(&b, " reverses=%d", e.Reverses)

@@ -357,28 +357,58 @@ func (a *mAccount) rollover(drop credits.Credits, carry bool, priority int32, ex
 	return carried
 }
 
-// settle records what time alone has done by now: lapsed holds (oldest
-// first) give their credits back, then expired lots lose what is left in
-// them (in spending order).
+// settle records what time alone has done by now, event by event in the
+// order of their instants, each entry stamped with the instant it took
+// effect: a hold lapses at its deadline and gives its credits back; a
+// lot's credits expire at its expiry, or, for credits that came back to it
+// after it expired, at the instant they came back (the last entry, or a
+// lapse). At one instant holds lapse first (soonest deadline, then
+// oldest), then lots expire (in spending order).
 func (a *mAccount) settle(now time.Time) []credits.Entry {
 	first := len(a.entries)
-	var lapsed []mHold
+	var lapsing []mHold
 	for _, h := range a.holds {
 		if !now.Before(h.deadline) {
-			lapsed = append(lapsed, h)
+			lapsing = append(lapsing, h)
 		}
 	}
-	for _, h := range lapsed {
+	slices.SortStableFunc(lapsing, func(x, y mHold) int { return x.deadline.Compare(y.deadline) })
+	var since time.Time // no credits came back to a lot later than this
+	if n := len(a.entries); n > 0 {
+		since = a.entries[n-1].Time
+	}
+	for k := 0; ; k++ {
+		type expiry struct {
+			lot *mLot
+			at  time.Time
+		}
+		var expiring []expiry
+		for i := range a.lots {
+			l := &a.lots[i]
+			if l.remaining == 0 || l.expiresAt.IsZero() {
+				continue
+			}
+			if (k < len(lapsing) && l.expiresAt.Before(lapsing[k].deadline)) || (k == len(lapsing) && isExpired(l.expiresAt, now)) {
+				at := l.expiresAt
+				if at.Before(since) {
+					at = since
+				}
+				expiring = append(expiring, expiry{l, at})
+			}
+		}
+		slices.SortStableFunc(expiring, func(x, y expiry) int { return x.at.Compare(y.at) })
+		for _, x := range expiring {
+			gone := x.lot.remaining
+			x.lot.remaining = 0
+			a.record(credits.Entry{Kind: credits.KindExpire, Lot: x.lot.id, Amount: -gone}, x.at)
+		}
+		if k == len(lapsing) {
+			break
+		}
+		h := lapsing[k]
 		a.closeHold(h.id, 0)
-		a.record(credits.Entry{Kind: credits.KindExpire, Hold: h.id, Held: -h.amount}, now)
-	}
-	for i := range a.lots {
-		l := &a.lots[i]
-		if l.remaining > 0 && isExpired(l.expiresAt, now) {
-			gone := l.remaining
-			l.remaining = 0
-			a.record(credits.Entry{Kind: credits.KindExpire, Lot: l.id, Amount: -gone}, now)
-		}
+		a.record(credits.Entry{Kind: credits.KindExpire, Hold: h.id, Held: -h.amount}, h.deadline)
+		since = h.deadline
 	}
 	return slices.Clone(a.entries[first:])
 }
@@ -403,7 +433,7 @@ func (m *model) do(r request, now time.Time) outcome {
 	if r.op == opRefund {
 		// The target is looked up before the key.
 		if r.target < 1 || r.target > int64(len(stored.entries)) {
-			return outcome{err: credits.ErrNotRefundable}
+			return outcome{err: credits.ErrEntryNotFound}
 		}
 		t := stored.entries[r.target-1]
 		if (t.Kind != credits.KindCharge && t.Kind != credits.KindCapture) || t.Amount >= 0 {
@@ -528,10 +558,7 @@ func (m *model) claim(r request, now time.Time) outcome {
 		m.claims[r.key] = r.account
 	}
 	a.settle(now)
-	e := credits.Entry{Kind: credits.KindGrant, Amount: 30 * credits.Credit, Source: credits.SourceFreeTier, Key: freeTierKey}
-	if r.key != "" {
-		e.Metadata = map[string]string{"claim": r.key}
-	}
+	e := credits.Entry{Kind: credits.KindGrant, Amount: 30 * credits.Credit, Source: credits.SourceFreeTier, Key: freeTierKey, Claim: r.key}
 	a.addCredits(mLot{id: a.nextID(), source: credits.SourceFreeTier, remaining: e.Amount})
 	e = a.record(e, now)
 	a.keys[freeTierKey] = mKey{r, e.ID}
@@ -540,13 +567,10 @@ func (m *model) claim(r request, now time.Time) outcome {
 	return outcome{entry: e}
 }
 
-// sweep is Sweep(account) at now.
-func (m *model) sweep(account string, now time.Time) ([]credits.Entry, error) {
-	a := m.account(account)
-	if len(a.entries) == 0 {
-		return nil, credits.ErrUnknownAccount
-	}
-	return a.settle(now), nil
+// sweep is Sweep(account) at now: what is due (nothing, for an account
+// with no entries).
+func (m *model) sweep(account string, now time.Time) []credits.Entry {
+	return m.account(account).settle(now)
 }
 
 // invalid reports the requests the ledger refuses before looking at the

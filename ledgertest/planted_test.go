@@ -139,15 +139,60 @@ func (b keysLastEntry) Update(ctx context.Context, account, key string, decide c
 	})
 }
 
+// EntryByKey reads the keys the buggy Update filed.
+func (b keysLastEntry) EntryByKey(_ context.Context, account, key string) (credits.Entry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.keys[[2]string{account, key}]; ok {
+		e.Metadata = maps.Clone(e.Metadata)
+		return e, nil
+	}
+	return credits.Entry{}, credits.ErrEntryNotFound
+}
+
+// keysAnyAccount's EntryByKey looks a key up in every account: it returns
+// the first entry any account stored under the key.
+type keysAnyAccount struct {
+	*credits.MemoryBackend
+	mu   *sync.Mutex
+	seen map[string]string // key -> the first account that used it
+}
+
+func (b keysAnyAccount) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	err := b.MemoryBackend.Update(ctx, account, key, decide)
+	if err == nil && key != "" {
+		b.mu.Lock()
+		if _, ok := b.seen[key]; !ok {
+			b.seen[key] = account
+		}
+		b.mu.Unlock()
+	}
+	return err
+}
+
+func (b keysAnyAccount) EntryByKey(ctx context.Context, account, key string) (credits.Entry, error) {
+	b.mu.Lock()
+	first, ok := b.seen[key]
+	b.mu.Unlock()
+	if ok {
+		account = first
+	}
+	return b.MemoryBackend.EntryByKey(ctx, account, key)
+}
+
 var planted = map[string]struct {
 	open  func() credits.Backend
 	rules []string // the suite's report must name each
 }{
 	// (The state machine fails on it too, under whichever rule its random
-	// sequence breaks first: a replay, a second claim, a conflict.)
+	// sequence breaks first: a replay, a conflict.)
 	"forgets keys": {func() credits.Backend { return forgetsKeys{credits.NewMemoryBackend()} }, []string{
 		"one idempotency key sent concurrently is applied once, and every sender gets its entry",
-		"a free-tier claim key is taken by one account only",
+	}},
+	"finds keys in other accounts": {func() credits.Backend {
+		return keysAnyAccount{credits.NewMemoryBackend(), new(sync.Mutex), make(map[string]string)}
+	}, []string{
+		"EntryByKey returns the entry the account stored under the key, or ErrEntryNotFound",
 	}},
 	"loses state": {func() credits.Backend { return losesState{credits.NewMemoryBackend()} }, []string{
 		"Rebuild(history) equals the state the backend stores",

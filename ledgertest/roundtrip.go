@@ -159,9 +159,8 @@ func roundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, clock *Cloc
 	if err != nil {
 		t.Fatalf("ClaimFreeTier, again: %v", err)
 	}
-	claimed.Metadata["claim"] = "changed by the caller"
-	if got, err := l.Entry(ctx, account, claimed.ID); err != nil || got.Metadata["claim"] != "claim of "+account {
-		broke(t, ruleAliasing, "the free-tier grant's metadata reads back %q (%v) after the caller changed its copy", got.Metadata["claim"], err)
+	if got, err := l.Entry(ctx, account, claimed.ID); err != nil || got.Claim != "claim of "+account || got.Metadata != nil {
+		broke(t, ruleReadBack, "the free-tier grant reads back with claim %q and metadata %v (%v); want the claim key, and no metadata: Metadata is the caller's", got.Claim, got.Metadata, err)
 	}
 	for range 2 {
 		got, err := l.Entry(ctx, account, e.ID)
@@ -179,7 +178,7 @@ func roundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, clock *Cloc
 
 // renewalRoundTrip renews a cancelled subscription whose two periods have
 // ended: grants in two lots with a period and a priority, rollovers that
-// drop and carry into a lot of their own (priority, expiry, "carried"),
+// drop and carry into a lot of their own (priority, expiry, Carried),
 // the keyed rollover at the subscription's end, and the expirations on
 // the way all read back exactly as Renew returned them, in UTC.
 func renewalRoundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, account string) {

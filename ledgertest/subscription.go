@@ -474,9 +474,6 @@ func (m *machine) renewConflict(t *rapid.T) {
 // entriesAfter reads the account's entries after the given ID.
 func (m *machine) entriesAfter(t *rapid.T, account string, after int64) []credits.Entry {
 	hist, err := history(m.ctx, t, m.ledger, account, credits.HistoryQuery{After: after}, 50)
-	if errors.Is(err, credits.ErrUnknownAccount) && after == 0 {
-		return nil
-	}
 	if err != nil {
 		broke(t, ruleOutcome, "History(%q) after entry %d: %v", account, after, err)
 	}
@@ -555,7 +552,7 @@ func (m *machine) foldRenewal(t *rapid.T, s *subscription, steps []renewalStep, 
 	if i != len(hist) {
 		rule := ruleRenewShape
 		for _, e := range hist[i:] {
-			if e.Kind == credits.KindGrant && e.Metadata["subscription"] == s.sub.ID {
+			if e.Kind == credits.KindGrant && e.Subscription == s.sub.ID {
 				rule = ruleRenewOnce // a period granted again
 			}
 		}
@@ -597,13 +594,9 @@ func (m *machine) foldRollover(t *rapid.T, s *subscription, st renewalStep, e *c
 	if drop > left {
 		broke(t, rule, "%s: rollover %d drops %s; only %s unreserved subscription credits were left", what, e.ID, drop, left)
 	}
-	var carried credits.Credits
-	if text, ok := e.Metadata["carried"]; ok {
-		c, err := credits.Parse(text)
-		if err != nil || c <= 0 {
-			broke(t, ruleCarry, "%s: rollover %d says carried %q (%v)", what, e.ID, text, err)
-		}
-		carried = c
+	carried := e.Carried
+	if carried < 0 {
+		broke(t, ruleCarry, "%s: rollover %d says it carried %s", what, e.ID, carried)
 	}
 	var carryExpires time.Time
 	switch pol.Mode {
@@ -639,10 +632,9 @@ func (m *machine) foldRollover(t *rapid.T, s *subscription, st renewalStep, e *c
 	}
 	id := a.nextID()
 	want := credits.Entry{Kind: credits.KindRollover, Amount: -drop, Source: credits.SourceSubscription, Period: utc(st.prev.period.Start),
-		Key: e.Key, Metadata: map[string]string{"subscription": s.sub.ID}}
+		PeriodEnd: utc(st.prev.period.End), Subscription: s.sub.ID, Key: e.Key}
 	if carried > 0 {
-		want.Lot, want.Priority, want.ExpiresAt = id, pol.CarryPriority, carryExpires
-		want.Metadata["carried"] = e.Metadata["carried"]
+		want.Lot, want.Priority, want.ExpiresAt, want.Carried = id, pol.CarryPriority, carryExpires, carried
 	}
 	if got := a.rollover(drop, carried > 0, want.Priority, want.ExpiresAt, now); got != carried {
 		broke(t, ruleCarry, "%s: rollover %d says it carried %s; the lots it emptied held %s", what, e.ID, carried, got)
@@ -691,7 +683,7 @@ func (m *machine) foldGrants(t *rapid.T, s *subscription, pp *planPeriod, grants
 	left, reserved := a.subscriptionCredits(now)
 	for _, g := range grants {
 		want := credits.Entry{Kind: credits.KindGrant, Amount: g.Amount, Source: credits.SourceSubscription, ExpiresAt: g.ExpiresAt,
-			Priority: plan.Priority, Period: utc(pp.period.Start), Key: g.Key, Metadata: map[string]string{"subscription": s.sub.ID, "plan": plan.Name}}
+			Priority: plan.Priority, Period: utc(pp.period.Start), PeriodEnd: utc(pp.period.End), Subscription: s.sub.ID, Plan: plan.Name, Key: g.Key}
 		a.addCredits(mLot{id: a.nextID(), source: credits.SourceSubscription, priority: want.Priority, expiresAt: want.ExpiresAt, remaining: want.Amount})
 		want = a.record(want, now)
 		if diff := cmp.Diff(want, g, entryCmpNoRH...); diff != "" {
@@ -724,7 +716,7 @@ func (m *machine) checkSubscription(t *rapid.T, s *subscription, hist []credits.
 	}
 	byPeriod := make(map[int64]*sums)
 	for _, e := range hist {
-		if e.Kind != credits.KindGrant || e.Metadata["subscription"] != s.sub.ID {
+		if e.Kind != credits.KindGrant || e.Subscription != s.sub.ID {
 			continue
 		}
 		k := e.Period.UnixMicro()

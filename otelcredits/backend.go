@@ -2,6 +2,7 @@ package otelcredits
 
 import (
 	"context"
+	"errors"
 
 	"github.com/avstudio/credits"
 	"go.opentelemetry.io/otel/attribute"
@@ -89,6 +90,20 @@ func (b *Backend) Entry(ctx context.Context, account string, id int64) (e credit
 	ctx, end := b.span(ctx, "Entry", account, attribute.Int64("credits.entry.id", id))
 	defer func() { end(err) }()
 	return b.next.Entry(ctx, account, id)
+}
+
+// EntryByKey implements credits.Backend. The key is not recorded.
+func (b *Backend) EntryByKey(ctx context.Context, account, key string) (e credits.Entry, err error) {
+	ctx, end := b.span(ctx, "EntryByKey", account)
+	defer func() {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("credits.found", err == nil))
+		if errors.Is(err, credits.ErrEntryNotFound) {
+			end(nil) // not a failure of the call: the answer "none"
+			return
+		}
+		end(err)
+	}()
+	return b.next.EntryByKey(ctx, account, key)
 }
 
 // Entries implements credits.Backend.

@@ -2,7 +2,7 @@
 // as OpenTelemetry spans and metrics:
 //
 //   - [NewBackend] wraps a [credits.Backend]: one span per backend call
-//     (Load, Update, Entry, Entries), with the account hashed or left out,
+//     (Load, Update, Entry, EntryByKey, Entries), with the account hashed or left out,
 //     and a counter of the retries of Update's decision.
 //   - [NewObserver] returns a [credits.Observer] for [credits.Options]:
 //     the ledger's operations by op and outcome, their latency,

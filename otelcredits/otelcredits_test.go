@@ -114,6 +114,9 @@ func play(t *testing.T, l *credits.Ledger) {
 	if _, err := l.Charge(ctx, "alice@example.com", credits.ChargeRequest{Key: "secret-key-3", Action: credits.VideoGeneration}); !errors.Is(err, credits.ErrInsufficientCredits) {
 		t.Fatal(err)
 	}
+	if _, err := l.ClaimFreeTier(ctx, "alice@example.com", "secret-claim@example.com"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := l.Balance(ctx, "alice@example.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +161,7 @@ func TestSpans(t *testing.T) {
 		spans := tel.spans.Ended()
 		sum := sha256.Sum256([]byte("pepper" + "alice@example.com"))
 		hash := hex.EncodeToString(sum[:8])
-		names := map[string]int{}
+		names, alices := map[string]int{}, 0
 		failed := map[string]string{}
 		for _, sp := range spans {
 			names[sp.Name()]++
@@ -169,7 +172,10 @@ func TestSpans(t *testing.T) {
 					t.Errorf("%s carries %s=%s", sp.Name(), kv.Key, v)
 				}
 				if kv.Key == "credits.account.hash" {
-					sawHash = v == hash
+					sawHash = true // alice's, or the ledger's own account of claim keys
+					if v == hash {
+						alices++
+					}
 				}
 			}
 			if sawHash != (mode == otelcredits.AccountHashed) {
@@ -182,8 +188,11 @@ func TestSpans(t *testing.T) {
 				t.Errorf("%s has an event %q (an error's message would name the account)", sp.Name(), ev.Name)
 			}
 		}
-		if names["credits.backend.Update"] < 5 || names["credits.backend.Load"] < 1 || names["credits.backend.Entries"] < 1 {
+		if names["credits.backend.Update"] < 5 || names["credits.backend.Load"] < 1 || names["credits.backend.Entries"] < 1 || names["credits.backend.EntryByKey"] < 1 {
 			t.Errorf("spans: %v", names)
+		}
+		if (mode == otelcredits.AccountHashed) != (alices > 5) {
+			t.Errorf("mode %d: %d spans with alice's hash", mode, alices)
 		}
 		if failed["credits.backend.Update"] == "" {
 			t.Errorf("no failed Update span: %v", failed)

@@ -173,37 +173,3 @@ func TestAccountsDoNotBlockEachOther(t *testing.T) {
 		t.Errorf("charge after the lock is gone: %+v, %v", e, err)
 	}
 }
-
-// TestSerializableMode runs the alternative the benchmarks compare with
-// (serializable transactions retried on conflicts) under contention: it
-// too must serialize, or its numbers mean nothing.
-func TestSerializableMode(t *testing.T) {
-	b, _ := newBackend(t)
-	pgledger.SetSerializable(b)
-	ctx := context.Background()
-	l := credits.NewLedger(b, credits.Options{})
-	if _, err := l.Grant(ctx, "a", credits.GrantRequest{Key: "g", Amount: 1000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 10; i++ {
-				if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprintf("%d-%d", w, i), Amount: credits.Credit}); err != nil {
-					t.Error(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	all, err := b.Entries(ctx, "a", credits.HistoryQuery{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 81 {
-		t.Errorf("%d entries, want 81", len(all))
-	}
-	checkHistory(t, b, "a", all)
-}

@@ -1,10 +1,5 @@
 package pgledger
 
-// SetSerializable makes b run updates as SERIALIZABLE transactions that
-// retry on serialization failures instead of locking the account's row:
-// the alternative the benchmarks compare the row lock with.
-func SetSerializable(b *Backend) { b.serializable = true }
-
 // HistorySQL returns the SQL of the history query with the given filters
 // (kinds, since, until), and KeyedEntrySQL the idempotency lookup's, for
 // the tests that EXPLAIN them.

@@ -64,48 +64,50 @@ CREATE TABLE IF NOT EXISTS `+schema+`.schema_migrations (
 		return fmt.Errorf("pgledger: migrate schema %q: create the migrations table: %w", opts.Schema, err)
 	}
 
-	for _, m := range steps {
+	// Then one step per transaction, each under the lock, reading what is
+	// applied (another instance may have applied it while this one
+	// waited) and applying the first step still pending.
+	for {
+		var done bool
+		var step sqlmigrate.Step
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockKey); err != nil {
 				return err
 			}
-			// Under the lock, read what is applied: another instance may
-			// have applied this step while we waited.
 			rows, err := tx.Query(ctx, "SELECT version, name, checksum FROM "+schema+".schema_migrations ORDER BY version")
 			if err != nil {
 				return err
 			}
-			applied, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
-				Version  int
-				Name     string
-				Checksum string
-			}])
+			applied, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sqlmigrate.Applied])
 			if err != nil {
 				return err
 			}
-			for _, a := range applied {
-				if a.Version > len(steps) {
-					return fmt.Errorf("the schema has migration %d (%s), newer than this package knows (up to %d): upgrade github.com/avstudio/credits/pgledger", a.Version, a.Name, len(steps))
-				}
-				if a.Version == m.Version {
-					if a.Checksum != m.Checksum {
-						return fmt.Errorf("applied migration %d (%s) differs from the embedded %s (checksum %s, embedded %s)", a.Version, a.Name, m.Name, a.Checksum, m.Checksum)
-					}
-					return nil // already applied
-				}
+			pending, err := sqlmigrate.Pending(applied, steps, "github.com/avstudio/credits/pgledger")
+			if err != nil {
+				return err
 			}
+			if len(pending) == 0 {
+				done = true
+				return nil
+			}
+			step = pending[0]
 			if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+schema); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			if _, err := tx.Exec(ctx, step.SQL); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, "INSERT INTO "+schema+".schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", m.Version, m.Name, m.Checksum)
+			_, err = tx.Exec(ctx, "INSERT INTO "+schema+".schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", step.Version, step.Name, step.Checksum)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("pgledger: migrate schema %q: step %s: %w", opts.Schema, m.Name, err)
+			if step.Name != "" {
+				return fmt.Errorf("pgledger: migrate schema %q: step %s: %w", opts.Schema, step.Name, err)
+			}
+			return fmt.Errorf("pgledger: migrate schema %q: %w", opts.Schema, err)
+		}
+		if done {
+			return nil
 		}
 	}
-	return nil
 }

@@ -33,7 +33,7 @@
 // Each update touches exactly one account row, so no two updates can
 // deadlock. A row lock beat SERIALIZABLE transactions with retries in our
 // measurements (BENCHMARKS.md, "PostgreSQL"): under contention serializable
-// transactions spend their time failing and retrying. Should the server
+// transactions spent their time failing and retrying. Should the server
 // still report a serialization failure or a deadlock (SQLSTATE 40001,
 // 40P01), the update is retried from the start, with freshly loaded state.
 //
@@ -57,6 +57,7 @@
 package pgledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/sqlentry"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,7 +82,8 @@ const DefaultSchema = "credits"
 type Options struct {
 	// Schema is the PostgreSQL schema that holds the ledger's tables: a
 	// lower-case identifier of 1 to 63 letters, digits and underscores,
-	// not starting with a digit or "pg_". Empty means DefaultSchema.
+	// not starting with a digit or "pg_", and not information_schema (a
+	// system schema, which pg_dump leaves out). Empty means DefaultSchema.
 	// Give New the schema given to Migrate.
 	Schema string
 }
@@ -93,9 +96,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Schema == "" {
 		o.Schema = DefaultSchema
 	}
-	if !schemaPattern.MatchString(o.Schema) || strings.HasPrefix(o.Schema, "pg_") {
+	switch {
+	case !schemaPattern.MatchString(o.Schema) || strings.HasPrefix(o.Schema, "pg_"):
 		return o, fmt.Errorf("pgledger: %w", &credits.InputError{Field: "schema", Value: o.Schema,
 			Reason: "must be 1 to 63 lower-case letters, digits and underscores, not starting with a digit or pg_"})
+	case o.Schema == "information_schema":
+		return o, fmt.Errorf("pgledger: %w", &credits.InputError{Field: "schema", Value: o.Schema,
+			Reason: "is a system schema (pg_dump leaves it out): name a schema of the ledger's own"})
 	}
 	return o, nil
 }
@@ -107,26 +114,18 @@ func (o Options) withDefaults() (Options, error) {
 type Backend struct {
 	pool   *pgxpool.Pool
 	schema string
-
-	// serializable makes updates run as SERIALIZABLE transactions that
-	// read without locking and retry on serialization failures, instead of
-	// locking the account's row. Only the benchmark that compares the two
-	// sets it.
-	serializable bool
-
-	q queries
+	q      queries
 }
 
 // queries is the SQL of a Backend, with its schema spelled in.
 type queries struct {
-	beginLocked, beginSerializable string
-	ensureAccount                  string // creates the account's row if missing
-	lockAccount, readAccount       string // reads version and state, with or without the row lock
-	keyedEntry                     string
-	insertEntry                    string
-	storeState                     string
-	loadAccount                    string
-	entry                          string
+	ensureAccount string // creates the account's row if missing
+	lockAccount   string // reads version and state under the row lock
+	keyedEntry    string
+	insertEntry   string
+	storeState    string
+	loadAccount   string
+	entry         string
 	// entries are the history queries, indexed by which filters a
 	// HistoryQuery has (see historyFilter): each has its own SQL, so that
 	// the planner can use the index that fits it.
@@ -139,11 +138,6 @@ const (
 	filterSince
 	filterUntil
 )
-
-// entryColumns are the columns of entries, in the order of entryArgs and
-// scanEntry.
-const entryColumns = "account, id, kind, time, amount, held, balance_after, source, action, resolution, quantity, " +
-	"price_version, hold, lot, reverses, priority, expires_at, period, key, request_hash, metadata"
 
 // New returns a Backend that keeps accounts in pool's database, in the
 // tables that [Migrate] created in opts.Schema. It checks opts but does
@@ -161,24 +155,24 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	s := pgx.Identifier{opts.Schema}.Sanitize()
+	placeholders := make([]string, sqlentry.NumColumns)
+	for i := range placeholders {
+		placeholders[i] = fmt.Sprintf("$%d", i+1)
+	}
 	b := &Backend{pool: pool, schema: opts.Schema}
 	b.q = queries{
-		beginLocked:       "BEGIN ISOLATION LEVEL READ COMMITTED",
-		beginSerializable: "BEGIN ISOLATION LEVEL SERIALIZABLE",
-		ensureAccount:     "INSERT INTO " + s + ".accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
-		lockAccount:       "SELECT version, state FROM " + s + ".accounts WHERE id = $1 FOR UPDATE",
-		readAccount:       "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
-		keyedEntry:        "SELECT " + entryColumns + " FROM " + s + ".entries WHERE account = $1 AND key = $2 AND key <> ''",
-		insertEntry: "INSERT INTO " + s + ".entries (" + entryColumns + ") VALUES " +
-			"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-		storeState:  "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
-		loadAccount: "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
-		entry:       "SELECT " + entryColumns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
+		ensureAccount: "INSERT INTO " + s + ".accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+		lockAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1 FOR UPDATE",
+		keyedEntry:    "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = $2 AND key <> ''",
+		insertEntry:   "INSERT INTO " + s + ".entries (" + sqlentry.Columns + ") VALUES (" + strings.Join(placeholders, ", ") + ")",
+		storeState:    "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
+		loadAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
+		entry:         "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
 	}
 	for f := range b.q.entries {
 		// $1 account, $2 cursor, $3 limit, then one parameter per filter,
 		// in the order of the filter bits: Entries passes them so.
-		q := "SELECT " + entryColumns + " FROM " + s + ".entries WHERE account = $1 AND id > $2"
+		q := "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id > $2"
 		n := 3
 		if f&filterKinds != 0 {
 			n++
@@ -200,43 +194,36 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 // Schema returns the schema the Backend's tables live in.
 func (b *Backend) Schema() string { return b.schema }
 
-// Load implements [credits.Backend]. An account with no row, or a row with
-// no entries yet, is an error wrapping [credits.ErrUnknownAccount].
+// Load implements [credits.Backend]. An account with no row has the zero
+// state.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
 	var version int64
 	var state []byte
 	err := b.pool.QueryRow(ctx, b.q.loadAccount, account).Scan(&version, &state)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("pgledger: account %q: %w", account, credits.ErrUnknownAccount)
+		return new(credits.AccountState), nil
 	}
 	if err != nil {
-		return nil, b.wrapErr(ctx, "load", account, err)
+		return nil, fmt.Errorf("pgledger: load: %w", err)
 	}
-	s, err := decodeState(account, version, state)
-	if err != nil {
-		return nil, err
-	}
-	if s.Version() == 0 {
-		return nil, fmt.Errorf("pgledger: account %q: %w", account, credits.ErrUnknownAccount)
-	}
-	return s, nil
+	return decodeState(version, state)
 }
 
 // decodeState restores an account's stored state and checks it against
 // the version stored beside it.
-func decodeState(account string, version int64, state []byte) (*credits.AccountState, error) {
+func decodeState(version int64, state []byte) (*credits.AccountState, error) {
 	s := &credits.AccountState{}
 	if state == nil {
 		if version != 0 {
-			return nil, fmt.Errorf("pgledger: account %q: version %d has no state", account, version)
+			return nil, fmt.Errorf("pgledger: version %d has no state", version)
 		}
 		return s, nil
 	}
 	if err := s.UnmarshalBinary(state); err != nil {
-		return nil, fmt.Errorf("pgledger: account %q: %w", account, err)
+		return nil, fmt.Errorf("pgledger: %w", err)
 	}
 	if s.Version() != version {
-		return nil, fmt.Errorf("pgledger: account %q: stored state is at version %d, its row says %d", account, s.Version(), version)
+		return nil, fmt.Errorf("pgledger: the stored state is at version %d, its row says %d", s.Version(), version)
 	}
 	return s, nil
 }
@@ -257,13 +244,11 @@ const maxAttempts = 50
 // attempt back. Any other error is returned, wrapped, never retried: a
 // broken connection or an ended context may leave the commit's outcome
 // unknown, and only the caller, retrying with the same idempotency key,
-// can settle it. A cancelled or expired ctx shows through errors.Is.
+// can settle it.
 func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
 	for attempt := 1; ; attempt++ {
 		err := b.update(ctx, account, key, decide)
-		// A serializable transaction may fail many times in a row under
-		// contention: it retries for as long as ctx lets it.
-		if err == nil || !isRetryable(err) || (attempt == maxAttempts && !b.serializable) {
+		if err == nil || !isRetryable(err) || attempt == maxAttempts {
 			return err
 		}
 		// Back off a little, at random, so that colliding writers drift
@@ -273,7 +258,7 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("pgledger: update account %q: %w (after: %w)", account, ctx.Err(), err)
+			return fmt.Errorf("pgledger: %w (after: %w)", ctx.Err(), err)
 		case <-t.C:
 		}
 	}
@@ -291,7 +276,7 @@ func isRetryable(err error) bool {
 func (b *Backend) update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
 	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("pgledger: update account %q: %w", account, err)
+		return fmt.Errorf("pgledger: %w", err)
 	}
 	inTx := false
 	defer func() {
@@ -311,26 +296,22 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 	// joining the two would not: after waiting for the lock, PostgreSQL
 	// re-reads only the locked row, and the join would miss an entry that
 	// the previous holder of the lock had just committed.)
-	begin, read := b.q.beginLocked, b.q.lockAccount
-	if b.serializable {
-		begin, read = b.q.beginSerializable, b.q.readAccount
-	}
 	inTx = true
-	version, stored, existing, found, err := b.read(ctx, conn, begin, "", read, account, key)
+	version, stored, existing, found, err := b.read(ctx, conn, "BEGIN ISOLATION LEVEL READ COMMITTED", "", account, key)
 	if err == nil && !found {
 		// The account's first entry: create its row (waiting for any
 		// other transaction creating it), then lock and read again. This
 		// costs a round trip once per account; doing it on every update
 		// would make each wait for the row's last writer twice.
-		version, stored, existing, found, err = b.read(ctx, conn, "", b.q.ensureAccount, read, account, key)
+		version, stored, existing, found, err = b.read(ctx, conn, "", b.q.ensureAccount, account, key)
 		if err == nil && !found {
 			err = errors.New("the account's row is missing after its creation")
 		}
 	}
 	if err != nil {
-		return b.wrapErr(ctx, "update", account, err)
+		return fmt.Errorf("pgledger: lock and load: %w", err)
 	}
-	state, err := decodeState(account, version, stored)
+	state, err := decodeState(version, stored)
 	if err != nil {
 		return err
 	}
@@ -339,37 +320,22 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 	if err != nil {
 		return err // the deferred rollback undoes the row insert, if any
 	}
-	if len(entries) == 0 {
-		if state.Version() != version {
-			return fmt.Errorf("pgledger: update account %q: the decision moved the state from version %d to %d without entries", account, version, state.Version())
-		}
-		return nil // nothing to store: the deferred rollback ends the transaction
-	}
-
-	// Round trip 2: store the state, append, commit. The state goes
-	// first: a writer that did not lock the row (a serializable
-	// transaction) then fails on the row, with a serialization failure
-	// that is retried, rather than on an entry's ID.
+	// Round trip 2: store the state, append, commit. A decision that
+	// appends nothing and leaves the state as it was stores nothing: the
+	// deferred rollback ends the transaction (and undoes a new row).
 	blob, err := state.MarshalBinary()
 	if err != nil {
-		return fmt.Errorf("pgledger: update account %q: %w", account, err)
+		return fmt.Errorf("pgledger: store state: %w", err)
 	}
-	if last := entries[len(entries)-1].ID; state.Version() != last {
-		return fmt.Errorf("pgledger: update account %q: the decision left the state at version %d, its last entry is %d", account, state.Version(), last)
+	if len(entries) == 0 && (bytes.Equal(blob, stored) || (stored == nil && bytes.Equal(blob, zeroState))) {
+		return nil
 	}
 	batch := &pgx.Batch{}
 	batch.Queue(b.q.storeState, account, state.Version(), blob)
 	for i := range entries {
-		e := &entries[i]
-		if e.ID != version+int64(i)+1 {
-			return fmt.Errorf("pgledger: update account %q: the decision's entry %d follows version %d", account, e.ID, version+int64(i))
-		}
-		if e.Account != account {
-			return fmt.Errorf("pgledger: update account %q: the decision's entry %d is for account %q", account, e.ID, e.Account)
-		}
-		args, err := entryArgs(e)
+		args, err := entryArgs(&entries[i])
 		if err != nil {
-			return fmt.Errorf("pgledger: update account %q: %w", account, err)
+			return fmt.Errorf("pgledger: %w", err)
 		}
 		batch.Queue(b.q.insertEntry, args...)
 	}
@@ -388,29 +354,38 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		err = cerr
 	}
 	if err != nil {
-		return b.wrapErr(ctx, "update", account, err)
+		return fmt.Errorf("pgledger: store: %w", err)
 	}
 	inTx = false
 	if tag.String() != "COMMIT" {
 		// The server answers COMMIT of a failed transaction with ROLLBACK.
-		return fmt.Errorf("pgledger: update account %q: the transaction was rolled back (%s)", account, tag)
+		return fmt.Errorf("pgledger: the transaction was rolled back (%s)", tag)
 	}
 	return nil
 }
 
-// read runs, in one round trip on conn, the statements before (if not
-// empty), then lockOrRead, which reads the account's version and state,
-// and, if key is not empty, the lookup of the entry stored under key.
-// found reports whether the account has a row.
-func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, before1, before2, lockOrRead, account, key string) (version int64, state []byte, existing *credits.Entry, found bool, err error) {
+// zeroState is the stored form of an account with no entries.
+var zeroState = func() []byte {
+	b, err := new(credits.AccountState).MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+// read runs, in one round trip on conn, begin (if not empty), then
+// ensure (if not empty), then the locked read of the account's version and
+// state, and, if key is not empty, the lookup of the entry stored under
+// key. found reports whether the account has a row.
+func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure, account, key string) (version int64, state []byte, existing *credits.Entry, found bool, err error) {
 	batch := &pgx.Batch{}
-	if before1 != "" {
-		batch.Queue(before1)
+	if begin != "" {
+		batch.Queue(begin)
 	}
-	if before2 != "" {
-		batch.Queue(before2, account)
+	if ensure != "" {
+		batch.Queue(ensure, account)
 	}
-	batch.Queue(lockOrRead, account)
+	batch.Queue(b.q.lockAccount, account)
 	if key != "" {
 		batch.Queue(b.q.keyedEntry, account, key)
 	}
@@ -420,7 +395,7 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, before1, before2
 			err = cerr
 		}
 	}()
-	for _, q := range []string{before1, before2} {
+	for _, q := range []string{begin, ensure} {
 		if q != "" {
 			if _, err = br.Exec(); err != nil {
 				return
@@ -441,7 +416,7 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, before1, before2
 	defer rows.Close()
 	for rows.Next() {
 		var e credits.Entry
-		if err = scanEntry(rows, &e); err != nil {
+		if e, err = scanEntry(rows); err != nil {
 			return
 		}
 		existing = &e
@@ -449,36 +424,37 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, before1, before2
 	return version, state, existing, true, rows.Err()
 }
 
-// wrapErr wraps a database error of operation op on account, making sure a
-// cancelled or expired ctx shows through errors.Is.
-func (b *Backend) wrapErr(ctx context.Context, op, account string, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("pgledger: %s account %q: %w (%w)", op, account, cerr, err)
-	}
-	return fmt.Errorf("pgledger: %s account %q: %w", op, account, err)
+// Entry implements [credits.Backend].
+func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
+	return b.one(ctx, b.q.entry, account, id)
 }
 
-// Entry implements [credits.Backend]. An ID the account does not have is
-// an error wrapping [credits.ErrEntryNotFound].
-func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
-	rows, err := b.pool.Query(ctx, b.q.entry, account, id)
+// EntryByKey implements [credits.Backend]. It reads without locking,
+// through the unique index on (account, key).
+func (b *Backend) EntryByKey(ctx context.Context, account, key string) (credits.Entry, error) {
+	return b.one(ctx, b.q.keyedEntry, account, key)
+}
+
+// one reads the one entry query selects, or ErrEntryNotFound.
+func (b *Backend) one(ctx context.Context, query string, args ...any) (credits.Entry, error) {
+	rows, err := b.pool.Query(ctx, query, args...)
 	if err != nil {
-		return credits.Entry{}, b.wrapErr(ctx, "read entry of", account, err)
+		return credits.Entry{}, fmt.Errorf("pgledger: read entry: %w", err)
 	}
 	defer rows.Close()
 	var e credits.Entry
 	found := false
 	for rows.Next() {
-		if err := scanEntry(rows, &e); err != nil {
-			return credits.Entry{}, b.wrapErr(ctx, "read entry of", account, err)
+		if e, err = scanEntry(rows); err != nil {
+			return credits.Entry{}, fmt.Errorf("pgledger: read entry: %w", err)
 		}
 		found = true
 	}
 	if err := rows.Err(); err != nil {
-		return credits.Entry{}, b.wrapErr(ctx, "read entry of", account, err)
+		return credits.Entry{}, fmt.Errorf("pgledger: read entry: %w", err)
 	}
 	if !found {
-		return credits.Entry{}, fmt.Errorf("pgledger: account %q, entry %d: %w", account, id, credits.ErrEntryNotFound)
+		return credits.Entry{}, credits.ErrEntryNotFound
 	}
 	return e, nil
 }
@@ -487,50 +463,39 @@ func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.
 // entries table's indexes: the primary key (account, id) from the cursor,
 // (account, kind, id) for a kind filter, (account, time) for a time range.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
-	var kinds []string
-	if len(q.Kinds) > 0 {
-		kinds = make([]string, 0, len(q.Kinds))
-		for _, k := range q.Kinds {
-			if !k.Valid() {
-				return nil, fmt.Errorf("pgledger: history of account %q: %w", account,
-					&credits.InputError{Field: "kinds", Value: k.String(), Reason: "unknown entry kind"})
-			}
-			kinds = append(kinds, k.String())
-		}
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	args := []any{account, q.After, limit}
+	args := []any{account, q.After, q.Limit}
 	filter := 0
-	if kinds != nil {
+	if len(q.Kinds) > 0 {
+		kinds := make([]string, len(q.Kinds))
+		for i, k := range q.Kinds {
+			kinds[i] = k.String()
+		}
 		filter |= filterKinds
 		args = append(args, kinds)
 	}
 	if !q.Since.IsZero() {
 		filter |= filterSince
-		args = append(args, q.Since.UTC())
+		args = append(args, q.Since)
 	}
 	if !q.Until.IsZero() {
 		filter |= filterUntil
-		args = append(args, q.Until.UTC())
+		args = append(args, q.Until)
 	}
 	rows, err := b.pool.Query(ctx, b.q.entries[filter], args...)
 	if err != nil {
-		return nil, b.wrapErr(ctx, "read history of", account, err)
+		return nil, fmt.Errorf("pgledger: read history: %w", err)
 	}
 	defer rows.Close()
 	var out []credits.Entry
 	for rows.Next() {
-		var e credits.Entry
-		if err := scanEntry(rows, &e); err != nil {
-			return nil, b.wrapErr(ctx, "read history of", account, err)
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pgledger: read history: %w", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, b.wrapErr(ctx, "read history of", account, err)
+		return nil, fmt.Errorf("pgledger: read history: %w", err)
 	}
 	return out, nil
 }

@@ -31,7 +31,7 @@ func appendEntries(t *testing.T, prior []credits.Entry, entries ...credits.Entry
 }
 
 func TestOptionsSchema(t *testing.T) {
-	for _, bad := range []string{"Credits", "1credits", "pg_credits", "cred-its", "cred its", `x"y`, strings.Repeat("a", 64)} {
+	for _, bad := range []string{"Credits", "1credits", "pg_credits", "information_schema", "cred-its", "cred its", `x"y`, strings.Repeat("a", 64)} {
 		if _, err := pgledger.New(&pgxpool.Pool{}, pgledger.Options{Schema: bad}); !errors.Is(err, credits.ErrInvalidInput) {
 			t.Errorf("New with schema %q: got %v, want ErrInvalidInput", bad, err)
 		}
@@ -126,8 +126,11 @@ func TestEntryRoundTrip(t *testing.T) {
 func TestUnknownAccountAndMissingEntry(t *testing.T) {
 	b, pool := newBackend(t)
 	ctx := context.Background()
-	if _, err := b.Load(ctx, "nobody"); !errors.Is(err, credits.ErrUnknownAccount) {
-		t.Errorf("Load of a new account: %v, want ErrUnknownAccount", err)
+	if s, err := b.Load(ctx, "nobody"); err != nil || s.Version() != 0 {
+		t.Errorf("Load of a new account: %v, %v; want the zero state", s, err)
+	}
+	if _, err := b.EntryByKey(ctx, "nobody", "k"); !errors.Is(err, credits.ErrEntryNotFound) {
+		t.Errorf("EntryByKey of a new account: %v, want ErrEntryNotFound", err)
 	}
 	// A decision that appends nothing leaves no row behind.
 	var seen *credits.AccountState
@@ -141,8 +144,8 @@ func TestUnknownAccountAndMissingEntry(t *testing.T) {
 	if err != nil || seen == nil || seen.Version() != 0 {
 		t.Fatalf("Update of a new account: %v, state %v", err, seen)
 	}
-	if _, err := b.Load(ctx, "nobody"); !errors.Is(err, credits.ErrUnknownAccount) {
-		t.Errorf("Load after an empty decision: %v, want ErrUnknownAccount", err)
+	if s, err := b.Load(ctx, "nobody"); err != nil || s.Version() != 0 {
+		t.Errorf("Load after an empty decision: %v, %v; want the zero state", s, err)
 	}
 	var rows int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{b.Schema()}.Sanitize()+".accounts").Scan(&rows); err != nil || rows != 0 {
@@ -171,8 +174,8 @@ func TestDecisionErrorStoresNothing(t *testing.T) {
 	if err != refused {
 		t.Fatalf("Update returned %v, want decide's error itself", err)
 	}
-	if _, err := b.Load(ctx, "a"); !errors.Is(err, credits.ErrUnknownAccount) {
-		t.Errorf("Load after a refused decision: %v, want ErrUnknownAccount", err)
+	if s, err := b.Load(ctx, "a"); err != nil || s.Version() != 0 {
+		t.Errorf("Load after a refused decision: %v, %v; want the zero state", s, err)
 	}
 	if _, err := b.Entry(ctx, "a", 1); !errors.Is(err, credits.ErrEntryNotFound) {
 		t.Errorf("Entry after a refused decision: %v, want ErrEntryNotFound", err)

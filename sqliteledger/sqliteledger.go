@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/sqlentry"
 
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -122,6 +123,7 @@ type Backend struct {
 	insertEntry   *sql.Stmt // writer: append one entry
 	readState     *sql.Stmt // reader: an account's state
 	readEntry     *sql.Stmt // reader: one entry by ID
+	readKey       *sql.Stmt // reader: one entry by key
 
 	states stateCache // decoded states of accounts this Backend wrote
 
@@ -144,10 +146,11 @@ const (
 		FROM accounts WHERE id = ?1`
 	sqlInsertState = `INSERT INTO accounts (id, version, state) VALUES (?, ?, ?)`
 	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3 WHERE id = ?1`
-	sqlReadEntry   = `SELECT ` + entryColumns + ` FROM entries WHERE account = ? AND id = ?`
+	sqlReadEntry   = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id = ?`
+	sqlReadKey     = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND key = ? AND key <> ''`
 )
 
-var sqlInsertEntry = `INSERT INTO entries (` + entryColumns + `) VALUES (` + entryPlaceholders + `)`
+var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `) VALUES (` + entryPlaceholders + `)`
 
 // Open opens the SQLite ledger file at path, creating it if it does not
 // exist (its directory must exist), and brings its schema up to date.
@@ -265,6 +268,7 @@ func (b *Backend) open(ctx context.Context, syncMode Synchronous, busy time.Dura
 	prepare(b.writer, &b.insertEntry, sqlInsertEntry)
 	prepare(b.reader, &b.readState, sqlLoadState)
 	prepare(b.reader, &b.readEntry, sqlReadEntry)
+	prepare(b.reader, &b.readKey, sqlReadKey)
 	return err
 }
 
@@ -319,7 +323,7 @@ func (b *Backend) Close() error {
 
 func (b *Backend) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{b.loadForUpdate, b.loadEntry, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry} {
+	for _, s := range []*sql.Stmt{b.loadForUpdate, b.loadEntry, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -338,23 +342,19 @@ func (b *Backend) closeAll() error {
 }
 
 // Load implements [credits.Backend]. It reads the last committed state
-// without waiting for writers. An account with no entries is an error
-// wrapping [credits.ErrUnknownAccount].
+// without waiting for writers.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
 	var blob []byte
 	err := b.readState.QueryRowContext(ctx, account).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("account %q: %w", account, credits.ErrUnknownAccount)
+		return new(credits.AccountState), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqliteledger: load account %q: %w", account, err)
+		return nil, fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	s := new(credits.AccountState)
 	if err := s.UnmarshalBinary(blob); err != nil {
-		return nil, fmt.Errorf("sqliteledger: load account %q: %w", account, err)
-	}
-	if s.Version() == 0 {
-		return nil, fmt.Errorf("account %q: %w", account, credits.ErrUnknownAccount)
+		return nil, fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	return s, nil
 }
@@ -377,17 +377,12 @@ var zeroState = func() []byte {
 // process for longer than Options.BusyTimeout, a full disk) rolls back
 // too, and is returned wrapped. decide must not call Update (of this
 // Backend, or of another on the same file): the write lock is held until
-// it returns.
-//
-// Update also refuses, as a failure of the decision, entries that would
-// corrupt the history: an entry of another account, IDs that do not
-// follow the account's version one by one, a state whose version is not
-// the last entry's ID, an unknown kind, or an instant finer than a
-// microsecond (it could not be read back exactly).
+// it returns. A decision that appends nothing and leaves the state as it
+// was stores nothing (an account that gets no entry gets no row).
 func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
 	tx, err := b.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqliteledger: update account %q: begin: %w", account, err)
+		return fmt.Errorf("sqliteledger: begin: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -403,12 +398,12 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 	)
 	err = tx.StmtContext(ctx, b.loadForUpdate).QueryRowContext(ctx, account, key).Scan(&stored, &keyed)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqliteledger: update account %q: load: %w", account, err)
+		return fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	if keyed.Valid {
 		e, err := scanEntry(tx.StmtContext(ctx, b.loadEntry).QueryRowContext(ctx, account, keyed.Int64))
 		if err != nil {
-			return fmt.Errorf("sqliteledger: update account %q: load entry %d of key %q: %w", account, keyed.Int64, key, err)
+			return fmt.Errorf("sqliteledger: load entry %d of key %q: %w", keyed.Int64, key, err)
 		}
 		existing = &e
 	}
@@ -418,20 +413,15 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 	}
 	state, err := b.states.take(account, stored)
 	if err != nil {
-		return fmt.Errorf("sqliteledger: update account %q: %w", account, err)
+		return fmt.Errorf("sqliteledger: load: %w", err)
 	}
-	before := state.Version()
-
 	entries, err := decide(state, existing)
 	if err != nil {
 		return err
 	}
-	if err := checkAppend(account, before, state, entries); err != nil {
-		return err
-	}
 	blob, err := state.MarshalBinary()
 	if err != nil {
-		return fmt.Errorf("sqliteledger: update account %q: %w", account, err)
+		return fmt.Errorf("sqliteledger: store state: %w", err)
 	}
 	if len(entries) == 0 && string(blob) == string(stored) {
 		return nil // nothing to store: the deferred rollback ends the transaction
@@ -441,22 +431,22 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 		storeState = b.insertState
 	}
 	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, account, state.Version(), blob); err != nil {
-		return fmt.Errorf("sqliteledger: update account %q: store state: %w", account, err)
+		return fmt.Errorf("sqliteledger: store state: %w", err)
 	}
 	if len(entries) > 0 {
 		insert := tx.StmtContext(ctx, b.insertEntry)
 		for i := range entries {
 			args, err := entryArgs(&entries[i])
 			if err != nil {
-				return fmt.Errorf("sqliteledger: update account %q: %w", account, err)
+				return fmt.Errorf("sqliteledger: %w", err)
 			}
 			if _, err := insert.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("sqliteledger: update account %q: append entry %d: %w", account, entries[i].ID, err)
+				return fmt.Errorf("sqliteledger: append entry %d: %w", entries[i].ID, err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqliteledger: update account %q: commit: %w", account, err)
+		return fmt.Errorf("sqliteledger: commit: %w", err)
 	}
 	committed = true
 	b.states.put(account, blob, state.Clone())
@@ -517,34 +507,25 @@ func (c *stateCache) put(account string, blob []byte, state *credits.AccountStat
 	c.states[account] = cachedState{blob: blob, state: state}
 }
 
-// checkAppend refuses entries that would break the history's shape: they
-// belong to account and continue it from version before, one ID after
-// another, and the state is at the last one.
-func checkAppend(account string, before int64, state *credits.AccountState, entries []credits.Entry) error {
-	for i := range entries {
-		e := &entries[i]
-		if e.Account != account {
-			return fmt.Errorf("sqliteledger: update account %q: the decision returned an entry of account %q", account, e.Account)
-		}
-		if want := before + int64(i) + 1; e.ID != want {
-			return fmt.Errorf("sqliteledger: update account %q: the decision returned entry %d where entry %d comes next", account, e.ID, want)
-		}
-	}
-	if want := before + int64(len(entries)); state.Version() != want {
-		return fmt.Errorf("sqliteledger: update account %q: the decision left the state at version %d, its entries end at %d", account, state.Version(), want)
-	}
-	return nil
+// Entry implements [credits.Backend]. It reads without waiting for
+// writers.
+func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
+	return b.readOne(b.readEntry.QueryRowContext(ctx, account, id))
 }
 
-// Entry implements [credits.Backend]. It reads without waiting for
-// writers. A missing entry is an error wrapping [credits.ErrEntryNotFound].
-func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
-	e, err := scanEntry(b.readEntry.QueryRowContext(ctx, account, id))
+// EntryByKey implements [credits.Backend]. It reads without waiting for
+// writers, through the unique index on (account, key).
+func (b *Backend) EntryByKey(ctx context.Context, account, key string) (credits.Entry, error) {
+	return b.readOne(b.readKey.QueryRowContext(ctx, account, key))
+}
+
+func (b *Backend) readOne(row *sql.Row) (credits.Entry, error) {
+	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return credits.Entry{}, fmt.Errorf("account %q, entry %d: %w", account, id, credits.ErrEntryNotFound)
+		return credits.Entry{}, credits.ErrEntryNotFound
 	}
 	if err != nil {
-		return credits.Entry{}, fmt.Errorf("sqliteledger: account %q, entry %d: %w", account, id, err)
+		return credits.Entry{}, fmt.Errorf("sqliteledger: read entry: %w", err)
 	}
 	return e, nil
 }
@@ -553,28 +534,24 @@ func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.
 // without waiting for writers. It walks the primary key (account, id) from
 // q.After, checks the kinds and time range on the way, and stops once it
 // has q.Limit entries: a page costs the entries it returns plus those it
-// skips, never a sort. A Limit of 0 means 100, as in
-// [credits.HistoryQuery].
+// skips, never a sort.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
-	query, args, err := entriesQuery(account, &q)
-	if err != nil {
-		return nil, err
-	}
+	query, args := entriesQuery(account, &q)
 	rows, err := b.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqliteledger: history of account %q: %w", account, err)
+		return nil, fmt.Errorf("sqliteledger: read history: %w", err)
 	}
 	defer rows.Close()
 	var out []credits.Entry
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqliteledger: history of account %q: %w", account, err)
+			return nil, fmt.Errorf("sqliteledger: read history: %w", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqliteledger: history of account %q: %w", account, err)
+		return nil, fmt.Errorf("sqliteledger: read history: %w", err)
 	}
 	return out, nil
 }
@@ -585,51 +562,31 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 // it returns plus those it skips. There is deliberately no index on kind
 // or time: each index on entries costs every write (one on (account,
 // kind, id) made BenchmarkSQLiteCharge about 10% slower), while a filter
-// that matches few of a long history's entries is rare (instants need not
-// follow IDs, so an index could not bound a time range anyway).
-func entriesQuery(account string, q *credits.HistoryQuery) (string, []any, error) {
+// that matches few of a long history's entries is rare.
+func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
 	var sb strings.Builder
-	args := []any{account, max(q.After, 0)}
-	sb.WriteString(`SELECT ` + entryColumns + ` FROM entries WHERE account = ? AND id > ?`)
+	args := []any{account, q.After}
+	sb.WriteString(`SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id > ?`)
 	if len(q.Kinds) > 0 {
 		sb.WriteString(` AND kind IN (`)
 		for i, k := range q.Kinds {
-			name, err := k.MarshalText()
-			if err != nil {
-				return "", nil, err
-			}
 			if i > 0 {
 				sb.WriteString(", ")
 			}
 			sb.WriteString("?")
-			args = append(args, string(name))
+			args = append(args, k.String())
 		}
 		sb.WriteString(`)`)
 	}
 	if !q.Since.IsZero() {
 		sb.WriteString(` AND time >= ?`)
-		args = append(args, ceilMicro(q.Since))
+		args = append(args, q.Since.UnixMicro())
 	}
 	if !q.Until.IsZero() {
-		sb.WriteString(` AND (time < ? OR time IS NULL)`)
-		args = append(args, ceilMicro(q.Until))
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
+		sb.WriteString(` AND time < ?`)
+		args = append(args, q.Until.UnixMicro())
 	}
 	sb.WriteString(` ORDER BY id LIMIT ?`)
-	args = append(args, limit)
-	return sb.String(), args, nil
-}
-
-// ceilMicro is the first whole microsecond at or after t, in unix
-// microseconds: an entry's time (whole microseconds) is at or after t
-// exactly when it is at or after ceilMicro(t).
-func ceilMicro(t time.Time) int64 {
-	us := t.UnixMicro()
-	if time.UnixMicro(us).Before(t) {
-		us++
-	}
-	return us
+	args = append(args, q.Limit)
+	return sb.String(), args
 }

@@ -3,7 +3,7 @@ package main
 // This file is the "credits ledger" command group: operations on a ledger
 // kept in a SQLite file or a PostgreSQL database.
 //
-//	credits ledger grant     --account A (--amount N --source S [--expires T] [--priority N] | --free-tier [--claim KEY])
+//	credits ledger grant     --account A (--amount N --source S [--expires T] [--priority N] | --free-tier [--claim EMAIL])
 //	credits ledger charge    --account A (ACTION [--resolution R] [--quantity N] [--price-version V] [--prices FILE] | --amount N)
 //	credits ledger hold      --account A --amount N [--deadline T | --ttl D]
 //	credits ledger capture   --account A --hold ID --amount N
@@ -28,7 +28,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,7 +47,7 @@ const defaultLedgerTimeout = time.Minute
 // ledgerCommands is the dispatch table of "credits ledger".
 func ledgerCommands() []command {
 	return []command{
-		{"grant", "--account A (--amount N --source topup|adjustment|subscription|refund [--expires RFC3339] [--priority N] | --free-tier [--claim KEY]) [--key K]",
+		{"grant", "--account A (--amount N --source topup|adjustment|subscription|refund [--expires RFC3339] [--priority N] | --free-tier [--claim EMAIL]) [--key K]",
 			"add credits to an account as a new lot, or claim its one-time free tier", runLedgerGrant},
 		{"charge", "--account A (ACTION [--resolution R] [--quantity N] [--price-version V] [--prices FILE] | --amount N) [--key K]",
 			"spend credits on an action, priced by the price book, or a raw amount", runLedgerCharge},
@@ -78,7 +77,14 @@ func ledgerCommands() []command {
 //     outcome is unknown (a lost connection, a timeout), so that the
 //     same command run again with --key applies the operation at most
 //     once. A free-tier claim takes no --key: it is idempotent per account
-//     and claim key by itself.
+//     and claim key by itself. Its --claim is an email address, made the
+//     claim key by credits.NormalizeEmail (trimmed and lower-cased), so
+//     that one address is one claim however it is written; what is not an
+//     address is bad input.
+//   - A write reports whether it was a replay of a request already
+//     applied under its key (the ledger tells an observer on the write's
+//     context), and prints the balance read after the write: on a replay
+//     the entry's own balance_after is the balance it left back then.
 //   - Reads (balance, history, statement) take no --key, and do not create
 //     a SQLite file that does not exist: they fail, naming it.
 //   - hold --ttl D sets the ledger's hold TTL rather than a deadline of
@@ -102,7 +108,9 @@ func (e *env) ledgerUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every subcommand takes --account (required), --db, --schema, --json and --timeout; the")
 	fmt.Fprintln(w, "writes take --key, an idempotency key: without one, a random key is made and printed, so")
-	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once.")
+	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once. A write prints its")
+	fmt.Fprintln(w, "entry and the balance now; run again with the same key, it says it was replayed and changed")
+	fmt.Fprintln(w, "nothing (in --json output, \"replayed\": true, and the balance now in \"balance_now\").")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'credits ledger SUBCOMMAND -h' for a subcommand's flags.")
 	fmt.Fprintln(w, "Exit status: 0 success, 1 bad input or a refused operation, 2 bad usage.")
@@ -268,10 +276,10 @@ func openBackend(ctx context.Context, db, schema string, create bool) (_ credits
 	return backend, backend.Close, nil
 }
 
-// writeEntry runs one write: it makes an idempotency key if --key was not
-// given, runs op under it, and prints the entry op returns (described by
-// describe, or as JSON with --json), then, for a key it made, the key.
-func (f *ledgerFlags) writeEntry(e *env, opts credits.Options, op func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error)) int {
+// writeEntry runs the command's one write, an operation op of the
+// ledger: it makes an idempotency key if --key was not given, and runs fn
+// under it (see runWrite).
+func (f *ledgerFlags) writeEntry(e *env, opts credits.Options, op credits.Op, fn func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error)) int {
 	key, generated := f.key, false
 	if key == "" {
 		var err error
@@ -280,18 +288,64 @@ func (f *ledgerFlags) writeEntry(e *env, opts credits.Options, op func(ctx conte
 		}
 		generated = true
 	}
+	replay := fmt.Sprintf("key %q was already applied", key)
+	return f.runWrite(e, opts, op, key, generated, replay, func(ctx context.Context, l *credits.Ledger) (credits.Entry, error) {
+		return fn(ctx, l, key)
+	})
+}
+
+// writeResult is what a write prints with --json: its entry's fields,
+// whether the write was a replay, and the account's balance read after
+// it. The entry's balance_after is the balance the entry left when it was
+// first written; balance_now is the balance now, which on a replay may
+// differ.
+type writeResult struct {
+	credits.Entry
+	Replayed   bool        `json:"replayed"`    // the request was applied before: this is its first result, and nothing changed
+	BalanceNow balanceJSON `json:"balance_now"` // the account's balance, read after the write
+}
+
+// runWrite runs fn, the command's one write (an operation op of the ledger,
+// under the idempotency key key, "" for a free-tier claim), and prints
+// the entry it returns, whether it was a replay (the ledger reports it to
+// an observer on the write's context; replay says why, in words), and the
+// balance now. For a key it made (generated), it prints the key, and
+// names it in an error whose outcome is unknown.
+func (f *ledgerFlags) runWrite(e *env, opts credits.Options, op credits.Op, key string, generated bool, replay string,
+	fn func(ctx context.Context, l *credits.Ledger) (credits.Entry, error)) int {
 	return f.withLedger(e, opts, func(ctx context.Context, l *credits.Ledger) int {
-		entry, err := op(ctx, l, key)
+		replayed := false
+		wctx := credits.WithObserver(ctx, func(_ context.Context, ev credits.Event) {
+			if ev.Op == op && ev.Account == f.account {
+				replayed = ev.Replayed
+			}
+		})
+		entry, err := fn(wctx, l)
 		if err != nil {
 			if generated && !isLedgerRefusal(err) {
 				err = fmt.Errorf("%w (the outcome is unknown: run the same command with --key %s to apply it at most once)", err, key)
 			}
 			return e.fail(f.cmdName(), err)
 		}
-		if f.json {
-			return e.writeJSON(f.cmdName(), entry)
+		bal, err := l.Balance(ctx, f.account)
+		if err != nil {
+			done := "was applied"
+			if replayed {
+				done = "was applied before"
+			}
+			if key != "" {
+				done += " under --key " + key
+			}
+			return e.fail(f.cmdName(), fmt.Errorf("%s %d %s, but reading the balance after it failed: %w", entry.Kind, entry.ID, done, err))
 		}
-		s := describeEntry(&entry) + "\n"
+		now := balanceJSON{Account: bal.Account, Total: bal.Total, Held: bal.Held, Available: bal.Available}
+		if f.json {
+			return e.writeJSON(f.cmdName(), writeResult{Entry: entry, Replayed: replayed, BalanceNow: now})
+		}
+		if !replayed {
+			replay = ""
+		}
+		s := describeWrite(&entry, replay, now.Total) + "\n"
 		if generated {
 			s += fmt.Sprintf("idempotency key %s (made for this run: to retry it, run the same command with --key %s)\n", key, key)
 		}
@@ -327,34 +381,6 @@ func isLedgerRefusal(err error) bool {
 		}
 	}
 	return false
-}
-
-// parseAmount reads an amount of credits given to flag name, more than
-// zero.
-func parseAmount(name, s string) (credits.Credits, error) {
-	c, err := credits.Parse(s)
-	if err != nil || c <= 0 {
-		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an amount of credits more than zero, such as 25 or 2.5"}
-	}
-	return c, nil
-}
-
-// parseID reads an entry ID given to flag name.
-func parseID(name, s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 1 {
-		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an entry ID, a whole number of at least 1"}
-	}
-	return id, nil
-}
-
-// parseInstant reads an RFC 3339 instant given to flag name.
-func parseInstant(name, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an RFC 3339 instant such as 2025-06-01T00:00:00Z"}
-	}
-	return t, nil
 }
 
 // instantText formats t for tables, to the second, in UTC.

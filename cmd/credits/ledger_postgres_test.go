@@ -29,6 +29,10 @@ func TestLedgerPostgres(t *testing.T) {
 
 	c := &ledgerCLI{t: t, dbArgs: []string{"--db", url, "--schema", schema}, now: start}
 	ledgerScenario(t, c)
+	scenarioEnd := c.now
+	c.now = start
+	ledgerReplays(t, c)
+	c.now = scenarioEnd
 
 	// The CLI wrote to the schema it was given, and only there.
 	var entries int
@@ -56,9 +60,9 @@ func TestLedgerPostgres(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no key in %q", r.stderr)
 	}
-	for range 2 {
-		c.want("charge 11: -3 credits (1 x chat_message, prices v1); balance 108\n", "charge", "--account", "alice", "chat_message", "--key", m[1])
-	}
+	c.want("charge 11: -3 credits (1 x chat_message, prices v1); balance 108\n", "charge", "--account", "alice", "chat_message", "--key", m[1])
+	c.want("charge 11: -3 credits (1 x chat_message, prices v1); replayed: key \""+m[1]+"\" was already applied, nothing changed; balance now 108\n",
+		"charge", "--account", "alice", "chat_message", "--key", m[1])
 	if b := c.balance("alice"); b.Total != 108*credits.Credit {
 		t.Errorf("balance %+v after one charge of 3", b)
 	}

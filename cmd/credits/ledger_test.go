@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -145,17 +146,29 @@ func ledgerScenario(t *testing.T, c *ledgerCLI) {
 
 	// The free tier, once per account and claim key.
 	c.want("grant 1: +30 credits (free_tier); balance 30\n", "grant", with("--free-tier", "--claim", "alice@example.com")...)
-	c.want("grant 1: +30 credits (free_tier); balance 30\n", "grant", with("--free-tier", "--claim", "alice@example.com")...)
-	c.refused("bob", exitInput, []string{`credits ledger grant: claim key "alice@example.com" was used by another account: free tier already claimed`},
-		"grant", "--account", "bob", "--free-tier", "--claim", "alice@example.com")
+	c.want("grant 1: +30 credits (free_tier); replayed: the free tier was already claimed by this account, nothing changed; balance now 30\n",
+		"grant", with("--free-tier", "--claim", " Alice@Example.com")...)
+	// The claim key is the normalized address: another spelling of it is
+	// the same person.
+	for _, claim := range []string{"alice@example.com", "ALICE@example.COM", "\talice@Example.com "} {
+		c.refused("bob", exitInput, []string{`credits ledger grant: claim key "alice@example.com" was used by another account: free tier already claimed`},
+			"grant", "--account", "bob", "--free-tier", "--claim", claim)
+	}
+	c.refused("bob", exitInput, []string{`credits ledger grant: --claim: "alice": not an email address: no '@'`},
+		"grant", "--account", "bob", "--free-tier", "--claim", "alice")
+	c.refused("bob", exitInput, []string{`credits ledger grant: --claim: "alice@": not an email address: nothing after the '@'`},
+		"grant", "--account", "bob", "--free-tier", "--claim", "alice@")
 	c.refused(alice, exitInput, []string{"free tier already claimed"}, "grant", with("--free-tier", "--claim", "alice2@example.com")...)
 
 	// Charges priced by action.
 	c.want("charge 2: -3 credits (1 x chat_message, prices v1); balance 27\n", "charge", with("chat_message", "--key", "chat-1")...)
 	c.want("charge 3: -20 credits (1 x video_generation at 1080p, prices v1); balance 7\n",
 		"charge", with("video_generation", "--resolution", "1080p", "--key", "clip-1")...)
-	// A retry returns the first result; another request under the key is refused.
-	c.want("charge 2: -3 credits (1 x chat_message, prices v1); balance 27\n", "charge", with("chat_message", "--key", "chat-1")...)
+	// A retry returns the first result, says it is one, and prints the
+	// balance now, not the one the first run left; another request under
+	// the key is refused.
+	c.want("charge 2: -3 credits (1 x chat_message, prices v1); replayed: key \"chat-1\" was already applied, nothing changed; balance now 7\n",
+		"charge", with("chat_message", "--key", "chat-1")...)
 	c.refused(alice, exitInput, []string{`credits ledger charge: account "alice": idempotency key "chat-1" was used for a different request (entry 2)`},
 		"charge", with("render", "--key", "chat-1")...)
 	// Not enough credits: the shortfall, and nothing changes.
@@ -396,10 +409,9 @@ func TestLedgerBadInput(t *testing.T) {
 	}{
 		{[]string{"grant", "--amount", "0", "--source", "topup"}, `--amount: "0": want an amount of credits more than zero`},
 		{[]string{"grant", "--amount", "-5", "--source", "topup"}, `--amount: "-5"`},
-		{[]string{"grant", "--amount", "five", "--source", "topup"}, `--amount: "five"`},
-		{[]string{"grant", "--amount", "0.0000001", "--source", "topup"}, `--amount: "0.0000001"`},
-		{[]string{"grant", "--amount", "1e3", "--source", "topup"}, `--amount: "1e3"`},
-		{[]string{"grant", "--amount", "99999999999999", "--source", "topup"}, `--amount: "99999999999999"`},
+		{[]string{"grant", "--amount", "two", "--source", "topup"}, `--amount: "two": not a decimal number`},
+		{[]string{"grant", "--amount", "1e3", "--source", "topup"}, `--amount: "1e3": exponents are not allowed`},
+		{[]string{"grant", "--amount", "99999999999999", "--source", "topup"}, `--amount: "99999999999999": too large: an amount is at most 9223372036854.775807`},
 		{[]string{"grant", "--amount", "5", "--source", "gift"}, `--source: "gift": want topup, adjustment, subscription, refund`},
 		{[]string{"grant", "--amount", "5", "--source", "free_tier"}, "claim the free tier with --free-tier"},
 		{[]string{"grant", "--amount", "5", "--source", "rollover"}, `--source: "rollover"`},
@@ -408,8 +420,8 @@ func TestLedgerBadInput(t *testing.T) {
 		{[]string{"grant", "--amount", "5", "--source", "topup", "--priority", "high"}, `--priority: "high"`},
 		{[]string{"grant", "--amount", "5", "--source", "topup", "--priority", "3000000000"}, `--priority: "3000000000"`},
 		{[]string{"grant", "--amount", "5", "--source", "topup", "--key", "$mine"}, "keys beginning with '$' are reserved"},
-		{[]string{"charge", "chat"}, `action: "chat": unknown action`},
-		{[]string{"charge", "video_generation", "--resolution", "8k"}, `resolution: "8k": unknown resolution`},
+		{[]string{"charge", "chat"}, `ACTION: "chat": unknown action (want one of chat_message, live_voice_chat, text_to_speech, `},
+		{[]string{"charge", "video_generation", "--resolution", "8k"}, `--resolution: "8k": unknown resolution`},
 		{[]string{"charge", "render", "--resolution", "4k"}, "only video_generation has a resolution"},
 		{[]string{"charge", "render", "--quantity", "0"}, `--quantity: "0"`},
 		{[]string{"charge", "render", "--quantity", "many"}, `--quantity: "many"`},
@@ -422,7 +434,7 @@ func TestLedgerBadInput(t *testing.T) {
 		{[]string{"hold", "--amount", "1", "--ttl", "soon"}, `--ttl: "soon": want a duration`},
 		{[]string{"hold", "--amount", "1", "--ttl", "-5m"}, `--ttl: "-5m"`},
 		{[]string{"hold", "--amount", "1", "--deadline", "noon"}, `--deadline: "noon"`},
-		{[]string{"hold", "--amount", "1", "--deadline", "2025-06-01T08:00:00Z"}, `deadline: "2025-06-01T08:00:00Z": must be in the future`},
+		{[]string{"hold", "--amount", "1", "--deadline", "2025-06-01T08:00:00Z"}, `--deadline: "2025-06-01T08:00:00Z": must be in the future`},
 		{[]string{"capture", "--hold", "one", "--amount", "1"}, `--hold: "one": want an entry ID`},
 		{[]string{"capture", "--hold", "0", "--amount", "1"}, `--hold: "0"`},
 		{[]string{"capture", "--hold", "1", "--amount", "1"}, `account "a" has no hold 1: hold not found`},
@@ -430,14 +442,34 @@ func TestLedgerBadInput(t *testing.T) {
 		{[]string{"release", "--hold", "-1"}, `--hold: "-1"`},
 		{[]string{"refund", "--entry", "x"}, `--entry: "x"`},
 		{[]string{"refund", "--entry", "2", "--amount", "6"}, `refund of 6 for entry 2 of account "a": only 5 of its 5 is left to refund: not refundable`},
-		{[]string{"refund", "--entry", "7"}, `account "a" has no entry 7 to refund: not refundable`},
+		{[]string{"refund", "--entry", "7"}, `account "a" has no entry 7: entry not found`},
+		{[]string{"refund", "--entry", "99"}, `account "a" has no entry 99: entry not found`},
 	} {
-		c.refused("a", exitInput, append([]string{"credits ledger " + tc.args[0] + ": "}, tc.want),
+		c.refused("a", exitInput, []string{"credits ledger " + tc.args[0] + ": ", tc.want},
 			tc.args[0], append([]string{"--account", "a"}, tc.args[1:]...)...)
 	}
+	// An amount with too many decimal places says so, whichever write it
+	// is given to (and whether the reason from credits.Parse reads
+	// "1.0000001 has more than 6 decimal places" or "more than 6 decimal
+	// places").
+	for _, tc := range []struct {
+		amount string
+		args   []string
+	}{
+		{"1.0000001", []string{"grant", "--source", "topup"}},
+		{"0.0000001", []string{"grant", "--source", "topup"}},
+		{"2.5000001", []string{"charge"}},
+		{"0.1234567", []string{"hold"}},
+		{"1.0000001", []string{"capture", "--hold", "1"}},
+		{"1.00000001", []string{"refund", "--entry", "2"}},
+	} {
+		c.refused("a", exitInput, []string{"credits ledger " + tc.args[0] + ": --amount: \"" + tc.amount + "\": ", "more than 6 decimal places"},
+			tc.args[0], append([]string{"--account", "a", "--amount", tc.amount}, tc.args[1:]...)...)
+	}
+
 	// A hold beyond what is held, and a capture of it after its deadline.
 	hold := c.entry("hold", "--account", "a", "--amount", "10", "--ttl", "1m", "--key", "h")
-	c.refused("a", exitInput, []string{`amount: "11": exceeds the 10 held by hold 3`}, "capture", "--account", "a", "--hold", "3", "--amount", "11", "--key", "c")
+	c.refused("a", exitInput, []string{`credits ledger capture: --amount: "11": exceeds the 10 held by hold 3`}, "capture", "--account", "a", "--hold", "3", "--amount", "11", "--key", "c")
 	c.now = c.now.Add(time.Minute)
 	c.refused("a", exitInput, []string{"credits ledger capture: hold 3 of account \"a\" was closed or lapsed at its deadline", ": hold already closed"},
 		"capture", "--account", "a", "--hold", "3", "--amount", "1", "--key", "c")
@@ -445,14 +477,19 @@ func TestLedgerBadInput(t *testing.T) {
 		t.Errorf("hold %+v", hold)
 	}
 
+	// An account with no entries reads as empty, not as an error.
+	for _, args := range [][]string{{"balance", "--account", "nobody"}, {"history", "--account", "nobody"}, {"statement", "--account", "nobody"}} {
+		if r := c.run(args[0], args[1:]...); r.code != 0 || r.stderr != "" {
+			t.Errorf("%v of an account with no entries: exit %d, stderr %q; want an empty answer", args, r.code, r.stderr)
+		}
+	}
+
 	// Reads.
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"balance", "--account", "nobody"}, `credits ledger balance: account "nobody": unknown account`},
-		{[]string{"balance", "--account", "$claim:x"}, "names beginning with '$' are reserved"},
-		{[]string{"history", "--account", "nobody"}, `credits ledger history: account "nobody": unknown account`},
+		{[]string{"balance", "--account", "$claim:x"}, `credits ledger balance: --account: "$claim:x": names beginning with '$' are reserved`},
 		{[]string{"history", "--account", "a", "--kind", "charge,gift"}, `credits ledger history: --kind: "gift": unknown entry kind`},
 		{[]string{"history", "--account", "a", "--limit", "0"}, `--limit: "0": want a whole number from 1 to 1000`},
 		{[]string{"history", "--account", "a", "--limit", "1001"}, `--limit: "1001"`},
@@ -464,7 +501,6 @@ func TestLedgerBadInput(t *testing.T) {
 		{[]string{"statement", "--account", "a", "--period", "2025-13"}, `--period: "2025-13"`},
 		{[]string{"statement", "--account", "a", "--from", "2025-06-02T00:00:00Z", "--to", "2025-06-01T00:00:00Z"}, `--to: "2025-06-01T00:00:00Z": must be after --from`},
 		{[]string{"statement", "--account", "a", "--from", "x", "--to", "2025-06-01T00:00:00Z"}, `--from: "x"`},
-		{[]string{"statement", "--account", "nobody"}, `credits ledger statement: account "nobody": unknown account`},
 	} {
 		wantFail(t, c.run(tc.args[0], tc.args[1:]...), exitInput, tc.want)
 	}
@@ -512,7 +548,8 @@ func TestLedgerGeneratedKey(t *testing.T) {
 	if m == nil || m[1] != m[2] {
 		t.Fatalf("charge without --key printed %q", out)
 	}
-	c.want("charge 2: -3 credits (1 x chat_message, prices v1); balance 7\n", "charge", "--account", "a", "chat_message", "--key", m[1])
+	c.want("charge 2: -3 credits (1 x chat_message, prices v1); replayed: key \""+m[1]+"\" was already applied, nothing changed; balance now 7\n",
+		"charge", "--account", "a", "chat_message", "--key", m[1])
 	// Another run without --key is another charge, under another key.
 	again := c.entry("charge", "--account", "a", "chat_message")
 	if again.ID != 3 || !strings.HasPrefix(again.Key, "cli-") || again.Key == m[1] {
@@ -540,7 +577,7 @@ func TestLedgerGeneratedKey(t *testing.T) {
 		var out, errOut bytes.Buffer
 		e := &env{stdout: &out, stderr: &errOut, now: func() time.Time { return c.now }}
 		var key string
-		code := f.writeEntry(e, credits.Options{}, func(_ context.Context, _ *credits.Ledger, k string) (credits.Entry, error) {
+		code := f.writeEntry(e, credits.Options{}, credits.OpCharge, func(_ context.Context, _ *credits.Ledger, k string) (credits.Entry, error) {
 			key = k
 			return credits.Entry{}, tc.err
 		})
@@ -550,6 +587,74 @@ func TestLedgerGeneratedKey(t *testing.T) {
 			t.Errorf("error %v: stderr %q; want the key hint: %v", tc.err, r.stderr, tc.wantKey)
 		}
 	}
+}
+
+// ledgerReplays runs every kind of write twice with the same key (the
+// free tier: the same claim), with another write between the two that
+// changes the balance, on account "r" of c's ledger. The first run prints
+// the balance it left; the second says it was a replay and prints the
+// balance now, not the stale one of the entry it replays, in text and in
+// JSON. The SQLite and the PostgreSQL tests run it.
+func ledgerReplays(t *testing.T, c *ledgerCLI) {
+	r := func(args ...string) []string { return append([]string{"--account", "r"}, args...) }
+	for i, tc := range []struct {
+		sub           string
+		args          []string
+		first, replay string
+	}{
+		{"grant", r("--amount", "100", "--source", "topup", "--key", "g"),
+			"grant 1: +100 credits (topup); balance 100",
+			`grant 1: +100 credits (topup); replayed: key "g" was already applied, nothing changed; balance now 99`},
+		{"grant", r("--free-tier", "--claim", "R@Example.com"),
+			"grant 3: +30 credits (free_tier); balance 129",
+			"grant 3: +30 credits (free_tier); replayed: the free tier was already claimed by this account, nothing changed; balance now 128"},
+		{"charge", r("render", "--key", "c"),
+			"charge 5: -5 credits (1 x render, prices v1); balance 123",
+			`charge 5: -5 credits (1 x render, prices v1); replayed: key "c" was already applied, nothing changed; balance now 122`},
+		{"hold", r("--amount", "10", "--key", "h"),
+			"hold 7: 10 credits held (until 2025-06-01T10:00:00Z); balance 122 (capture or release it with --hold 7)",
+			`hold 7: 10 credits held (until 2025-06-01T10:00:00Z); replayed: key "h" was already applied, nothing changed; balance now 121 (if it is still open, capture or release it with --hold 7)`},
+		{"capture", r("--hold", "7", "--amount", "6", "--key", "cap"),
+			"capture 9: -6 credits (of hold 7, 4 back); balance 115",
+			`capture 9: -6 credits (of hold 7, 4 back); replayed: key "cap" was already applied, nothing changed; balance now 114`},
+		{"hold", r("--amount", "2", "--key", "h2"),
+			"hold 11: 2 credits held (until 2025-06-01T10:00:00Z); balance 114 (capture or release it with --hold 11)",
+			`hold 11: 2 credits held (until 2025-06-01T10:00:00Z); replayed: key "h2" was already applied, nothing changed; balance now 113 (if it is still open, capture or release it with --hold 11)`},
+		{"release", r("--hold", "11", "--key", "rel"),
+			"release 13: hold 11 released, 2 credits back; balance 113",
+			`release 13: hold 11 released, 2 credits back; replayed: key "rel" was already applied, nothing changed; balance now 112`},
+		{"refund", r("--entry", "5", "--key", "ref"),
+			"refund 15: +5 credits (of entry 5); balance 117",
+			`refund 15: +5 credits (of entry 5); replayed: key "ref" was already applied, nothing changed; balance now 116`},
+	} {
+		c.want(tc.first+"\n", tc.sub, tc.args...)
+		// Another write: a fresh one says so in JSON, and the balance now
+		// is the one it left.
+		var fresh writeResult
+		out := c.ok("charge", r("--amount", "1", "--key", "between-"+strconv.Itoa(i), "--json")...)
+		if err := json.Unmarshal([]byte(out), &fresh); err != nil {
+			t.Fatalf("charge --json: %v in %s", err, out)
+		}
+		if fresh.Replayed || fresh.BalanceNow != c.balance("r") || fresh.BalanceNow.Total != fresh.BalanceAfter || !strings.Contains(out, `"replayed": false`) {
+			t.Errorf("a fresh charge --json: %s", out)
+		}
+		c.want(tc.replay+"\n", tc.sub, tc.args...)
+		var again writeResult
+		out = c.ok(tc.sub, append(tc.args, "--json")...)
+		if err := json.Unmarshal([]byte(out), &again); err != nil {
+			t.Fatalf("%s --json: %v in %s", tc.sub, err, out)
+		}
+		now := c.balance("r")
+		if !again.Replayed || again.BalanceNow != now || again.BalanceAfter == now.Total || !strings.Contains(out, `"replayed": true`) ||
+			!strings.Contains(tc.first, fmt.Sprintf("%s %d: ", again.Kind, again.ID)) {
+			t.Errorf("%s %v --json, run again: %s; the balance now is %+v", tc.sub, tc.args, out, now)
+		}
+	}
+}
+
+func TestLedgerReplay(t *testing.T) {
+	c, _ := newSQLiteCLI(t)
+	ledgerReplays(t, c)
 }
 
 // TestLedgerHoldTTLRetry: a hold with --ttl, run again with its key after

@@ -24,7 +24,7 @@ func runLedgerGrant(e *env, args []string) int {
 	expires := f.String("expires", "", "RFC 3339 `instant` at which the lot's unspent credits expire (default: never)")
 	priority := f.String("priority", "", "the lot's spending `priority`: higher is spent first (default 0)")
 	freeTier := f.Bool("free-tier", false, "claim the account's one-time free tier (30 credits) instead")
-	claim := f.String("claim", "", "with --free-tier: a claim `key` (such as a normalized email) usable by one account only")
+	claim := f.String("claim", "", "with --free-tier: the user's email `address`, usable by one account only; lower-cased and trimmed into the claim key (see credits.NormalizeEmail)")
 	if code, done := f.parseNoArgs(e, args); done {
 		return code
 	}
@@ -37,16 +37,17 @@ func runLedgerGrant(e *env, args []string) int {
 		if f.key != "" {
 			return e.usageErr(f.cmdName(), "--key does not go with --free-tier (a claim is idempotent per account and claim key)")
 		}
-		return f.withLedger(e, credits.Options{}, func(ctx context.Context, l *credits.Ledger) int {
-			entry, err := l.ClaimFreeTier(ctx, f.account, *claim)
-			if err != nil {
+		claimKey := ""
+		if f.given("claim") {
+			var err error
+			if claimKey, err = credits.NormalizeEmail(*claim); err != nil {
 				return e.fail(f.cmdName(), err)
 			}
-			if f.json {
-				return e.writeJSON(f.cmdName(), entry)
-			}
-			return e.write(f.cmdName(), describeEntry(&entry)+"\n")
-		})
+		}
+		return f.runWrite(e, credits.Options{}, credits.OpClaimFreeTier, "", false, "the free tier was already claimed by this account",
+			func(ctx context.Context, l *credits.Ledger) (credits.Entry, error) {
+				return l.ClaimFreeTier(ctx, f.account, claimKey)
+			})
 	}
 	if code, done := f.onlyWith(e, false, "--free-tier", "claim"); done {
 		return code
@@ -74,7 +75,7 @@ func runLedgerGrant(e *env, args []string) int {
 		}
 		req.Priority = int32(p)
 	}
-	return f.writeEntry(e, credits.Options{}, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
+	return f.writeEntry(e, credits.Options{}, credits.OpGrant, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
 		req.Key = key
 		return l.Grant(ctx, f.account, req)
 	})
@@ -127,7 +128,7 @@ func runLedgerCharge(e *env, args []string) int {
 			return e.fail(f.cmdName(), err)
 		}
 	} else {
-		if req.Action, err = credits.ParseAction(pos[0]); err != nil {
+		if req.Action, err = parseAction(pos[0]); err != nil {
 			return e.fail(f.cmdName(), err)
 		}
 		if *resolution != "" {
@@ -136,8 +137,8 @@ func runLedgerCharge(e *env, args []string) int {
 			}
 		}
 		if *quantity != "" {
-			if req.Quantity, err = strconv.ParseInt(*quantity, 10, 64); err != nil || req.Quantity < 1 {
-				return e.fail(f.cmdName(), &credits.InputError{Field: "--quantity", Value: *quantity, Reason: "want a whole number of at least 1"})
+			if req.Quantity, err = parseQuantity(*quantity); err != nil {
+				return e.fail(f.cmdName(), err)
 			}
 		}
 		req.PriceVersion = *version
@@ -147,7 +148,7 @@ func runLedgerCharge(e *env, args []string) int {
 			}
 		}
 	}
-	return f.writeEntry(e, opts, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
+	return f.writeEntry(e, opts, credits.OpCharge, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
 		req.Key = key
 		return l.Charge(ctx, f.account, req)
 	})
@@ -200,7 +201,7 @@ func runLedgerHold(e *env, args []string) int {
 			return e.fail(f.cmdName(), &credits.InputError{Field: "--ttl", Value: *ttl, Reason: "want a duration of at least 1µs, such as 30m or 2h"})
 		}
 	}
-	return f.writeEntry(e, opts, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
+	return f.writeEntry(e, opts, credits.OpHold, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
 		req.Key = key
 		return l.Hold(ctx, f.account, req)
 	})
@@ -225,7 +226,7 @@ func runLedgerCapture(e *env, args []string) int {
 	if req.Amount, err = parseAmount("amount", *amount); err != nil {
 		return e.fail(f.cmdName(), err)
 	}
-	return f.writeEntry(e, credits.Options{}, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
+	return f.writeEntry(e, credits.Options{}, credits.OpCapture, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
 		req.Key = key
 		return l.Capture(ctx, f.account, req)
 	})
@@ -246,7 +247,7 @@ func runLedgerRelease(e *env, args []string) int {
 	if req.Hold, err = parseID("hold", *hold); err != nil {
 		return e.fail(f.cmdName(), err)
 	}
-	return f.writeEntry(e, credits.Options{}, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
+	return f.writeEntry(e, credits.Options{}, credits.OpRelease, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
 		req.Key = key
 		return l.Release(ctx, f.account, req)
 	})
@@ -273,13 +274,34 @@ func runLedgerRefund(e *env, args []string) int {
 			return e.fail(f.cmdName(), err)
 		}
 	}
-	return f.writeEntry(e, credits.Options{}, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
+	return f.writeEntry(e, credits.Options{}, credits.OpRefund, func(ctx context.Context, l *credits.Ledger, key string) (credits.Entry, error) {
 		req.Key = key
 		return l.Refund(ctx, f.account, req)
 	})
 }
 
-// describeEntry says in one line what an entry did.
+// describeWrite says in one line what a write did: its entry, then, for a
+// replay, why it was one (replay, "" for a fresh write), and the
+// account's balance now (read after the write: on a replay the entry's
+// BalanceAfter is stale).
+func describeWrite(e *credits.Entry, replay string, now credits.Credits) string {
+	s := describeEntry(e)
+	if replay != "" {
+		s += fmt.Sprintf("; replayed: %s, nothing changed; balance now %s", replay, now)
+	} else {
+		s += fmt.Sprintf("; balance %s", now)
+	}
+	if e.Kind == credits.KindHold {
+		if replay != "" {
+			s += fmt.Sprintf(" (if it is still open, capture or release it with --hold %d)", e.ID)
+		} else {
+			s += fmt.Sprintf(" (capture or release it with --hold %d)", e.ID)
+		}
+	}
+	return s
+}
+
+// describeEntry says what an entry did.
 func describeEntry(e *credits.Entry) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %d: ", e.Kind, e.ID)
@@ -293,10 +315,6 @@ func describeEntry(e *credits.Entry) string {
 	}
 	if d := entryDetail(e); d != "" && e.Kind != credits.KindRelease {
 		b.WriteString(" (" + d + ")")
-	}
-	fmt.Fprintf(&b, "; balance %s", e.BalanceAfter)
-	if e.Kind == credits.KindHold {
-		fmt.Fprintf(&b, " (capture or release it with --hold %d)", e.ID)
 	}
 	return b.String()
 }

@@ -1,11 +1,12 @@
-// Command credits prices billable actions and estimates public-API jobs
-// with the github.com/avstudio/credits library.
+// Command credits prices billable actions, estimates public-API jobs and
+// keeps accounts of credits with the github.com/avstudio/credits library.
 //
 // Usage:
 //
 //	credits quote ACTION [--resolution R] [--quantity N] [--at RFC3339] [--prices FILE] [--json]
 //	credits prices [--at RFC3339] [--prices FILE] [--json]
 //	credits estimate [--at RFC3339] [--prices FILE] [--json] FILE|-
+//	credits ledger SUBCOMMAND --account A [--db PATH|URL] [--json] ...
 //	credits serve [--db PATH|URL] [--addr HOST:PORT] [--admin-token T] [--private] [--subscriptions FILE]
 //
 // serve runs the console (account and support pages, the JSON API) on a
@@ -16,10 +17,32 @@
 // picks the table in force at an instant (default: now). Flags may come
 // before or after the arguments; "--" ends the flags.
 //
+// The ledger subcommands keep accounts in a SQLite file (--db PATH,
+// default ./credits.db) or in PostgreSQL (--db postgres://...):
+//
+//	credits ledger grant     --account A (--amount N --source S [--expires T] [--priority N] | --free-tier [--claim EMAIL])
+//	credits ledger charge    --account A (ACTION [--resolution R] [--quantity N] [--price-version V] [--prices FILE] | --amount N)
+//	credits ledger hold      --account A --amount N [--deadline T | --ttl D]
+//	credits ledger capture   --account A --hold ID --amount N
+//	credits ledger release   --account A --hold ID
+//	credits ledger refund    --account A --entry ID [--amount N]
+//	credits ledger balance   --account A
+//	credits ledger history   --account A [--after ID] [--limit N] [--kind K]... [--since T] [--until T]
+//	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
+//
+// The writes (grant to refund) take --key, an idempotency key: the same
+// command with the same key is applied once. A write prints its entry
+// and the account's balance now; run again with the same key, it says it
+// was replayed (in --json output, "replayed": true) and changed nothing,
+// and prints the balance now, not the one its entry left. 'credits ledger
+// -h' has the rest.
+//
 // Exit status: 0 on success; 1 for bad input (an unknown action, a bad
-// job, an unreadable file...), with one line on standard error naming the
-// field, URL or name at fault; 2 for bad usage (an unknown command or
-// flag, a missing or extra argument).
+// job, an unreadable file, an operation the ledger refused...), with one
+// line on standard error naming what is at fault: the flag as typed
+// (--quantity), the argument (ACTION), or the field or URL of a job or
+// price-book file; 2 for bad usage (an unknown command or flag, a missing
+// or extra argument).
 package main
 
 import (
@@ -66,7 +89,7 @@ func commands() []command {
 		{"estimate", "[--at RFC3339] [--prices FILE] [--json] FILE|-",
 			"estimate a public-API job from a JSON file or standard input", runEstimate},
 		{"ledger", "SUBCOMMAND --account A [--db PATH|URL] [--key K] [--json] ...",
-			"keep accounts of credits: grant, charge, hold, capture, release, refund, balance, history, statement", runLedger},
+			"keep accounts of credits in a SQLite file or PostgreSQL:", runLedger},
 		{"serve", "[--db PATH|URL] [--addr HOST:PORT] [--admin-token T] [--private] [--subscriptions FILE] [--prices FILE]",
 			"serve the console: account and support pages and the JSON API", runServe},
 	}
@@ -122,14 +145,19 @@ func (e *env) dispatch(group string, cmds []command, usage func(io.Writer), args
 }
 
 func (e *env) usage(w io.Writer) {
-	fmt.Fprintln(w, "credits prices actions and estimates public-API jobs in credits.")
+	fmt.Fprintln(w, "credits prices actions, estimates public-API jobs and keeps accounts of credits.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Usage:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  credits %-9s %s\n", c.name, c.summary)
+		if c.name == "ledger" {
+			for _, lc := range ledgerCommands() {
+				fmt.Fprintf(w, "    credits ledger %-10s %s\n", lc.name, lc.summary)
+			}
+		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'credits COMMAND -h' for a command's arguments and flags.")
+	fmt.Fprintln(w, "Run 'credits COMMAND -h' (or 'credits ledger SUBCOMMAND -h') for its arguments and flags.")
 	fmt.Fprintln(w, "Exit status: 0 success, 1 bad input, 2 bad usage.")
 }
 
@@ -146,9 +174,10 @@ func (e *env) usageErr(cmd, msg string) int {
 	return exitUsage
 }
 
-// fail reports bad input to command cmd in one line and returns exitInput.
+// fail reports bad input to command cmd in one line, naming the flag or
+// argument at fault (see labelFlags), and returns exitInput.
 func (e *env) fail(cmd string, err error) int {
-	msg := strings.TrimPrefix(oneLine(err.Error()), "credits: ")
+	msg := strings.TrimPrefix(oneLine(labelFlags(err).Error()), "credits: ")
 	fmt.Fprintf(e.stderr, "credits %s: %s\n", cmd, msg)
 	return exitInput
 }
@@ -224,9 +253,8 @@ func (f *flags) table(e *env) (*credits.PriceTable, error) {
 	at := e.now()
 	if f.at != "" {
 		var err error
-		at, err = time.Parse(time.RFC3339Nano, f.at)
-		if err != nil {
-			return nil, &credits.InputError{Field: "--at", Value: f.at, Reason: "want an RFC 3339 instant such as 2025-06-01T00:00:00Z"}
+		if at, err = parseInstant("at", f.at); err != nil {
+			return nil, err
 		}
 	}
 	return book.At(at)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,55 @@ func TestUsage(t *testing.T) {
 	wantFail(t, runCLI(t, "", "help", "frobnicate"), exitUsage, `unknown command "frobnicate"`)
 }
 
+// TestDocsNameEveryCommand: the program's usage text and its package doc
+// list every command and every ledger subcommand, and the library's
+// package doc names every command.
+func TestDocsNameEveryCommand(t *testing.T) {
+	usage := runCLI(t, "", "-h").stdout
+	self := packageDoc(t, ".")
+	lib := packageDoc(t, root)
+	for _, c := range commands() {
+		for what, text := range map[string]string{"credits -h": usage, "the package doc of cmd/credits": self, "the package doc of github.com/avstudio/credits": lib} {
+			if !regexp.MustCompile(`\bcredits ` + c.name + `\b`).MatchString(text) {
+				t.Errorf("%s does not name 'credits %s':\n%s", what, c.name, text)
+			}
+		}
+	}
+	for _, c := range ledgerCommands() {
+		for what, text := range map[string]string{"credits -h": usage, "the package doc of cmd/credits": self} {
+			if !regexp.MustCompile(`\bcredits ledger ` + c.name + `\b`).MatchString(text) {
+				t.Errorf("%s does not list 'credits ledger %s':\n%s", what, c.name, text)
+			}
+		}
+	}
+}
+
+// packageDoc returns the package doc comment of the Go package in dir.
+func packageDoc(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc strings.Builder
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Doc != nil {
+			doc.WriteString(f.Doc.Text())
+		}
+	}
+	if doc.Len() == 0 {
+		t.Errorf("the package in %s has no package doc", dir)
+	}
+	return doc.String()
+}
+
 func TestQuoteEveryAction(t *testing.T) {
 	table := credits.DefaultPriceTable()
 	for _, a := range credits.Actions() {
@@ -140,12 +192,23 @@ func TestQuote(t *testing.T) {
 }
 
 func TestQuoteErrors(t *testing.T) {
-	wantFail(t, runCLI(t, "", "quote", "chat"), exitInput, `unknown action "chat"`, "chat_message")
-	wantFail(t, runCLI(t, "", "quote", "video_generation", "--resolution", "8k"), exitInput, `resolution: "8k": unknown resolution`)
+	// An unknown action is said the same way by quote and ledger charge.
+	db := filepath.Join(t.TempDir(), "ledger.db")
+	for _, tc := range []struct {
+		cmd  string
+		args []string
+	}{
+		{"quote", []string{"quote", "chat"}},
+		{"ledger charge", []string{"ledger", "charge", "--db", db, "--account", "a", "chat"}},
+	} {
+		wantFail(t, runCLI(t, "", tc.args...), exitInput, "credits "+tc.cmd+
+			`: ACTION: "chat": unknown action (want one of chat_message, live_voice_chat, text_to_speech, image_generation, `)
+	}
+	wantFail(t, runCLI(t, "", "quote", "video_generation", "--resolution", "8k"), exitInput, `--resolution: "8k": unknown resolution`)
 	wantFail(t, runCLI(t, "", "quote", "render", "--resolution", "4k"), exitInput, "only video_generation has a resolution")
-	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "-1"), exitInput, `quantity: "-1"`)
-	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "0"), exitInput, `quantity: "0"`)
-	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "two"), exitInput, `quantity: "two"`)
+	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "-1"), exitInput, `--quantity: "-1"`)
+	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "0"), exitInput, `--quantity: "0"`)
+	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "two"), exitInput, `--quantity: "two"`)
 	wantFail(t, runCLI(t, "", "quote", "render", "--quantity", "99999999999999999999"), exitInput, "quantity")
 	wantFail(t, runCLI(t, "", "quote", "video_generation", "--resolution", "4k", "--quantity", "9000000000000"), exitInput, "overflows")
 	wantFail(t, runCLI(t, "", "quote", "render", "--at", "yesterday"), exitInput, `--at: "yesterday"`)

@@ -23,13 +23,9 @@ func runQuote(e *env, args []string) int {
 	if len(pos) != 1 {
 		return e.usageErr("quote", fmt.Sprintf("want one ACTION, got %d arguments", len(pos)))
 	}
-	action, err := credits.ParseAction(pos[0])
+	action, err := parseAction(pos[0])
 	if err != nil {
-		names := make([]string, 0, len(credits.Actions()))
-		for _, a := range credits.Actions() {
-			names = append(names, a.String())
-		}
-		return e.fail("quote", fmt.Errorf("unknown action %q (want one of %s)", pos[0], strings.Join(names, ", ")))
+		return e.fail("quote", err)
 	}
 	var opts credits.QuoteOptions
 	if *resolution != "" {
@@ -37,8 +33,8 @@ func runQuote(e *env, args []string) int {
 			return e.fail("quote", err)
 		}
 	}
-	if opts.Quantity, err = strconv.ParseInt(*quantity, 10, 64); err != nil || opts.Quantity < 1 {
-		return e.fail("quote", &credits.InputError{Field: "quantity", Value: *quantity, Reason: "want a whole number of at least 1"})
+	if opts.Quantity, err = parseQuantity(*quantity); err != nil {
+		return e.fail("quote", err)
 	}
 	table, err := f.table(e)
 	if err != nil {

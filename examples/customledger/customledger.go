@@ -49,8 +49,8 @@ func New() *Backend {
 	return &Backend{accounts: make(map[string]*account)}
 }
 
-// Load returns the account's current state. An account with no entries is
-// an error wrapping credits.ErrUnknownAccount.
+// Load returns the account's current state: the zero state for an
+// account with no entries.
 func (b *Backend) Load(ctx context.Context, name string) (*credits.AccountState, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // a cancelled context fails, and changes nothing
@@ -59,7 +59,7 @@ func (b *Backend) Load(ctx context.Context, name string) (*credits.AccountState,
 	defer b.mu.Unlock()
 	a := b.accounts[name]
 	if a == nil || len(a.entries) == 0 {
-		return nil, fmt.Errorf("account %q: %w", name, credits.ErrUnknownAccount)
+		return new(credits.AccountState), nil
 	}
 	state := new(credits.AccountState)
 	if err := state.UnmarshalBinary(a.state); err != nil {
@@ -117,7 +117,9 @@ func (b *Backend) Update(ctx context.Context, name, key string, decide credits.D
 		}
 	}
 	a.state = encoded
-	b.accounts[name] = a
+	if len(a.entries) > 0 {
+		b.accounts[name] = a // an account that got no entry is not kept
+	}
 	return nil
 }
 
@@ -133,6 +135,22 @@ func (b *Backend) Entry(ctx context.Context, name string, id int64) (credits.Ent
 		return copyEntry(a.entries[id-1]), nil
 	}
 	return credits.Entry{}, fmt.Errorf("account %q, entry %d: %w", name, id, credits.ErrEntryNotFound)
+}
+
+// EntryByKey returns the entry stored under an idempotency key, or an
+// error wrapping credits.ErrEntryNotFound.
+func (b *Backend) EntryByKey(ctx context.Context, name, key string) (credits.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return credits.Entry{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a := b.accounts[name]; a != nil {
+		if i, ok := a.keys[key]; ok {
+			return copyEntry(a.entries[i]), nil
+		}
+	}
+	return credits.Entry{}, fmt.Errorf("account %q, key %q: %w", name, key, credits.ErrEntryNotFound)
 }
 
 // Entries returns up to q.Limit entries after q.After that pass q's

@@ -26,7 +26,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -136,18 +135,23 @@ func run(ctx context.Context, w io.Writer, path string) (*report, error) {
 
 	p.line("The whole flow of github.com/avstudio/credits, on a ledger in one SQLite file.")
 	p.line("The ledger's clock is fixed and moved by hand, so a run on a new file always prints the same.")
-	if _, err := ledger.Balance(ctx, account); err == nil {
+	if b, err := ledger.Balance(ctx, account); err != nil {
+		return nil, err
+	} else if b.Version > 0 {
 		rep.replay = true
 		p.line("This file already holds the story: each write below replays the first run's (same")
 		p.line("idempotency key, same entry, nothing stored twice); the balances are the file's current ones.")
-	} else if !errors.Is(err, credits.ErrUnknownAccount) {
-		return nil, err
 	}
 
 	// 1. Alice verifies her email: 30 free credits, once per account and
 	// once per address, whichever account claims it.
 	p.at(c.t, "")
-	claimKey := strings.ToLower(strings.TrimSpace(email))
+	// The ledger compares claim keys byte for byte: "Alice@Example.com"
+	// and "alice@example.com" must be one key, so normalize the address.
+	claimKey, err := credits.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
 	if rep.freeTier, err = ledger.ClaimFreeTier(ctx, account, claimKey); err != nil {
 		return nil, err
 	}

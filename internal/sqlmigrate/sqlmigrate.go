@@ -54,3 +54,36 @@ func Load(fsys fs.FS, dir string) ([]Step, error) {
 	}
 	return out, nil
 }
+
+// Applied is a migration a database records as applied. Checksum is ""
+// when the database recorded none (an SQLite file migrated before its
+// backend recorded checksums).
+type Applied struct {
+	Version  int
+	Name     string
+	Checksum string
+}
+
+// Pending checks what a database has applied against steps (all of them,
+// from Load) and returns the steps it has still to apply, in order. It
+// fails, naming the step, if the database has a step that steps does not
+// (a newer release migrated it: upgrade the package named by pkg), if an
+// applied step's checksum differs from the embedded one (an edited
+// migration), or if the applied steps are not 1, 2, 3... An applied step
+// with no checksum is taken as it is.
+func Pending(applied []Applied, steps []Step, pkg string) ([]Step, error) {
+	slices.SortFunc(applied, func(a, b Applied) int { return a.Version - b.Version })
+	if n := len(applied); n > 0 && applied[n-1].Version > len(steps) {
+		a := applied[n-1]
+		return nil, fmt.Errorf("the database has migration %d (%s), newer than this package knows (up to %d): upgrade %s", a.Version, a.Name, len(steps), pkg)
+	}
+	for i, a := range applied {
+		if a.Version != i+1 {
+			return nil, fmt.Errorf("the database records migration %d (%s) where %d comes next", a.Version, a.Name, i+1)
+		}
+		if s := steps[i]; a.Checksum != "" && a.Checksum != s.Checksum {
+			return nil, fmt.Errorf("applied migration %d (%s) differs from the embedded %s (checksum %s, embedded %s)", a.Version, a.Name, s.Name, a.Checksum, s.Checksum)
+		}
+	}
+	return steps[len(applied):], nil
+}

@@ -34,3 +34,23 @@ func TestLoadRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestPending(t *testing.T) {
+	steps := []Step{{Version: 1, Name: "0001_a.sql", Checksum: "aa"}, {Version: 2, Name: "0002_b.sql", Checksum: "bb"}}
+	got, err := Pending([]Applied{{Version: 1, Name: "0001_a.sql", Checksum: "aa"}}, steps, "pkg")
+	if err != nil || len(got) != 1 || got[0].Version != 2 {
+		t.Fatalf("one applied: %+v, %v", got, err)
+	}
+	if got, err := Pending([]Applied{{Version: 1, Checksum: ""}, {Version: 2, Checksum: "bb"}}, steps, "pkg"); err != nil || len(got) != 0 {
+		t.Fatalf("all applied, one without a checksum: %+v, %v", got, err)
+	}
+	for name, applied := range map[string][]Applied{
+		"differs":    {{Version: 1, Name: "0001_a.sql", Checksum: "xx"}},
+		"newer":      {{Version: 1, Checksum: "aa"}, {Version: 2, Checksum: "bb"}, {Version: 3, Name: "0003_c.sql"}},
+		"comes next": {{Version: 2, Checksum: "bb"}},
+	} {
+		if _, err := Pending(applied, steps, "pkg"); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v", name, err)
+		}
+	}
+}
