@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/avstudio/credits/internal/fnv"
 )
 
 // Limits of a public-API job. A job over any of them is refused with an
@@ -605,15 +607,15 @@ func sameAssetURL(a string, pa assetURL, b string, pb assetURL) bool {
 // hashAssetURL hashes what sameAssetURL compares (FNV-1a of the scheme
 // and host lower-cased, then the path and query), without allocating.
 func hashAssetURL(s string, p assetURL) uint64 {
-	h := uint64(14695981039346656037)
-	for i := int32(0); i < p.fragStart; i++ {
+	h := fnv.New()
+	for i := int32(0); i < p.hostEnd; i++ {
 		c := s[i]
-		if i < p.hostEnd && 'A' <= c && c <= 'Z' {
+		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		h = (h ^ uint64(c)) * 1099511628211
+		h = h.Byte(c)
 	}
-	return h
+	return h.Raw(s[p.hostEnd:p.fragStart]).Sum64()
 }
 
 // DecodeJob reads one job in the JSON form documented on [Job], strictly:

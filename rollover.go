@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/avstudio/credits/internal/fnv"
 )
 
 // This file holds the rollover rule and Renew: what a subscription does to
@@ -361,19 +363,19 @@ func needsFinalRollover(p *Plan) bool {
 // periods and the plans (a retry has the same; a step computed from a
 // subscription whose past was changed does not).
 func stepHash(id string, prev, next *subPeriod) uint64 {
-	h := newFNV().str(id)
+	h := fnv.New().Str(id)
 	for _, sp := range []*subPeriod{prev, next} {
 		if sp == nil {
-			h = h.u64(0)
+			h = h.U64(0)
 			continue
 		}
 		p := sp.plan
-		h = h.u64(1).time(sp.Start).time(sp.End).str(p.Name).u64(uint64(p.Credits)).u64(uint64(p.Interval)).u64(uint64(p.Priority))
+		h = h.U64(1).Time(sp.Start).Time(sp.End).Str(p.Name).U64(uint64(p.Credits)).U64(uint64(p.Interval)).U64(uint64(p.Priority))
 		r := &p.Rollover
-		h = h.u64(uint64(r.Mode)).u64(uint64(r.Max)).u64(uint64(r.Min)).u64(uint64(r.CarryPriority))
-		h = h.u64(uint64(r.CarryPeriods)).u64(uint64(r.ExpireAfterPeriods)).time(r.ExpiresAt)
+		h = h.U64(uint64(r.Mode)).U64(uint64(r.Max)).U64(uint64(r.Min)).U64(uint64(r.CarryPriority))
+		h = h.U64(uint64(r.CarryPeriods)).U64(uint64(r.ExpireAfterPeriods)).Time(r.ExpiresAt)
 	}
-	return uint64(h)
+	return h.Sum64()
 }
 
 // stepDone reports whether a step's entries are already written, and
