@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/avstudio/credits/internal/fnv"
+	"github.com/avstudio/credits/internal/strictjson"
 )
 
 // Limits of a public-API job. A job over any of them is refused with an
@@ -641,7 +642,7 @@ func DecodeJob(r io.Reader) (Job, error) {
 // its size limit), so a Job inside a larger request is just as strict. As
 // with encoding/json's own types, a JSON null leaves job unchanged.
 func (job *Job) UnmarshalJSON(data []byte) error {
-	if isJSONNull(data) {
+	if strictjson.IsNull(data) {
 		return nil
 	}
 	j, err := decodeJob(data)
@@ -654,7 +655,7 @@ func (job *Job) UnmarshalJSON(data []byte) error {
 
 // decodeJob reads and validates one job document.
 func decodeJob(data []byte) (Job, error) {
-	r := newStrictJSON(data, "job")
+	r := strictjson.New(data, "job", inputErr)
 	var j Job
 	count := 0
 	countAsset := func(path string) error {
@@ -664,7 +665,7 @@ func decodeJob(data []byte) (Job, error) {
 		return nil
 	}
 	assetType := func(path string) (AssetType, error) {
-		s, err := r.str(path, true)
+		s, err := r.Str(path, true)
 		if err != nil || s == "" {
 			return 0, err
 		}
@@ -674,10 +675,10 @@ func decodeJob(data []byte) (Job, error) {
 		}
 		return t, nil
 	}
-	err := r.object("", func(key, path string) error {
+	err := r.Object("", func(key, path string) error {
 		switch key {
 		case "pipeline":
-			s, err := r.str(path, true)
+			s, err := r.Str(path, true)
 			if err != nil || s == "" {
 				return err
 			}
@@ -685,26 +686,26 @@ func decodeJob(data []byte) (Job, error) {
 				return inputErr(path, s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
 			}
 		case "prompt":
-			s, err := r.str(path, true)
+			s, err := r.Str(path, true)
 			if err != nil {
 				return err
 			}
 			j.Prompt = s
 		case "uploads":
-			_, err := r.array(path, true, func(i int, path string) error {
+			_, err := r.Array(path, true, func(i int, path string) error {
 				if err := countAsset(path); err != nil {
 					return err
 				}
 				var u Upload
-				err := r.object(path, func(key, path string) error {
+				err := r.Object(path, func(key, path string) error {
 					var err error
 					switch key {
 					case "name":
-						u.Name, err = r.str(path, true)
+						u.Name, err = r.Str(path, true)
 					case "type":
 						u.Type, err = assetType(path)
 					case "analyze":
-						u.Analyze, err = r.boolean(path, true)
+						u.Analyze, err = r.Bool(path, true)
 					default:
 						err = inputErr(path, "", "unknown field")
 					}
@@ -715,20 +716,20 @@ func decodeJob(data []byte) (Job, error) {
 			})
 			return err
 		case "remote_assets":
-			_, err := r.array(path, true, func(i int, path string) error {
+			_, err := r.Array(path, true, func(i int, path string) error {
 				if err := countAsset(path); err != nil {
 					return err
 				}
 				var a RemoteAsset
-				err := r.object(path, func(key, path string) error {
+				err := r.Object(path, func(key, path string) error {
 					var err error
 					switch key {
 					case "url":
-						a.URL, err = r.str(path, true)
+						a.URL, err = r.Str(path, true)
 					case "type":
 						a.Type, err = assetType(path)
 					case "analyze":
-						a.Analyze, err = r.boolean(path, true)
+						a.Analyze, err = r.Bool(path, true)
 					default:
 						err = inputErr(path, "", "unknown field")
 					}
@@ -746,7 +747,7 @@ func decodeJob(data []byte) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return Job{}, err
 	}
 	if err := j.Validate(); err != nil {
