@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/avstudio/credits/internal/fnv"
+	"github.com/avstudio/credits/internal/asseturl"
 	"github.com/avstudio/credits/internal/strictjson"
 )
 
@@ -237,7 +237,7 @@ const dedupeInline = 64
 // seenAsset is the first occurrence of a remote asset URL in a job. It
 // holds no pointers, so the inline array of them is cheap to clear and fill.
 type seenAsset struct {
-	parts    assetURL
+	parts    asseturl.Parts
 	index    int32 // in Job.RemoteAssets
 	typ      AssetType
 	analyzed bool
@@ -301,21 +301,21 @@ func (job *Job) tally(q *[numActions]int64) error {
 	}
 	for i := range job.RemoteAssets {
 		ra := &job.RemoteAssets[i]
-		parts, reason := parseAssetURL(ra.URL)
+		parts, reason := asseturl.Parse(ra.URL, MaxAssetURLLen)
 		if reason != "" {
 			return inputErr(indexed("remote_assets", i, "url"), ra.URL, reason)
 		}
-		typ, err := assetTypeOf(ra.Type, ra.URL[parts.hostEnd:parts.pathEnd], ra.Analyze, "remote_assets", i, "url", ra.URL)
+		typ, err := assetTypeOf(ra.Type, parts.Path(ra.URL), ra.Analyze, "remote_assets", i, "url", ra.URL)
 		if err != nil {
 			return err
 		}
 		first := -1
 		scan := byHash == nil
 		if !scan {
-			h := hashAssetURL(ra.URL, parts)
+			h := parts.Hash(ra.URL)
 			if j, ok := byHash[h]; !ok {
 				byHash[h] = len(seen)
-			} else if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
+			} else if asseturl.Same(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
 				first = j
 			} else {
 				scan = true // a hash collision: look the slow way
@@ -323,7 +323,7 @@ func (job *Job) tally(q *[numActions]int64) error {
 		}
 		if scan {
 			for j := range seen {
-				if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
+				if asseturl.Same(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
 					first = j
 					break
 				}
@@ -416,207 +416,6 @@ func assetTypeOfExt(ext string) AssetType {
 		return AssetScreenRecording
 	}
 	return 0
-}
-
-// assetURL holds offsets into a validated asset URL s:
-// s[:hostEnd] is "scheme://host[:port]", s[hostEnd:pathEnd] the path,
-// s[pathEnd:fragStart] the query (with its '?'), s[fragStart:] the fragment.
-type assetURL struct {
-	hostEnd, pathEnd, fragStart int32 // URLs are at most MaxAssetURLLen bytes
-}
-
-// Classes of URL bytes, for parseAssetURL.
-const (
-	urlAllowed = 1 << iota // may appear unescaped in an asset URL
-	urlHost                // may appear in a host name: letters, digits, - . _ ~
-	urlHex                 // a hexadecimal digit
-	urlSpecial             // '%', '?' or '#': parseAssetURL looks closer
-)
-
-// urlByteClass is a read-only lookup table built once.
-var urlByteClass = func() (t [256]uint8) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] |= urlAllowed | urlHost | urlHex
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] |= urlAllowed | urlHost
-		t[c-'a'+'A'] |= urlAllowed | urlHost
-	}
-	for _, c := range "abcdefABCDEF" {
-		t[c] |= urlHex
-	}
-	for _, c := range "-._~" {
-		t[c] |= urlAllowed | urlHost
-	}
-	for _, c := range ":/[]@!$&'()*+,;=" {
-		t[c] |= urlAllowed
-	}
-	for _, c := range "%?#" {
-		t[c] |= urlAllowed | urlSpecial
-	}
-	return t
-}()
-
-// parseAssetURL validates s as a remote asset URL (see [RemoteAsset]) and
-// returns the offsets of its parts, or a reason it is refused. It does not
-// allocate on success.
-func parseAssetURL(s string) (assetURL, string) {
-	if s == "" {
-		return assetURL{}, "required"
-	}
-	if len(s) > MaxAssetURLLen {
-		return assetURL{}, fmt.Sprintf("%d bytes: longer than %d bytes", len(s), MaxAssetURLLen)
-	}
-	start := 0
-	if len(s) >= 7 && s[0]|0x20 == 'h' && s[1]|0x20 == 't' && s[2]|0x20 == 't' && s[3]|0x20 == 'p' {
-		switch {
-		case s[4:7] == "://":
-			start = 7
-		case len(s) >= 8 && s[4]|0x20 == 's' && s[5:8] == "://":
-			start = 8
-		}
-	}
-	if start == 0 {
-		return assetURL{}, "must be an http:// or https:// URL"
-	}
-	tbl := &urlByteClass
-
-	// The authority, up to the first '/', '?' or '#'. Plain host names take
-	// the fast loop; a port, an IPv6 literal or anything odd is checked by
-	// checkAuthority.
-	i := start
-	for i < len(s) && tbl[s[i]]&urlHost != 0 {
-		i++
-	}
-	if i == len(s) || s[i] == '/' || s[i] == '?' || s[i] == '#' {
-		if i == start {
-			return assetURL{}, "has no host"
-		}
-	} else {
-		for i < len(s) && s[i] != '/' && s[i] != '?' && s[i] != '#' {
-			if tbl[s[i]]&urlAllowed == 0 {
-				return assetURL{}, badURLByte(s[i])
-			}
-			i++
-		}
-		if reason := checkAuthority(s[start:i]); reason != "" {
-			return assetURL{}, reason
-		}
-	}
-	hostEnd, pathEnd, fragStart := i, len(s), len(s)
-
-	// The path, query and fragment.
-	for i < len(s) {
-		c := s[i]
-		cls := tbl[c]
-		if cls&(urlAllowed|urlSpecial) == urlAllowed {
-			i++
-			continue
-		}
-		switch {
-		case cls == 0:
-			return assetURL{}, badURLByte(c)
-		case c == '%':
-			if i+2 >= len(s) || tbl[s[i+1]]&urlHex == 0 || tbl[s[i+2]]&urlHex == 0 {
-				return assetURL{}, "has a malformed %-escape"
-			}
-			i += 2
-		case c == '?':
-			pathEnd = min(pathEnd, i)
-		case c == '#':
-			pathEnd = min(pathEnd, i)
-			fragStart = min(fragStart, i)
-		}
-		i++
-	}
-	return assetURL{hostEnd: int32(hostEnd), pathEnd: int32(pathEnd), fragStart: int32(fragStart)}, ""
-}
-
-// badURLByte says why c may not appear in an asset URL.
-func badURLByte(c byte) string {
-	switch {
-	case c <= ' ' || c == 0x7f:
-		return "contains a space or control character"
-	case c >= 0x80:
-		return "contains a non-ASCII byte (percent-encode it)"
-	default:
-		return fmt.Sprintf("contains %q, which must be percent-encoded", c)
-	}
-}
-
-// checkAuthority checks the "host[:port]" part of an asset URL: a host name
-// (letters, digits, - . _ ~) or a bracketed IPv6 literal, then optionally a
-// port of 1 to 5 digits. User credentials (user@) are refused.
-func checkAuthority(a string) string {
-	if a == "" {
-		return "has no host"
-	}
-	if strings.IndexByte(a, '@') >= 0 {
-		return "must not contain credentials (user@host)"
-	}
-	var port string
-	if a[0] == '[' { // an IPv6 literal
-		end := strings.IndexByte(a, ']')
-		if end < 0 {
-			return "has a malformed host"
-		}
-		for i := 1; i < end; i++ {
-			if c := a[i]; urlByteClass[c]&urlHex == 0 && c != ':' && c != '.' {
-				return "has a malformed host"
-			}
-		}
-		if end == 1 {
-			return "has no host"
-		}
-		port = a[end+1:]
-	} else {
-		host := a
-		if i := strings.IndexByte(a, ':'); i >= 0 {
-			host, port = a[:i], a[i:]
-		}
-		if host == "" {
-			return "has no host"
-		}
-		for i := 0; i < len(host); i++ {
-			if urlByteClass[host[i]]&urlHost == 0 {
-				return "has a malformed host"
-			}
-		}
-	}
-	if port == "" {
-		return ""
-	}
-	if port[0] != ':' || len(port) < 2 || len(port) > 6 {
-		return "has a malformed port"
-	}
-	for i := 1; i < len(port); i++ {
-		if c := port[i]; c < '0' || c > '9' {
-			return "has a malformed port"
-		}
-	}
-	return ""
-}
-
-// sameAssetURL reports whether URLs a and b (with parts pa and pb) name the
-// same asset: equal after lower-casing scheme and host, fragment ignored.
-func sameAssetURL(a string, pa assetURL, b string, pb assetURL) bool {
-	return pa.hostEnd == pb.hostEnd && pa.fragStart == pb.fragStart &&
-		a[pa.hostEnd:pa.fragStart] == b[pb.hostEnd:pb.fragStart] &&
-		strings.EqualFold(a[:pa.hostEnd], b[:pb.hostEnd])
-}
-
-// hashAssetURL hashes what sameAssetURL compares (FNV-1a of the scheme
-// and host lower-cased, then the path and query), without allocating.
-func hashAssetURL(s string, p assetURL) uint64 {
-	h := fnv.New()
-	for i := int32(0); i < p.hostEnd; i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		h = h.Byte(c)
-	}
-	return h.Raw(s[p.hostEnd:p.fragStart]).Sum64()
 }
 
 // DecodeJob reads one job in the JSON form documented on [Job], strictly:
