@@ -144,7 +144,7 @@ func ExampleLoadPriceBook() {
 	fmt.Println(err)
 	// Output:
 	// v1 2025-01-01T00:00:00Z 3
-	// tables[0].prices.chat_mesage: unknown action
+	// tables[0].prices.chat_mesage: unknown action (want chat_message, live_voice_chat, text_to_speech, image_generation, music_generation, video_generation, public_api_ai_creation, render, upload_video, upload_image, upload_audio, screen_recording_upload or screen_recording_analysis)
 }
 
 func ExamplePriceTable_EstimateJob() {

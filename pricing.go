@@ -89,7 +89,7 @@ func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Cr
 	}
 	if len(bad) > 0 {
 		sort.Ints(bad)
-		return nil, inputErr("prices", Action(bad[0]).String(), "unknown action")
+		return nil, inputErr("prices", Action(bad[0]).String(), actionEnum.unknown)
 	}
 	for r, m := range multipliers {
 		if !r.Valid() {
@@ -100,7 +100,7 @@ func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Cr
 	}
 	if len(bad) > 0 {
 		sort.Ints(bad)
-		return nil, inputErr("resolution_multipliers", Resolution(bad[0]).String(), "unknown resolution")
+		return nil, inputErr("resolution_multipliers", Resolution(bad[0]).String(), resolutionEnum.unknown)
 	}
 	return s.build("")
 }
@@ -235,7 +235,7 @@ func (t *PriceTable) Multiplier(r Resolution) decimal.Decimal {
 // and an invalid resolution.
 func (t *PriceTable) UnitPrice(a Action, r Resolution) (Credits, error) {
 	if !a.Valid() {
-		return 0, inputErr("action", a.String(), "unknown action")
+		return 0, inputErr("action", a.String(), actionEnum.unknown)
 	}
 	if a != VideoGeneration {
 		if r != 0 {
@@ -247,7 +247,7 @@ func (t *PriceTable) UnitPrice(a Action, r Resolution) (Credits, error) {
 		r = Res720p
 	}
 	if !r.Valid() {
-		return 0, inputErr("resolution", r.String(), "unknown resolution (want 720p, 1080p or 4k)")
+		return 0, inputErr("resolution", r.String(), resolutionEnum.unknown)
 	}
 	return t.videoPrices[r], nil
 }
@@ -572,7 +572,7 @@ func readPriceTable(r *strictjson.Reader, prefix string) (*PriceTable, error) {
 			return r.Object(path, func(key, path string) error {
 				a, err := ParseAction(key)
 				if err != nil {
-					return inputErr(path, "", "unknown action")
+					return inputErr(path, "", actionEnum.unknown)
 				}
 				v, err := r.DecimalText(path)
 				if err != nil {
@@ -589,7 +589,7 @@ func readPriceTable(r *strictjson.Reader, prefix string) (*PriceTable, error) {
 			return r.Object(path, func(key, path string) error {
 				res, err := ParseResolution(key)
 				if err != nil {
-					return inputErr(path, "", "unknown resolution (want 720p, 1080p or 4k)")
+					return inputErr(path, "", resolutionEnum.unknown)
 				}
 				if s.multiplied[res] {
 					return inputErr(path, "", "duplicate resolution")

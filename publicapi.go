@@ -46,45 +46,23 @@ var pipelineNames = [numPipelines]string{PromptToMP4: "prompt_to_mp4", JSONToMP4
 // Valid reports whether p is one of the defined pipelines.
 func (p Pipeline) Valid() bool { return p > 0 && p < numPipelines }
 
+var pipelineEnum = newEnum[Pipeline]("Pipeline", "pipeline", "pipeline", pipelineNames[:], true, false)
+
 // String returns "prompt_to_mp4" or "json_to_mp4"; "" for the zero value.
-func (p Pipeline) String() string {
-	if p == 0 {
-		return ""
-	}
-	if p.Valid() {
-		return pipelineNames[p]
-	}
-	return fmt.Sprintf("Pipeline(%d)", uint8(p))
-}
+func (p Pipeline) String() string { return pipelineEnum.string(p) }
 
 // ParsePipeline returns the pipeline named s, exactly as [Pipeline.String]
-// prints it. An unknown name is an [*InputError] naming it.
-func ParsePipeline(s string) (Pipeline, error) {
-	for p := Pipeline(1); p < numPipelines; p++ {
-		if pipelineNames[p] == s {
-			return p, nil
-		}
-	}
-	return 0, inputErr("pipeline", s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
-}
+// prints it. An unknown name ("" included) is an [*InputError] naming it
+// and listing the valid names.
+func ParsePipeline(s string) (Pipeline, error) { return pipelineEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (p Pipeline) MarshalText() ([]byte, error) {
-	if p != 0 && !p.Valid() {
-		return nil, inputErr("pipeline", p.String(), "unknown pipeline")
-	}
-	return []byte(p.String()), nil
-}
+// MarshalText implements encoding.TextMarshaler: "" for the zero value,
+// an [*InputError] for an undefined one.
+func (p Pipeline) MarshalText() ([]byte, error) { return pipelineEnum.marshalText(p) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParsePipeline].
-func (p *Pipeline) UnmarshalText(b []byte) error {
-	v, err := ParsePipeline(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+// On error p is left unchanged.
+func (p *Pipeline) UnmarshalText(b []byte) error { return pipelineEnum.unmarshalText(p, b) }
 
 // Job is a public-API job as the estimator sees it: the pipeline, the
 // prompt, the files uploaded with the job and the remote assets it imports.
@@ -258,7 +236,7 @@ func (job *Job) tally(q *[numActions]int64) error {
 	case 0:
 		return inputErr("pipeline", "", "required (prompt_to_mp4 or json_to_mp4)")
 	default:
-		return inputErr("pipeline", job.Pipeline.String(), "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+		return inputErr("pipeline", job.Pipeline.String(), pipelineEnum.unknown)
 	}
 	q[Render]++
 	if n := len(job.Uploads) + len(job.RemoteAssets); n > MaxJobAssets {
@@ -369,7 +347,7 @@ func assetTypeOf(given AssetType, path string, analyze bool, list string, i int,
 				"no type given and no known file extension (give \"type\": video, image, audio or screen_recording)")
 		}
 	case !typ.Valid():
-		return 0, inputErr(indexed(list, i, "type"), typ.String(), "unknown asset type (want video, image, audio or screen_recording)")
+		return 0, inputErr(indexed(list, i, "type"), typ.String(), assetTypeEnum.unknown)
 	}
 	if analyze && typ != AssetScreenRecording {
 		return 0, inputErr(indexed(list, i, "analyze"), "", "only screen recordings can be analyzed (this is "+typ.String()+")")
@@ -468,11 +446,7 @@ func decodeJob(data []byte) (Job, error) {
 		if err != nil || s == "" {
 			return 0, err
 		}
-		t, err := ParseAssetType(s)
-		if err != nil {
-			return 0, inputErr(path, s, "unknown asset type (want video, image, audio or screen_recording)")
-		}
-		return t, nil
+		return assetTypeEnum.parseField(path, s)
 	}
 	err := r.Object("", func(key, path string) error {
 		switch key {
@@ -481,8 +455,8 @@ func decodeJob(data []byte) (Job, error) {
 			if err != nil || s == "" {
 				return err
 			}
-			if j.Pipeline, err = ParsePipeline(s); err != nil {
-				return inputErr(path, s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+			if j.Pipeline, err = pipelineEnum.parseField(path, s); err != nil {
+				return err
 			}
 		case "prompt":
 			s, err := r.Str(path, true)
