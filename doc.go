@@ -1,0 +1,147 @@
+// Package credits is an embeddable library for selling work for prepaid
+// credits: it prices billable actions from versioned price tables,
+// estimates public-API jobs before they run, and keeps an append-only
+// ledger of grants, charges and holds per account.
+//
+// The root package imports only the standard library and
+// github.com/shopspring/decimal. Nothing in it uses float64.
+//
+// # Amounts
+//
+// [Credits] is an exact amount, an int64 count of micro-credits (10^-6
+// credit). Use the constant [Credit] in code (3*credits.Credit), [Parse]
+// for text ("2.5"), and [Credits.Add], [Credits.Sub] and [Credits.Mul],
+// which return [ErrOverflow] instead of wrapping. JSON encodes an amount as
+// a plain number (18, 2.5), exactly.
+//
+// # Prices
+//
+// A [PriceTable] holds a price for every [Action] (chat_message,
+// video_generation, render, upload_video, ...), the video resolution
+// multipliers (720p 1x, 1080p 2x, 4k 4x), a version string and the instant
+// it takes effect. A [PriceBook] holds the versions and answers which
+// table was in force at an instant ([PriceBook.At]) or had a version
+// ([PriceBook.Version]). [DefaultPriceBook] holds the R-Credits table,
+// version "v1", in force from 2025-01-01T00:00:00Z; testdata/prices/default.json
+// is the same book as JSON, the form [LoadPriceBook] reads.
+//
+//	table, _ := credits.DefaultPriceBook().At(time.Now())
+//	q, _ := table.Quote(credits.VideoGeneration, credits.QuoteOptions{Resolution: credits.Res4K, Quantity: 2})
+//	// q.UnitPrice == 40 credits, q.Total == 80 credits, q.PriceVersion == "v1"
+//
+// # Rounding
+//
+// Pricing math is exact decimal. The one place a fraction of a micro-credit
+// can appear is a unit price times a resolution multiplier; that product is
+// rounded half away from zero to the micro-credit, once, when the table is
+// built ([NewPriceTable]). Quantities, estimate lines and totals are exact
+// integer arithmetic on micro-credits, and an amount that does not fit is
+// an error wrapping [ErrOverflow], never a wrapped-around number.
+//
+// # Estimating a public-API job
+//
+// [PriceTable.EstimateJob] prices a [Job] (decoded strictly from JSON by
+// [DecodeJob]) and returns an [Estimate]: the total, the price version, and
+// one line per action. A prompt_to_mp4 job costs its uploads, 3 credits of
+// public_api_ai_creation and 5 of render; a json_to_mp4 job its uploads and
+// 5 of render. Uploaded files and imported remote assets are charged by
+// asset type (video 5, image 0, audio 3, screen recording 0), a screen
+// recording's analysis 5 where asked, and the same URL twice in a job once.
+// A worked example, the job
+//
+//	{"pipeline": "prompt_to_mp4", "prompt": "a product demo",
+//	 "uploads": [{"name": "intro.mp4", "type": "video"},
+//	             {"name": "demo.vidova", "type": "screen_recording", "analyze": true}],
+//	 "remote_assets": [{"url": "https://cdn.example.com/a.mp3"},
+//	                   {"url": "https://cdn.example.com/logo", "type": "image"}]}
+//
+// is estimated, with the default table, as
+//
+//	upload_video               1 ×  5 =  5   intro.mp4
+//	upload_image               1 ×  0 =  0   .../logo, typed image (free, but listed)
+//	upload_audio               1 ×  3 =  3   .../a.mp3, typed by its extension
+//	screen_recording_upload    1 ×  0 =  0   demo.vidova
+//	screen_recording_analysis  1 ×  5 =  5   demo.vidova asks for analysis
+//	public_api_ai_creation     1 ×  3 =  3   prompt_to_mp4 only
+//	render                     1 ×  5 =  5   every job
+//	total                               21 credits, price table v1
+//
+// Bad input (an unknown pipeline or field, a malformed URL, more than
+// [MaxJobAssets] assets, ...) gets an [*InputError] naming the field at
+// fault, such as remote_assets[3].url, and no estimate. The estimator is
+// pure and cheap (one allocation for a typical job), so a service can call
+// it on every request. An estimate records its price version; charge with
+// that version and the user pays what they were shown.
+//
+// # The ledger
+//
+// A [Ledger] keeps each account's credits as an append-only history of
+// [Entry] values: grants, charges, holds and their captures or releases,
+// refunds, expirations and rollovers. The balance is always the sum of the
+// entries' amounts. Every write takes an idempotency key: the same key
+// with the same request returns the first result and changes nothing; the
+// same key with another request fails with [ErrIdempotencyConflict]. A
+// failed write changes nothing, and a charge or hold the account cannot
+// cover fails with [ErrInsufficientCredits] (an [*InsufficientCreditsError]
+// with the shortfall).
+//
+//	l := credits.NewMemoryLedger(credits.Options{})
+//	l.ClaimFreeTier(ctx, "alice", "alice@example.com")            // +30, once per account and per email
+//	h, _ := l.Hold(ctx, "alice", credits.HoldRequest{Key: "job-7/hold", Amount: est.Total})
+//	l.Capture(ctx, "alice", credits.CaptureRequest{Key: "job-7/capture", Hold: h.ID, Amount: cost})
+//	l.Charge(ctx, "alice", credits.ChargeRequest{Key: "msg-42", Action: credits.ChatMessage})
+//
+// Credits live in lots, one per grant. One order decides which lot pays,
+// for charges, holds, expiry and rollover alike: higher priority first,
+// then the soonest expiry (a lot that never expires last), then the
+// oldest. A hold reserves credits from lots; released, they go back to the
+// same lots. Expiry is evaluated whenever the account is read: an expired
+// lot is never spendable, and the next write (or [Ledger.Sweep]) records
+// it as an entry. A hold not captured or released by its deadline lapses
+// by itself the same way. Available = total - held, and may go below zero
+// only as far as [Options.Overdraft] allows.
+//
+// Time is the ledger's clock ([Options.Now]): tests move it. Instants are
+// kept in UTC to the microsecond, and an account's entries are in time
+// order as well as ID order.
+//
+// # Subscriptions and rollover
+//
+// A [Subscription] ties an account to a [Plan] (credits per period,
+// monthly or yearly from an anchor instant in a time zone; month ends
+// clamp: Jan 31, Feb 28 or 29, Mar 31). [Ledger.Renew] grants every
+// period that has started and is not granted yet, each exactly once, from
+// any number of service instances at once. At each period's end the plan's
+// [RolloverPolicy] decides what unused credits do: by default everything
+// rolls over and nothing expires (the R-Credits rule); a cap, nothing, a
+// lifetime, or a carry into a new lot are the alternatives.
+// [Ledger.Statement] gives a period's opening balance, grants by source,
+// spending by action, refunds, expirations and closing balance, adding up
+// exactly.
+//
+// # Storage
+//
+// A [Backend] stores accounts: each account's state and its entries. It
+// holds no business rules; every rule above runs in this package, once,
+// for every backend. [MemoryBackend] keeps them in memory;
+// github.com/avstudio/credits/sqliteledger in one SQLite file, and
+// github.com/avstudio/credits/pgledger in PostgreSQL, shared by any number
+// of service instances. A backend of your own is four methods; the package
+// github.com/avstudio/credits/ledgertest checks it with one call,
+// ledgertest.Run(t, open).
+//
+// # Errors
+//
+// Every error is, or wraps, one of the sentinel errors ([ErrInvalidInput],
+// [ErrOverflow], [ErrUnknownPriceVersion], [ErrInsufficientCredits], ...),
+// so errors.Is answers what kind of failure it was; typed errors such as
+// [*InputError] carry the details for errors.As.
+//
+// # The command line
+//
+// github.com/avstudio/credits/cmd/credits prints prices and estimates:
+//
+//	go run ./cmd/credits prices
+//	go run ./cmd/credits quote video_generation --resolution 4k --quantity 2
+//	go run ./cmd/credits estimate testdata/jobs/prompt_to_mp4.json
+package credits
