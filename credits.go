@@ -11,9 +11,11 @@ import (
 )
 
 // Credits is an exact amount of credits, stored as a whole number of
-// micro-credits (millionths of a credit). Adding, comparing and storing
-// amounts never allocates and never rounds; the only rounding in the library
-// happens in pricing math (see [PriceTable.Quote]) and is documented there.
+// micro-credits (millionths of a credit). Parsing, adding, comparing and
+// storing amounts never rounds, and only parsing allocates. The library's
+// one rounding rule is in pricing: a unit price times a resolution
+// multiplier is rounded half away from zero to the micro-credit, once,
+// when the [PriceTable] is built (see [NewPriceTable]).
 //
 // The zero value is zero credits. Use the constant [Credit] to write
 // amounts in code, the way time.Second is used with time.Duration:

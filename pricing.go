@@ -74,6 +74,16 @@ type tableSpec struct {
 // resolution. Every error is an [*InputError] naming the field at fault,
 // such as "prices.render" or "resolution_multipliers.4k".
 //
+// Rounding: the price of video_generation at each resolution is its base
+// price times the resolution's multiplier, computed exactly in decimal and
+// rounded half away from zero to the micro-credit (0.0000005 becomes
+// 0.000001, 4.9999995 becomes 5), once, here. That is the library's one
+// rounding rule: [PriceTable.UnitPrice], [PriceTable.Quote] and
+// [PriceTable.EstimateJob] use the rounded price, and quantities, totals
+// and estimates are exact integer arithmetic on it (an amount that does
+// not fit is an error wrapping [ErrOverflow], never rounded). A table read
+// from JSON is built the same way.
+//
 // The maps are copied; the caller may reuse them.
 func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Credits, multipliers map[Resolution]decimal.Decimal) (*PriceTable, error) {
 	var s tableSpec
@@ -216,8 +226,12 @@ func (t *PriceTable) Price(a Action) Credits {
 	return t.prices[a]
 }
 
-// Multiplier returns the price multiplier of resolution r. The zero
-// Resolution means 720p; an invalid resolution returns zero.
+// Multiplier returns the price multiplier of resolution r, exactly as the
+// table was given it. The zero Resolution means 720p; an invalid
+// resolution returns zero. The price of video_generation at r is its base
+// price times this multiplier, rounded half away from zero to the
+// micro-credit once, when the table was built (see [NewPriceTable]); use
+// [PriceTable.UnitPrice] for it rather than multiplying again.
 func (t *PriceTable) Multiplier(r Resolution) decimal.Decimal {
 	if r == 0 {
 		r = Res720p
@@ -295,8 +309,12 @@ func (q Quote) MarshalJSON() ([]byte, error) {
 }
 
 // Quote prices opts.Quantity units of action a (video_generation at
-// opts.Resolution). The total is the unit price times the quantity,
-// exactly; a total that does not fit is an error wrapping [ErrOverflow].
+// opts.Resolution). The unit price is [PriceTable.UnitPrice]'s: for
+// video_generation, the base price times the multiplier, rounded half
+// away from zero to the micro-credit once, when the table was built (see
+// [NewPriceTable]). The total is that unit price times the quantity,
+// exactly, and is never rounded again: 3 units at 8.333333 cost
+// 24.999999. A total that does not fit is an error wrapping [ErrOverflow].
 // Bad input (unknown action or resolution, a resolution on an action that
 // has none, a negative quantity) is an [*InputError].
 func (t *PriceTable) Quote(a Action, opts QuoteOptions) (Quote, error) {
