@@ -134,3 +134,58 @@ func TestEnums(t *testing.T) {
 	checkEnum[credits.RolloverMode](t, enumCase[credits.RolloverMode]{typ: "RolloverMode", field: "rollover.mode", what: "rollover mode", first: 0,
 		names: []string{"all", "none", "capped", "carry"}, parse: credits.ParseRolloverMode, valid: credits.RolloverMode.Valid})
 }
+
+// parsed adapts a Parse function for FuzzEnumNames: the name it read
+// printed back, and whether that name parses to the same value.
+func parsed[T interface {
+	~uint8
+	String() string
+}](parse func(string) (T, error)) func(string) (string, bool, error) {
+	return func(s string) (string, bool, error) {
+		v, err := parse(s)
+		if err != nil {
+			return "", false, err
+		}
+		back, err := parse(v.String())
+		return v.String(), err == nil && back == v, nil
+	}
+}
+
+// FuzzEnumNames: no Parse function of the eight enums panics; each
+// rejection is an InputError; what one accepts prints back to a name that
+// parses to the same value, equal to the input (ignoring case where the
+// enum folds case).
+func FuzzEnumNames(f *testing.F) {
+	for _, s := range []string{"charge", "topup", "chat_message", "4K", "Screen_Recording", "json_to_mp4", "yearly", "all", "", "carry\x00"} {
+		f.Add(s)
+	}
+	parsers := []struct {
+		name  string
+		fold  bool
+		parse func(string) (string, bool, error)
+	}{
+		{"Kind", false, parsed(credits.ParseKind)},
+		{"Source", false, parsed(credits.ParseSource)},
+		{"Action", false, parsed(credits.ParseAction)},
+		{"Resolution", true, parsed(credits.ParseResolution)},
+		{"AssetType", true, parsed(credits.ParseAssetType)},
+		{"Pipeline", false, parsed(credits.ParsePipeline)},
+		{"Interval", false, parsed(credits.ParseInterval)},
+		{"RolloverMode", false, parsed(credits.ParseRolloverMode)},
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, p := range parsers {
+			name, roundTrips, err := p.parse(s)
+			if err != nil {
+				var ie *credits.InputError
+				if !errors.As(err, &ie) || ie.Value != s {
+					t.Fatalf("Parse%s(%q): %v is not an InputError naming the value", p.name, s, err)
+				}
+				continue
+			}
+			if !roundTrips || name == "" || (name != s && !(p.fold && strings.EqualFold(name, s))) {
+				t.Fatalf("Parse%s(%q) prints as %q (round trip %v)", p.name, s, name, roundTrips)
+			}
+		}
+	})
+}
