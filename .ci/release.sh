@@ -85,7 +85,8 @@ fi
 commit="$(git rev-parse HEAD)"
 
 echo "-- check the release commit $commit outside the workspace (.ci/modules.sh --release)"
-if ! bash "$REPO/.ci/modules.sh" --release; then
+# With the caller's settings: a run of its own, with a proxy and a module cache of its own.
+if ! modlib_workspace bash "$REPO/.ci/modules.sh" --release; then
 	die "the release commit $commit fails the check above; nothing is tagged (undo the commit with: git reset --hard HEAD~1)"
 fi
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
@@ -34,20 +35,19 @@ func Bump(t *Tree, version string) error {
 		}
 	}
 
-	type repl struct{ path, version, dir string }
-	var repls []repl
+	// Each replacement changes in place, so go.work keeps its layout and
+	// comments: the old version is the token just before "=>".
 	for _, r := range t.Work.Replace {
-		if t.Module(r.Old.Path) != nil {
-			repls = append(repls, repl{r.Old.Path, r.Old.Version, r.New.Path})
+		if t.Module(r.Old.Path) == nil {
+			continue
 		}
-	}
-	for _, r := range repls {
-		if err := t.Work.DropReplace(r.path, r.version); err != nil {
-			return err
+		toks := r.Syntax.Token
+		arrow := slices.Index(toks, "=>")
+		if arrow < 1 || toks[arrow-1] != r.Old.Version {
+			return fmt.Errorf("bump: go.work:%d: cannot find the version of replace %s", r.Syntax.Start.Line, r.Old.Path)
 		}
-		if err := t.Work.AddReplace(r.path, version, r.dir, ""); err != nil {
-			return err
-		}
+		toks[arrow-1] = version
+		r.Old.Version = version
 	}
 	t.Work.Cleanup()
 	if err := writeFile(filepath.Join(t.Root, "go.work"), modfile.Format(t.Work.Syntax)); err != nil {

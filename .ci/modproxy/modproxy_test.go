@@ -135,7 +135,9 @@ func TestLoadTreeRefusesWhatBreaksARelease(t *testing.T) {
 }
 
 func TestBumpRewritesEveryRequirementAndReplace(t *testing.T) {
-	root := writeTree(t, goodTree())
+	files := goodTree()
+	files["go.work"] = strings.Replace(files["go.work"], "replace (", "// for development\nreplace (", 1)
+	root := writeTree(t, files)
 	tr, err := LoadTree(root)
 	if err != nil {
 		t.Fatal(err)
@@ -150,8 +152,12 @@ func TestBumpRewritesEveryRequirementAndReplace(t *testing.T) {
 	if after.Version != "v0.4.0" {
 		t.Errorf("Version after bump = %s", after.Version)
 	}
+	tool, _ := os.ReadFile(filepath.Join(root, "cmd/tool/go.mod"))
+	if want := "module example.com/lib/cmd/tool\n\ngo 1.26\n\nrequire (\n\texample.com/lib v0.4.0\n\texample.com/lib/backend v0.4.0\n)\n"; string(tool) != want {
+		t.Errorf("cmd/tool/go.mod after bump:\n%s\nwant:\n%s", tool, want)
+	}
 	work, _ := os.ReadFile(filepath.Join(root, "go.work"))
-	if strings.Contains(string(work), "v0.3.0") || !strings.Contains(string(work), "example.com/lib/backend v0.4.0 => ./backend") {
+	if strings.Contains(string(work), "v0.3.0") || !strings.Contains(string(work), "// for development\nreplace (\n\texample.com/lib v0.4.0 => ./\n\texample.com/lib/backend v0.4.0 => ./backend\n)") {
 		t.Errorf("go.work after bump:\n%s", work)
 	}
 	if err := Bump(after, "v0.4"); err == nil {
