@@ -1,10 +1,5 @@
 package credits
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Action is a billable action. The zero value is not an action; every
 // action has a stable text name (see [Action.String]) used in JSON, SQL
 // and the command line.
@@ -57,42 +52,24 @@ func Actions() []Action {
 // Valid reports whether a is one of the defined actions.
 func (a Action) Valid() bool { return a > 0 && a < numActions }
 
-// String returns the stable text name of a, such as "chat_message".
-func (a Action) String() string {
-	if a.Valid() {
-		return actionNames[a]
-	}
-	return fmt.Sprintf("Action(%d)", uint8(a))
-}
+var actionEnum = newEnum[Action]("Action", "action", "action", actionNames[:], false, false)
+
+// String returns the stable text name of a, such as "chat_message", or
+// "Action(n)" for an undefined action.
+func (a Action) String() string { return actionEnum.string(a) }
 
 // ParseAction returns the action with the text name s (exactly as
-// [Action.String] prints it). An unknown name is an error naming it.
-func ParseAction(s string) (Action, error) {
-	for a := Action(1); a < numActions; a++ {
-		if actionNames[a] == s {
-			return a, nil
-		}
-	}
-	return 0, &InputError{Field: "action", Value: s, Reason: "unknown action"}
-}
+// [Action.String] prints it). An unknown name is an [*InputError] naming
+// it and listing the valid names.
+func ParseAction(s string) (Action, error) { return actionEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (a Action) MarshalText() ([]byte, error) {
-	if !a.Valid() {
-		return nil, &InputError{Field: "action", Value: a.String(), Reason: "unknown action"}
-	}
-	return []byte(actionNames[a]), nil
-}
+// MarshalText implements encoding.TextMarshaler. An undefined action
+// (the zero value included) is an [*InputError].
+func (a Action) MarshalText() ([]byte, error) { return actionEnum.marshalText(a) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParseAction].
-func (a *Action) UnmarshalText(b []byte) error {
-	v, err := ParseAction(string(b))
-	if err != nil {
-		return err
-	}
-	*a = v
-	return nil
-}
+// On error a is left unchanged.
+func (a *Action) UnmarshalText(b []byte) error { return actionEnum.unmarshalText(a, b) }
 
 // Resolution is the output resolution of a generated video. The zero value
 // means "not given": video generation is then priced at its 720p base.
@@ -115,46 +92,23 @@ func Resolutions() []Resolution { return []Resolution{Res720p, Res1080p, Res4K} 
 // Valid reports whether r is one of the defined resolutions.
 func (r Resolution) Valid() bool { return r > 0 && r < numResolutions }
 
+var resolutionEnum = newEnum[Resolution]("Resolution", "resolution", "resolution", resolutionNames[:], true, true)
+
 // String returns "720p", "1080p" or "4k"; "" for the zero value.
-func (r Resolution) String() string {
-	if r == 0 {
-		return ""
-	}
-	if r.Valid() {
-		return resolutionNames[r]
-	}
-	return fmt.Sprintf("Resolution(%d)", uint8(r))
-}
+func (r Resolution) String() string { return resolutionEnum.string(r) }
 
 // ParseResolution reads a resolution name, case-insensitively: "4K" and
-// "4k" are the same. An unknown name is an error naming it; it never falls
-// back to a default.
-func ParseResolution(s string) (Resolution, error) {
-	for r := Resolution(1); r < numResolutions; r++ {
-		if strings.EqualFold(resolutionNames[r], s) {
-			return r, nil
-		}
-	}
-	return 0, &InputError{Field: "resolution", Value: s, Reason: "unknown resolution (want 720p, 1080p or 4k)"}
-}
+// "4k" are the same. An unknown name ("" included) is an [*InputError]
+// naming it and listing the valid names; it never falls back to a default.
+func ParseResolution(s string) (Resolution, error) { return resolutionEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (r Resolution) MarshalText() ([]byte, error) {
-	if r != 0 && !r.Valid() {
-		return nil, &InputError{Field: "resolution", Value: r.String(), Reason: "unknown resolution"}
-	}
-	return []byte(r.String()), nil
-}
+// MarshalText implements encoding.TextMarshaler: "" for the zero value,
+// an [*InputError] for an undefined one.
+func (r Resolution) MarshalText() ([]byte, error) { return resolutionEnum.marshalText(r) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParseResolution].
-func (r *Resolution) UnmarshalText(b []byte) error {
-	v, err := ParseResolution(string(b))
-	if err != nil {
-		return err
-	}
-	*r = v
-	return nil
-}
+// On error r is left unchanged.
+func (r *Resolution) UnmarshalText(b []byte) error { return resolutionEnum.unmarshalText(r, b) }
 
 // AssetType is the kind of a file a job uploads or imports; it decides the
 // upload action that is charged. The zero value means "not given".
@@ -187,17 +141,11 @@ var assetUploadAction = [numAssetTypes]Action{
 // Valid reports whether t is one of the defined asset types.
 func (t AssetType) Valid() bool { return t > 0 && t < numAssetTypes }
 
+var assetTypeEnum = newEnum[AssetType]("AssetType", "type", "asset type", assetTypeNames[:], true, true)
+
 // String returns "video", "image", "audio" or "screen_recording"; "" for
 // the zero value.
-func (t AssetType) String() string {
-	if t == 0 {
-		return ""
-	}
-	if t.Valid() {
-		return assetTypeNames[t]
-	}
-	return fmt.Sprintf("AssetType(%d)", uint8(t))
-}
+func (t AssetType) String() string { return assetTypeEnum.string(t) }
 
 // UploadAction returns the action an upload of this type is charged as.
 func (t AssetType) UploadAction() Action {
@@ -208,30 +156,14 @@ func (t AssetType) UploadAction() Action {
 }
 
 // ParseAssetType reads an asset type name, case-insensitively. An unknown
-// name is an error naming it.
-func ParseAssetType(s string) (AssetType, error) {
-	for t := AssetType(1); t < numAssetTypes; t++ {
-		if strings.EqualFold(assetTypeNames[t], s) {
-			return t, nil
-		}
-	}
-	return 0, &InputError{Field: "type", Value: s, Reason: "unknown asset type (want video, image, audio or screen_recording)"}
-}
+// name ("" included) is an [*InputError] naming it and listing the valid
+// names.
+func ParseAssetType(s string) (AssetType, error) { return assetTypeEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (t AssetType) MarshalText() ([]byte, error) {
-	if t != 0 && !t.Valid() {
-		return nil, &InputError{Field: "type", Value: t.String(), Reason: "unknown asset type"}
-	}
-	return []byte(t.String()), nil
-}
+// MarshalText implements encoding.TextMarshaler: "" for the zero value,
+// an [*InputError] for an undefined one.
+func (t AssetType) MarshalText() ([]byte, error) { return assetTypeEnum.marshalText(t) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParseAssetType].
-func (t *AssetType) UnmarshalText(b []byte) error {
-	v, err := ParseAssetType(string(b))
-	if err != nil {
-		return err
-	}
-	*t = v
-	return nil
-}
+// On error t is left unchanged.
+func (t *AssetType) UnmarshalText(b []byte) error { return assetTypeEnum.unmarshalText(t, b) }

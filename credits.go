@@ -11,9 +11,11 @@ import (
 )
 
 // Credits is an exact amount of credits, stored as a whole number of
-// micro-credits (millionths of a credit). Adding, comparing and storing
-// amounts never allocates and never rounds; the only rounding in the library
-// happens in pricing math (see [PriceTable.Quote]) and is documented there.
+// micro-credits (millionths of a credit). Parsing, adding, comparing and
+// storing amounts never rounds, and only parsing allocates. The library's
+// one rounding rule is in pricing: a unit price times a resolution
+// multiplier is rounded half away from zero to the micro-credit, once,
+// when the [PriceTable] is built (see [NewPriceTable]).
 //
 // The zero value is zero credits. Use the constant [Credit] to write
 // amounts in code, the way time.Second is used with time.Duration:
@@ -47,19 +49,25 @@ func FromInt(n int64) (Credits, error) {
 // Parse reads a decimal amount of credits such as "18", "2.5" or "-0.000001".
 // It accepts at most [Scale] decimal places and never rounds: "0.0000001" is
 // an error, as is anything that is not a plain decimal number.
+//
+// Every error is an [*InputError] for the field "amount", naming the text
+// and the reason ("empty", "exponents are not allowed", "not a decimal
+// number", "more than 6 decimal places", "out of range ..."), so it
+// matches [ErrInvalidInput]; an amount out of range matches [ErrOverflow]
+// as well (see [FromDecimal]).
 func Parse(s string) (Credits, error) {
 	if s == "" {
-		return 0, fmt.Errorf("credits: parse %q: empty amount", s)
-	}
-	// decimal accepts exponents ("1e3"); a money amount is written plainly.
-	if strings.ContainsAny(s, "eE") {
-		return 0, fmt.Errorf("credits: parse %q: exponents are not allowed", s)
+		return 0, inputErr("amount", s, "empty")
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return 0, fmt.Errorf("credits: parse %q: not a decimal number", s)
+		return 0, inputErr("amount", s, "not a decimal number")
 	}
-	return FromDecimal(d)
+	// decimal accepts exponents ("1e3"); a money amount is written plainly.
+	if strings.ContainsAny(s, "eE") {
+		return 0, inputErr("amount", s, "exponents are not allowed")
+	}
+	return fromDecimal(d, s)
 }
 
 // MustParse is like [Parse] but panics on error. It is for amounts written
@@ -73,14 +81,31 @@ func MustParse(s string) Credits {
 }
 
 // FromDecimal converts d to Credits exactly. It fails when d has more than
-// [Scale] decimal places or does not fit.
+// [Scale] decimal places or does not fit, with an [*InputError] for the
+// field "amount" naming d, which matches [ErrInvalidInput].
+//
+// An amount that does not fit matches both [ErrInvalidInput] and
+// [ErrOverflow]: it is bad input (the caller's number, refused before
+// anything happened, which a service answers as a bad request) and an
+// amount that overflows (what errors.Is(err, ErrOverflow) has always
+// answered here). Arithmetic on Credits ([Credits.Add], [Credits.Mul], ...)
+// matches ErrOverflow only.
 func FromDecimal(d decimal.Decimal) (Credits, error) {
+	return fromDecimal(d, "")
+}
+
+// fromDecimal is FromDecimal naming text (d's String form when "") in
+// errors.
+func fromDecimal(d decimal.Decimal, text string) (Credits, error) {
+	if text == "" {
+		text = d.String()
+	}
 	units := d.Shift(Scale)
 	if !units.Equal(units.Truncate(0)) {
-		return 0, fmt.Errorf("credits: %s has more than %d decimal places", d.String(), Scale)
+		return 0, inputErr("amount", text, fmt.Sprintf("more than %d decimal places", Scale))
 	}
 	if units.GreaterThan(decimal.NewFromInt(int64(MaxCredits))) || units.LessThan(decimal.NewFromInt(int64(MinCredits))) {
-		return 0, fmt.Errorf("credits: %s: %w", d.String(), ErrOverflow)
+		return 0, fmt.Errorf("%w: %w", inputErr("amount", text, "out of range (at most "+MaxCredits.String()+" credits either way)"), ErrOverflow)
 	}
 	return Credits(units.IntPart()), nil
 }
@@ -200,7 +225,7 @@ func (c *Credits) UnmarshalJSON(b []byte) error {
 		b = b[1 : len(b)-1]
 	}
 	if string(b) == "null" {
-		return fmt.Errorf("credits: null is not an amount")
+		return inputErr("amount", "", "null is not an amount")
 	}
 	return c.UnmarshalText(b)
 }

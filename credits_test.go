@@ -69,6 +69,62 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// Every error of Parse, FromDecimal and the JSON and text decoders is an
+// *InputError naming the amount, matching ErrInvalidInput, as errors.go
+// promises; an amount out of range also matches ErrOverflow.
+func TestParseErrorsAreInputErrors(t *testing.T) {
+	const outOfRange = "out of range (at most 9223372036854.775807 credits either way)"
+	for _, tc := range []struct {
+		in, reason string
+		overflow   bool
+	}{
+		{"", "empty", false},
+		{"1e3", "exponents are not allowed", false},
+		{"1E-3", "exponents are not allowed", false},
+		{"0.0000001", "more than 6 decimal places", false},
+		{"-1.0000005", "more than 6 decimal places", false},
+		{"abc", "not a decimal number", false},
+		{" 1", "not a decimal number", false},
+		{"1,5", "not a decimal number", false},
+		{"9223372036854.775808", outOfRange, true},
+		{"-9223372036854.775808", outOfRange, true},
+		{"99999999999999999999999", outOfRange, true},
+	} {
+		check := func(how string, err error, value string) {
+			t.Helper()
+			var ie *credits.InputError
+			if !errors.Is(err, credits.ErrInvalidInput) || !errors.As(err, &ie) ||
+				ie.Field != "amount" || ie.Value != value || ie.Reason != tc.reason {
+				t.Errorf("%s(%q) = %v; want an InputError {amount %q %s}", how, tc.in, err, value, tc.reason)
+			}
+			if got := errors.Is(err, credits.ErrOverflow); got != tc.overflow {
+				t.Errorf("%s(%q) = %v: matches ErrOverflow %v, want %v", how, tc.in, err, got, tc.overflow)
+			}
+		}
+		_, err := credits.Parse(tc.in)
+		check("Parse", err, tc.in)
+		var c credits.Credits
+		check("UnmarshalText", c.UnmarshalText([]byte(tc.in)), tc.in)
+		check("UnmarshalJSON", json.Unmarshal([]byte(`"`+tc.in+`"`), &c), tc.in)
+		if d, err := decimal.NewFromString(tc.in); err == nil && (tc.overflow || strings.Contains(tc.reason, "places")) {
+			_, err := credits.FromDecimal(d)
+			check("FromDecimal", err, d.String())
+		}
+	}
+	// A JSON number is read as its text.
+	var c credits.Credits
+	for in, reason := range map[string]string{`1e3`: "exponents are not allowed", `0.0000001`: "more than 6 decimal places", `true`: "not a decimal number"} {
+		err := json.Unmarshal([]byte(in), &c)
+		var ie *credits.InputError
+		if !errors.Is(err, credits.ErrInvalidInput) || !errors.As(err, &ie) || ie.Field != "amount" || ie.Value != in || ie.Reason != reason {
+			t.Errorf("json.Unmarshal(%s) = %v; want an InputError {amount %s %s}", in, err, in, reason)
+		}
+	}
+	if err := json.Unmarshal([]byte(`null`), &c); !errors.Is(err, credits.ErrInvalidInput) {
+		t.Errorf("json.Unmarshal(null) = %v, want an InputError", err)
+	}
+}
+
 func TestMustParse(t *testing.T) {
 	if got := credits.MustParse("3"); got != 3*credits.Credit {
 		t.Errorf("MustParse(3) = %v", got)
@@ -195,9 +251,10 @@ func TestInputErrorMessage(t *testing.T) {
 	}
 }
 
-// FuzzParse: Parse never panics; what it accepts prints back to a string
-// that parses to the same amount and equals the input as a decimal number;
-// JSON and text encodings round-trip.
+// FuzzParse: Parse never panics; every rejection is an InputError naming
+// the amount; what it accepts prints back to a string that parses to the
+// same amount and equals the input as a decimal number; JSON and text
+// encodings round-trip.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"0", "18", "2.5", "-0.000001", "9223372036854.775807", "1e3", "0.0000001", ".5", "+1", "--1", "1..2", ""} {
 		f.Add(s)
@@ -207,6 +264,10 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if c != 0 {
 				t.Fatalf("Parse(%q) returned %v with error %v", s, c, err)
+			}
+			var ie *credits.InputError
+			if !errors.Is(err, credits.ErrInvalidInput) || !errors.As(err, &ie) || ie.Field != "amount" || ie.Value != s {
+				t.Fatalf("Parse(%q): %v is not an InputError naming the amount", s, err)
 			}
 			return
 		}

@@ -31,12 +31,17 @@
 //
 // # Rounding
 //
-// Pricing math is exact decimal. The one place a fraction of a micro-credit
-// can appear is a unit price times a resolution multiplier; that product is
-// rounded half away from zero to the micro-credit, once, when the table is
-// built ([NewPriceTable]). Quantities, estimate lines and totals are exact
-// integer arithmetic on micro-credits, and an amount that does not fit is
-// an error wrapping [ErrOverflow], never a wrapped-around number.
+// The library rounds in one place, by one rule. A unit price times a
+// resolution multiplier (video_generation at 1080p or 4k) is computed
+// exactly in decimal and rounded half away from zero to the micro-credit
+// (0.0000005 credits becomes 0.000001, 4.9999995 becomes 5), once, when
+// the table is built ([NewPriceTable], or a table loaded from JSON);
+// [PriceTable.UnitPrice] returns that price and [PriceTable.Multiplier]
+// the exact multiplier. Nothing else rounds: [Parse] refuses an amount
+// finer than a micro-credit, and quantities, quotes ([PriceTable.Quote]),
+// estimate lines and totals are exact integer arithmetic on micro-credits,
+// where an amount that does not fit is an error wrapping [ErrOverflow],
+// never a wrapped-around number. The example of [NewPriceTable] shows it.
 //
 // # Estimating a public-API job
 //

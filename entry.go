@@ -1,9 +1,6 @@
 package credits
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Kind is the kind of a ledger entry. Each has a stable text name used in
 // JSON, SQL and the command line.
@@ -33,38 +30,23 @@ var kindNames = [numKinds]string{
 // Valid reports whether k is one of the defined kinds.
 func (k Kind) Valid() bool { return k > 0 && k < numKinds }
 
-// String returns the stable text name of k, such as "charge".
-func (k Kind) String() string {
-	if k.Valid() {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("Kind(%d)", uint8(k))
-}
+var kindEnum = newEnum[Kind]("Kind", "kind", "entry kind", kindNames[:], false, false)
 
-// ParseKind returns the kind named s.
-func ParseKind(s string) (Kind, error) {
-	for k := Kind(1); k < numKinds; k++ {
-		if kindNames[k] == s {
-			return k, nil
-		}
-	}
-	return 0, inputErr("kind", s, "unknown entry kind")
-}
+// String returns the stable text name of k, such as "charge", or
+// "Kind(n)" for an undefined kind.
+func (k Kind) String() string { return kindEnum.string(k) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (k Kind) MarshalText() ([]byte, error) {
-	if !k.Valid() {
-		return nil, inputErr("kind", k.String(), "unknown entry kind")
-	}
-	return []byte(kindNames[k]), nil
-}
+// ParseKind returns the kind named s, exactly as [Kind.String] prints it.
+// An unknown name is an [*InputError] naming it and listing the valid names.
+func ParseKind(s string) (Kind, error) { return kindEnum.parse(s) }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (k *Kind) UnmarshalText(b []byte) error {
-	v, err := ParseKind(string(b))
-	*k = v
-	return err
-}
+// MarshalText implements encoding.TextMarshaler. An undefined kind (the
+// zero value included) is an [*InputError].
+func (k Kind) MarshalText() ([]byte, error) { return kindEnum.marshalText(k) }
+
+// UnmarshalText implements encoding.TextUnmarshaler with [ParseKind]. On
+// error k is left unchanged.
+func (k *Kind) UnmarshalText(b []byte) error { return kindEnum.unmarshalText(k, b) }
 
 // Source says where granted credits came from. The zero value is not a
 // source.
@@ -90,41 +72,23 @@ var sourceNames = [numSources]string{
 // Valid reports whether s is one of the defined sources.
 func (s Source) Valid() bool { return s > 0 && s < numSources }
 
+var sourceEnum = newEnum[Source]("Source", "source", "source", sourceNames[:], true, false)
+
 // String returns the stable text name of s, such as "topup"; "" for zero.
-func (s Source) String() string {
-	if s == 0 {
-		return ""
-	}
-	if s.Valid() {
-		return sourceNames[s]
-	}
-	return fmt.Sprintf("Source(%d)", uint8(s))
-}
+func (s Source) String() string { return sourceEnum.string(s) }
 
-// ParseSource returns the source named s.
-func ParseSource(s string) (Source, error) {
-	for v := Source(1); v < numSources; v++ {
-		if sourceNames[v] == s {
-			return v, nil
-		}
-	}
-	return 0, inputErr("source", s, "unknown source (want free_tier, subscription, topup, refund, adjustment or rollover)")
-}
+// ParseSource returns the source named s, exactly as [Source.String]
+// prints it. An unknown name ("" included) is an [*InputError] naming it
+// and listing the valid names.
+func ParseSource(s string) (Source, error) { return sourceEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (s Source) MarshalText() ([]byte, error) {
-	if s != 0 && !s.Valid() {
-		return nil, inputErr("source", s.String(), "unknown source")
-	}
-	return []byte(s.String()), nil
-}
+// MarshalText implements encoding.TextMarshaler: "" for the zero value,
+// an [*InputError] for an undefined one.
+func (s Source) MarshalText() ([]byte, error) { return sourceEnum.marshalText(s) }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (s *Source) UnmarshalText(b []byte) error {
-	v, err := ParseSource(string(b))
-	*s = v
-	return err
-}
+// UnmarshalText implements encoding.TextUnmarshaler with [ParseSource].
+// On error s is left unchanged.
+func (s *Source) UnmarshalText(b []byte) error { return sourceEnum.unmarshalText(s, b) }
 
 // Entry is one immutable line of an account's history. Entries are only
 // ever appended; the account's balance is always the sum of their Amounts.

@@ -13,7 +13,10 @@ var (
 	// The returned error is an [*InputError] naming the field at fault.
 	ErrInvalidInput = errors.New("invalid input")
 
-	// ErrOverflow: an amount does not fit in [Credits].
+	// ErrOverflow: an amount does not fit in [Credits]. An amount read
+	// from text or a decimal ([Parse], [FromDecimal], JSON) that does not
+	// fit is the caller's bad input as well: that error is an
+	// [*InputError] and matches both ErrOverflow and [ErrInvalidInput].
 	ErrOverflow = errors.New("amount overflows")
 
 	// ErrInsufficientCredits: a charge or hold would take the account's

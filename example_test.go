@@ -24,10 +24,10 @@ func ExampleParse() {
 	fmt.Println(total, total == 7*credits.Credit+credits.Credit/2)
 
 	_, err = credits.Parse("0.0000001") // finer than a micro-credit: refused, never rounded
-	fmt.Println(err != nil)
+	fmt.Println(err, errors.Is(err, credits.ErrInvalidInput))
 	// Output:
 	// 7.5 true
-	// true
+	// amount: "0.0000001": more than 6 decimal places true
 }
 
 func ExamplePriceTable_Quote() {
@@ -64,7 +64,8 @@ func ExamplePriceTable_UnitPrice() {
 }
 
 // A multiplier that leaves a fraction of a micro-credit is rounded half
-// away from zero, once, when the table is built.
+// away from zero, once, when the table is built; a quote multiplies the
+// rounded unit price exactly.
 func ExampleNewPriceTable() {
 	prices := map[credits.Action]credits.Credits{}
 	for _, a := range credits.Actions() {
@@ -82,16 +83,22 @@ func ExampleNewPriceTable() {
 	}
 	for _, r := range credits.Resolutions() {
 		p, _ := table.UnitPrice(credits.VideoGeneration, r)
-		fmt.Println(r, p)
+		fmt.Println(r, table.Multiplier(r), p)
 	}
+	q, err := table.Quote(credits.VideoGeneration, credits.QuoteOptions{Resolution: credits.Res4K, Quantity: 3})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("3 at 4k:", q.Total) // 3 × 8.333333, not 3.333333 × 2.5 × 3 rounded
 
 	delete(prices, credits.Render)
 	_, err = credits.NewPriceTable("bad", time.Now(), prices, nil)
 	fmt.Println(err)
 	// Output:
-	// 720p 3.333333
-	// 1080p 5
-	// 4k 8.333333
+	// 720p 1 3.333333
+	// 1080p 1.5 5
+	// 4k 2.5 8.333333
+	// 3 at 4k: 24.999999
 	// prices.render: missing: every action must be priced
 }
 
@@ -144,7 +151,7 @@ func ExampleLoadPriceBook() {
 	fmt.Println(err)
 	// Output:
 	// v1 2025-01-01T00:00:00Z 3
-	// tables[0].prices.chat_mesage: unknown action
+	// tables[0].prices.chat_mesage: unknown action (want chat_message, live_voice_chat, text_to_speech, image_generation, music_generation, video_generation, public_api_ai_creation, render, upload_video, upload_image, upload_audio, screen_recording_upload or screen_recording_analysis)
 }
 
 func ExamplePriceTable_EstimateJob() {

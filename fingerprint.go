@@ -1,48 +1,19 @@
 package credits
 
-import "time"
+import "github.com/avstudio/credits/internal/fnv"
 
 // requestHash fingerprints what a request asked for (FNV-1a, 64 bits): a
 // retry has the same fingerprint, another request under the same key
 // almost surely not. Metadata counts, in any order.
 func requestHash(e *Entry) uint64 {
-	h := newFNV()
-	h = h.u64(uint64(e.Kind)).u64(uint64(e.Amount)).u64(uint64(e.Held)).u64(uint64(e.Source))
-	h = h.u64(uint64(e.Action)).u64(uint64(e.Resolution)).u64(uint64(e.Quantity)).str(e.PriceVersion)
-	h = h.u64(uint64(e.Hold)).u64(uint64(e.Lot)).u64(uint64(e.Reverses)).u64(uint64(e.Priority))
-	h = h.time(e.ExpiresAt).time(e.Period)
+	h := fnv.New()
+	h = h.U64(uint64(e.Kind)).U64(uint64(e.Amount)).U64(uint64(e.Held)).U64(uint64(e.Source))
+	h = h.U64(uint64(e.Action)).U64(uint64(e.Resolution)).U64(uint64(e.Quantity)).Str(e.PriceVersion)
+	h = h.U64(uint64(e.Hold)).U64(uint64(e.Lot)).U64(uint64(e.Reverses)).U64(uint64(e.Priority))
+	h = h.Time(e.ExpiresAt).Time(e.Period)
 	var md uint64
 	for k, v := range e.Metadata {
-		md += uint64(newFNV().str(k).str(v))
+		md += fnv.New().Str(k).Str(v).Sum64()
 	}
-	return uint64(h.u64(md))
-}
-
-type fnv uint64
-
-func newFNV() fnv { return 14695981039346656037 }
-
-func (h fnv) u64(v uint64) fnv {
-	for i := 0; i < 8; i++ {
-		h ^= fnv(v & 0xff)
-		h *= 1099511628211
-		v >>= 8
-	}
-	return h
-}
-
-func (h fnv) str(s string) fnv {
-	h = h.u64(uint64(len(s)))
-	for i := 0; i < len(s); i++ {
-		h ^= fnv(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-func (h fnv) time(t time.Time) fnv {
-	if t.IsZero() {
-		return h.u64(0)
-	}
-	return h.u64(uint64(t.UnixMicro()))
+	return h.U64(md).Sum64()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"sync"
+
+	"github.com/avstudio/credits/internal/fnv"
 )
 
 // MemoryBackend keeps accounts in memory: for tests, examples and tools
@@ -72,12 +74,7 @@ func NewMemoryLedger(opts Options) *Ledger {
 }
 
 func (m *MemoryBackend) shard(account string) *memShard {
-	h := uint32(2166136261)
-	for i := 0; i < len(account); i++ {
-		h ^= uint32(account[i])
-		h *= 16777619
-	}
-	return &m.shards[h%memShards]
+	return &m.shards[fnv.New().Raw(account).Sum64()%memShards]
 }
 
 // lookup returns the account's record, or nil if it has none.

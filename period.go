@@ -1,9 +1,6 @@
 package credits
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Interval is the length of a billing period. The zero value is not an
 // interval.
@@ -22,16 +19,10 @@ var intervalNames = [numIntervals]string{Monthly: "monthly", Yearly: "yearly"}
 // Valid reports whether i is one of the defined intervals.
 func (i Interval) Valid() bool { return i > 0 && i < numIntervals }
 
+var intervalEnum = newEnum[Interval]("Interval", "interval", "interval", intervalNames[:], true, false)
+
 // String returns "monthly" or "yearly"; "" for the zero value.
-func (i Interval) String() string {
-	if i == 0 {
-		return ""
-	}
-	if i.Valid() {
-		return intervalNames[i]
-	}
-	return fmt.Sprintf("Interval(%d)", uint8(i))
-}
+func (i Interval) String() string { return intervalEnum.string(i) }
 
 // months is the length of the interval in calendar months.
 func (i Interval) months() int {
@@ -41,30 +32,19 @@ func (i Interval) months() int {
 	return 1
 }
 
-// ParseInterval returns the interval named s ("monthly" or "yearly").
-func ParseInterval(s string) (Interval, error) {
-	for i := Interval(1); i < numIntervals; i++ {
-		if intervalNames[i] == s {
-			return i, nil
-		}
-	}
-	return 0, inputErr("interval", s, "unknown interval (want monthly or yearly)")
-}
+// ParseInterval returns the interval named s ("monthly" or "yearly"). An
+// unknown name ("" included) is an [*InputError] naming it and listing the
+// valid names.
+func ParseInterval(s string) (Interval, error) { return intervalEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (i Interval) MarshalText() ([]byte, error) {
-	if !i.Valid() {
-		return nil, inputErr("interval", i.String(), "unknown interval")
-	}
-	return []byte(intervalNames[i]), nil
-}
+// MarshalText implements encoding.TextMarshaler: "" for the zero value (a
+// plan or schedule without an interval, which does not validate), an
+// [*InputError] for an undefined one.
+func (i Interval) MarshalText() ([]byte, error) { return intervalEnum.marshalText(i) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParseInterval].
-func (i *Interval) UnmarshalText(b []byte) error {
-	v, err := ParseInterval(string(b))
-	*i = v
-	return err
-}
+// On error i is left unchanged.
+func (i *Interval) UnmarshalText(b []byte) error { return intervalEnum.unmarshalText(i, b) }
 
 // Period is a billing period: the instants t with Start <= t < End. A
 // period's boundaries are whole microseconds, like every instant the

@@ -3,13 +3,13 @@ package credits
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"time"
 
+	"github.com/avstudio/credits/internal/strictjson"
 	"github.com/shopspring/decimal"
 )
 
@@ -74,6 +74,16 @@ type tableSpec struct {
 // resolution. Every error is an [*InputError] naming the field at fault,
 // such as "prices.render" or "resolution_multipliers.4k".
 //
+// Rounding: the price of video_generation at each resolution is its base
+// price times the resolution's multiplier, computed exactly in decimal and
+// rounded half away from zero to the micro-credit (0.0000005 becomes
+// 0.000001, 4.9999995 becomes 5), once, here. That is the library's one
+// rounding rule: [PriceTable.UnitPrice], [PriceTable.Quote] and
+// [PriceTable.EstimateJob] use the rounded price, and quantities, totals
+// and estimates are exact integer arithmetic on it (an amount that does
+// not fit is an error wrapping [ErrOverflow], never rounded). A table read
+// from JSON is built the same way.
+//
 // The maps are copied; the caller may reuse them.
 func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Credits, multipliers map[Resolution]decimal.Decimal) (*PriceTable, error) {
 	var s tableSpec
@@ -89,7 +99,7 @@ func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Cr
 	}
 	if len(bad) > 0 {
 		sort.Ints(bad)
-		return nil, inputErr("prices", Action(bad[0]).String(), "unknown action")
+		return nil, inputErr("prices", Action(bad[0]).String(), actionEnum.unknown)
 	}
 	for r, m := range multipliers {
 		if !r.Valid() {
@@ -100,7 +110,7 @@ func NewPriceTable(version string, effectiveFrom time.Time, prices map[Action]Cr
 	}
 	if len(bad) > 0 {
 		sort.Ints(bad)
-		return nil, inputErr("resolution_multipliers", Resolution(bad[0]).String(), "unknown resolution")
+		return nil, inputErr("resolution_multipliers", Resolution(bad[0]).String(), resolutionEnum.unknown)
 	}
 	return s.build("")
 }
@@ -216,8 +226,12 @@ func (t *PriceTable) Price(a Action) Credits {
 	return t.prices[a]
 }
 
-// Multiplier returns the price multiplier of resolution r. The zero
-// Resolution means 720p; an invalid resolution returns zero.
+// Multiplier returns the price multiplier of resolution r, exactly as the
+// table was given it. The zero Resolution means 720p; an invalid
+// resolution returns zero. The price of video_generation at r is its base
+// price times this multiplier, rounded half away from zero to the
+// micro-credit once, when the table was built (see [NewPriceTable]); use
+// [PriceTable.UnitPrice] for it rather than multiplying again.
 func (t *PriceTable) Multiplier(r Resolution) decimal.Decimal {
 	if r == 0 {
 		r = Res720p
@@ -235,7 +249,7 @@ func (t *PriceTable) Multiplier(r Resolution) decimal.Decimal {
 // and an invalid resolution.
 func (t *PriceTable) UnitPrice(a Action, r Resolution) (Credits, error) {
 	if !a.Valid() {
-		return 0, inputErr("action", a.String(), "unknown action")
+		return 0, inputErr("action", a.String(), actionEnum.unknown)
 	}
 	if a != VideoGeneration {
 		if r != 0 {
@@ -247,7 +261,7 @@ func (t *PriceTable) UnitPrice(a Action, r Resolution) (Credits, error) {
 		r = Res720p
 	}
 	if !r.Valid() {
-		return 0, inputErr("resolution", r.String(), "unknown resolution (want 720p, 1080p or 4k)")
+		return 0, inputErr("resolution", r.String(), resolutionEnum.unknown)
 	}
 	return t.videoPrices[r], nil
 }
@@ -295,8 +309,12 @@ func (q Quote) MarshalJSON() ([]byte, error) {
 }
 
 // Quote prices opts.Quantity units of action a (video_generation at
-// opts.Resolution). The total is the unit price times the quantity,
-// exactly; a total that does not fit is an error wrapping [ErrOverflow].
+// opts.Resolution). The unit price is [PriceTable.UnitPrice]'s: for
+// video_generation, the base price times the multiplier, rounded half
+// away from zero to the micro-credit once, when the table was built (see
+// [NewPriceTable]). The total is that unit price times the quantity,
+// exactly, and is never rounded again: 3 units at 8.333333 cost
+// 24.999999. A total that does not fit is an error wrapping [ErrOverflow].
 // Bad input (unknown action or resolution, a resolution on an action that
 // has none, a negative quantity) is an [*InputError].
 func (t *PriceTable) Quote(a Action, opts QuoteOptions) (Quote, error) {
@@ -380,15 +398,15 @@ func (t *PriceTable) MarshalJSON() ([]byte, error) {
 // Every error is an [*InputError] naming the field at fault. As with
 // encoding/json's own types, a JSON null leaves t unchanged.
 func (t *PriceTable) UnmarshalJSON(data []byte) error {
-	if isJSONNull(data) {
+	if strictjson.IsNull(data) {
 		return nil
 	}
-	r := newStrictJSON(data, "price table")
-	tbl, err := r.priceTable("")
+	r := strictjson.New(data, "price table", inputErr)
+	tbl, err := readPriceTable(r, "")
 	if err != nil {
 		return err
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
 	*t = *tbl
@@ -464,7 +482,7 @@ func (b *PriceBook) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a book as [LoadPriceBook] does (without its size
 // limit). As with encoding/json's own types, a JSON null leaves b unchanged.
 func (b *PriceBook) UnmarshalJSON(data []byte) error {
-	if isJSONNull(data) {
+	if strictjson.IsNull(data) {
 		return nil
 	}
 	nb, err := decodePriceBook(data)
@@ -477,16 +495,16 @@ func (b *PriceBook) UnmarshalJSON(data []byte) error {
 
 // decodePriceBook reads and validates one price-book document.
 func decodePriceBook(data []byte) (*PriceBook, error) {
-	r := newStrictJSON(data, "price book")
+	r := strictjson.New(data, "price book", inputErr)
 	var tables []*PriceTable
 	seen := false
-	err := r.object("", func(key, path string) error {
+	err := r.Object("", func(key, path string) error {
 		if key != "tables" {
 			return inputErr(path, "", `unknown field (a price book is {"tables": [table, ...]})`)
 		}
 		seen = true
-		_, err := r.array(path, false, func(i int, path string) error {
-			t, err := r.priceTable(path + ".")
+		_, err := r.Array(path, false, func(i int, path string) error {
+			t, err := readPriceTable(r, path+".")
 			if err != nil {
 				return err
 			}
@@ -498,18 +516,13 @@ func decodePriceBook(data []byte) (*PriceBook, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return nil, err
 	}
 	if !seen {
 		return nil, inputErr("tables", "", "required")
 	}
 	return NewPriceBook(tables...)
-}
-
-// isJSONNull reports whether data is the JSON literal null.
-func isJSONNull(data []byte) bool {
-	return string(bytes.TrimSpace(data)) == "null"
 }
 
 // At returns the table in force at instant at: the one with the latest
@@ -544,222 +557,18 @@ func (b *PriceBook) Tables() []*PriceTable {
 	return append([]*PriceTable(nil), b.tables...)
 }
 
-// strictJSON reads one JSON document token by token, so that every
-// unknown field, duplicate field, wrong type and trailing byte is an
-// [*InputError] naming its exact path ("remote_assets[3].url"). Numbers
-// are kept as text (json.Number), never float64.
-type strictJSON struct {
-	dec     *json.Decoder
-	root    string // names the whole document in errors about it
-	started bool   // a token has been read
-}
-
-func newStrictJSON(data []byte, root string) *strictJSON {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return &strictJSON{dec: dec, root: root}
-}
-
-func (r *strictJSON) field(path string) string {
-	if path == "" {
-		return r.root
-	}
-	return path
-}
-
-// token returns the next token. Malformed JSON and a premature end are
-// InputErrors.
-func (r *strictJSON) token() (json.Token, error) {
-	tok, err := r.dec.Token()
-	if err == nil {
-		r.started = true
-		return tok, nil
-	}
-	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &syn):
-		return nil, inputErr(r.root, "", fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
-	case err == io.EOF && !r.started:
-		return nil, inputErr(r.root, "", "empty document")
-	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, inputErr(r.root, "", "malformed JSON: unexpected end of input")
-	default:
-		return nil, inputErr(r.root, "", "malformed JSON: "+err.Error())
-	}
-}
-
-// end checks that nothing but white space follows the document.
-func (r *strictJSON) end() error {
-	end := r.dec.InputOffset()
-	if _, err := r.dec.Token(); err != io.EOF {
-		return inputErr(r.root, "", fmt.Sprintf("unexpected data after the JSON value, which ends at byte %d", end))
-	}
-	return nil
-}
-
-func describeJSON(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		if v == '{' {
-			return "an object"
-		}
-		return "an array"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", tok)
-}
-
-// joinPath returns the path of key in the object at path; an empty key
-// shows as "" so that every error names a field.
-func joinPath(path, key string) string {
-	if key == "" {
-		key = `""`
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// object reads an object at path, calling fn with each key and its path;
-// fn must read the key's value. Duplicate keys are errors.
-func (r *strictJSON) object(path string, fn func(key, path string) error) error {
-	tok, err := r.token()
-	if err != nil {
-		return err
-	}
-	if tok != json.Delim('{') {
-		return inputErr(r.field(path), "", "must be an object, got "+describeJSON(tok))
-	}
-	var seen []string
-	for {
-		tok, err := r.token()
-		if err != nil {
-			return err
-		}
-		if tok == json.Delim('}') {
-			return nil
-		}
-		key, _ := tok.(string) // the decoder only returns strings as keys
-		for _, k := range seen {
-			if k == key {
-				return inputErr(joinPath(path, key), "", "duplicate field")
-			}
-		}
-		seen = append(seen, key)
-		if err := fn(key, joinPath(path, key)); err != nil {
-			return err
-		}
-	}
-}
-
-// array reads an array (or, when nullable, null, reporting it) calling fn
-// for each element, which fn must read.
-func (r *strictJSON) array(path string, nullable bool, fn func(i int, path string) error) (isNull bool, err error) {
-	tok, err := r.token()
-	if err != nil {
-		return false, err
-	}
-	if tok == nil && nullable {
-		return true, nil
-	}
-	if tok != json.Delim('[') {
-		return false, inputErr(r.field(path), "", "must be an array, got "+describeJSON(tok))
-	}
-	for i := 0; ; i++ {
-		if !r.dec.More() {
-			if _, err := r.token(); err != nil { // the closing ']'
-				return false, err
-			}
-			return false, nil
-		}
-		if err := fn(i, path+"["+strconv.Itoa(i)+"]"); err != nil {
-			return false, err
-		}
-	}
-}
-
-// str reads a string (or, when nullable, null, read as "").
-func (r *strictJSON) str(path string, nullable bool) (string, error) {
-	tok, err := r.token()
-	if err != nil {
-		return "", err
-	}
-	switch v := tok.(type) {
-	case string:
-		return v, nil
-	case nil:
-		if nullable {
-			return "", nil
-		}
-	}
-	return "", inputErr(r.field(path), "", "must be a string, got "+describeJSON(tok))
-}
-
-// boolean reads true or false (or, when nullable, null, read as false).
-func (r *strictJSON) boolean(path string, nullable bool) (bool, error) {
-	tok, err := r.token()
-	if err != nil {
-		return false, err
-	}
-	switch v := tok.(type) {
-	case bool:
-		return v, nil
-	case nil:
-		if nullable {
-			return false, nil
-		}
-	}
-	return false, inputErr(r.field(path), "", "must be true or false, got "+describeJSON(tok))
-}
-
-// decimalText reads a number, or a string holding one, as text. Exponents
-// and texts longer than 40 bytes are refused, which keeps the decimal
-// arithmetic that follows small.
-func (r *strictJSON) decimalText(path string) (string, error) {
-	tok, err := r.token()
-	if err != nil {
-		return "", err
-	}
-	var s string
-	switch v := tok.(type) {
-	case json.Number:
-		s = string(v)
-	case string:
-		s = v
-	default:
-		return "", inputErr(r.field(path), "", "must be a number, got "+describeJSON(tok))
-	}
-	if len(s) > 40 {
-		return "", inputErr(r.field(path), s, "too many digits")
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && c != '.' && c != '-' {
-			return "", inputErr(r.field(path), s, "must be a plain decimal number")
-		}
-	}
-	return s, nil
-}
-
-// priceTable reads one table; prefix is its path plus "." (or "" at the
-// top level).
-func (r *strictJSON) priceTable(prefix string) (*PriceTable, error) {
+// readPriceTable reads one table from r; prefix is its path plus "." (or
+// "" at the top level).
+func readPriceTable(r *strictjson.Reader, prefix string) (*PriceTable, error) {
 	var s tableSpec
 	path := prefix
 	if path != "" {
 		path = path[:len(path)-1]
 	}
-	err := r.object(path, func(key, path string) error {
+	err := r.Object(path, func(key, path string) error {
 		switch key {
 		case "version":
-			v, err := r.str(path, false)
+			v, err := r.Str(path, false)
 			if err != nil {
 				return err
 			}
@@ -768,7 +577,7 @@ func (r *strictJSON) priceTable(prefix string) (*PriceTable, error) {
 			}
 			s.version = v
 		case "effective_from":
-			v, err := r.str(path, false)
+			v, err := r.Str(path, false)
 			if err != nil {
 				return err
 			}
@@ -778,12 +587,12 @@ func (r *strictJSON) priceTable(prefix string) (*PriceTable, error) {
 			}
 			s.effectiveFrom = at
 		case "prices":
-			return r.object(path, func(key, path string) error {
+			return r.Object(path, func(key, path string) error {
 				a, err := ParseAction(key)
 				if err != nil {
-					return inputErr(path, "", "unknown action")
+					return inputErr(path, "", actionEnum.unknown)
 				}
-				v, err := r.decimalText(path)
+				v, err := r.DecimalText(path)
 				if err != nil {
 					return err
 				}
@@ -795,15 +604,15 @@ func (r *strictJSON) priceTable(prefix string) (*PriceTable, error) {
 				return nil
 			})
 		case "resolution_multipliers":
-			return r.object(path, func(key, path string) error {
+			return r.Object(path, func(key, path string) error {
 				res, err := ParseResolution(key)
 				if err != nil {
-					return inputErr(path, "", "unknown resolution (want 720p, 1080p or 4k)")
+					return inputErr(path, "", resolutionEnum.unknown)
 				}
 				if s.multiplied[res] {
 					return inputErr(path, "", "duplicate resolution")
 				}
-				v, err := r.decimalText(path)
+				v, err := r.DecimalText(path)
 				if err != nil {
 					return err
 				}

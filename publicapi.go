@@ -5,6 +5,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/avstudio/credits/internal/asseturl"
+	"github.com/avstudio/credits/internal/strictjson"
 )
 
 // Limits of a public-API job. A job over any of them is refused with an
@@ -43,45 +46,23 @@ var pipelineNames = [numPipelines]string{PromptToMP4: "prompt_to_mp4", JSONToMP4
 // Valid reports whether p is one of the defined pipelines.
 func (p Pipeline) Valid() bool { return p > 0 && p < numPipelines }
 
+var pipelineEnum = newEnum[Pipeline]("Pipeline", "pipeline", "pipeline", pipelineNames[:], true, false)
+
 // String returns "prompt_to_mp4" or "json_to_mp4"; "" for the zero value.
-func (p Pipeline) String() string {
-	if p == 0 {
-		return ""
-	}
-	if p.Valid() {
-		return pipelineNames[p]
-	}
-	return fmt.Sprintf("Pipeline(%d)", uint8(p))
-}
+func (p Pipeline) String() string { return pipelineEnum.string(p) }
 
 // ParsePipeline returns the pipeline named s, exactly as [Pipeline.String]
-// prints it. An unknown name is an [*InputError] naming it.
-func ParsePipeline(s string) (Pipeline, error) {
-	for p := Pipeline(1); p < numPipelines; p++ {
-		if pipelineNames[p] == s {
-			return p, nil
-		}
-	}
-	return 0, inputErr("pipeline", s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
-}
+// prints it. An unknown name ("" included) is an [*InputError] naming it
+// and listing the valid names.
+func ParsePipeline(s string) (Pipeline, error) { return pipelineEnum.parse(s) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (p Pipeline) MarshalText() ([]byte, error) {
-	if p != 0 && !p.Valid() {
-		return nil, inputErr("pipeline", p.String(), "unknown pipeline")
-	}
-	return []byte(p.String()), nil
-}
+// MarshalText implements encoding.TextMarshaler: "" for the zero value,
+// an [*InputError] for an undefined one.
+func (p Pipeline) MarshalText() ([]byte, error) { return pipelineEnum.marshalText(p) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParsePipeline].
-func (p *Pipeline) UnmarshalText(b []byte) error {
-	v, err := ParsePipeline(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+// On error p is left unchanged.
+func (p *Pipeline) UnmarshalText(b []byte) error { return pipelineEnum.unmarshalText(p, b) }
 
 // Job is a public-API job as the estimator sees it: the pipeline, the
 // prompt, the files uploaded with the job and the remote assets it imports.
@@ -234,7 +215,7 @@ const dedupeInline = 64
 // seenAsset is the first occurrence of a remote asset URL in a job. It
 // holds no pointers, so the inline array of them is cheap to clear and fill.
 type seenAsset struct {
-	parts    assetURL
+	parts    asseturl.Parts
 	index    int32 // in Job.RemoteAssets
 	typ      AssetType
 	analyzed bool
@@ -255,7 +236,7 @@ func (job *Job) tally(q *[numActions]int64) error {
 	case 0:
 		return inputErr("pipeline", "", "required (prompt_to_mp4 or json_to_mp4)")
 	default:
-		return inputErr("pipeline", job.Pipeline.String(), "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+		return inputErr("pipeline", job.Pipeline.String(), pipelineEnum.unknown)
 	}
 	q[Render]++
 	if n := len(job.Uploads) + len(job.RemoteAssets); n > MaxJobAssets {
@@ -298,21 +279,21 @@ func (job *Job) tally(q *[numActions]int64) error {
 	}
 	for i := range job.RemoteAssets {
 		ra := &job.RemoteAssets[i]
-		parts, reason := parseAssetURL(ra.URL)
+		parts, reason := asseturl.Parse(ra.URL, MaxAssetURLLen)
 		if reason != "" {
 			return inputErr(indexed("remote_assets", i, "url"), ra.URL, reason)
 		}
-		typ, err := assetTypeOf(ra.Type, ra.URL[parts.hostEnd:parts.pathEnd], ra.Analyze, "remote_assets", i, "url", ra.URL)
+		typ, err := assetTypeOf(ra.Type, parts.Path(ra.URL), ra.Analyze, "remote_assets", i, "url", ra.URL)
 		if err != nil {
 			return err
 		}
 		first := -1
 		scan := byHash == nil
 		if !scan {
-			h := hashAssetURL(ra.URL, parts)
+			h := parts.Hash(ra.URL)
 			if j, ok := byHash[h]; !ok {
 				byHash[h] = len(seen)
-			} else if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
+			} else if asseturl.Same(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
 				first = j
 			} else {
 				scan = true // a hash collision: look the slow way
@@ -320,7 +301,7 @@ func (job *Job) tally(q *[numActions]int64) error {
 		}
 		if scan {
 			for j := range seen {
-				if sameAssetURL(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
+				if asseturl.Same(job.RemoteAssets[seen[j].index].URL, seen[j].parts, ra.URL, parts) {
 					first = j
 					break
 				}
@@ -366,7 +347,7 @@ func assetTypeOf(given AssetType, path string, analyze bool, list string, i int,
 				"no type given and no known file extension (give \"type\": video, image, audio or screen_recording)")
 		}
 	case !typ.Valid():
-		return 0, inputErr(indexed(list, i, "type"), typ.String(), "unknown asset type (want video, image, audio or screen_recording)")
+		return 0, inputErr(indexed(list, i, "type"), typ.String(), assetTypeEnum.unknown)
 	}
 	if analyze && typ != AssetScreenRecording {
 		return 0, inputErr(indexed(list, i, "analyze"), "", "only screen recordings can be analyzed (this is "+typ.String()+")")
@@ -415,207 +396,6 @@ func assetTypeOfExt(ext string) AssetType {
 	return 0
 }
 
-// assetURL holds offsets into a validated asset URL s:
-// s[:hostEnd] is "scheme://host[:port]", s[hostEnd:pathEnd] the path,
-// s[pathEnd:fragStart] the query (with its '?'), s[fragStart:] the fragment.
-type assetURL struct {
-	hostEnd, pathEnd, fragStart int32 // URLs are at most MaxAssetURLLen bytes
-}
-
-// Classes of URL bytes, for parseAssetURL.
-const (
-	urlAllowed = 1 << iota // may appear unescaped in an asset URL
-	urlHost                // may appear in a host name: letters, digits, - . _ ~
-	urlHex                 // a hexadecimal digit
-	urlSpecial             // '%', '?' or '#': parseAssetURL looks closer
-)
-
-// urlByteClass is a read-only lookup table built once.
-var urlByteClass = func() (t [256]uint8) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] |= urlAllowed | urlHost | urlHex
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] |= urlAllowed | urlHost
-		t[c-'a'+'A'] |= urlAllowed | urlHost
-	}
-	for _, c := range "abcdefABCDEF" {
-		t[c] |= urlHex
-	}
-	for _, c := range "-._~" {
-		t[c] |= urlAllowed | urlHost
-	}
-	for _, c := range ":/[]@!$&'()*+,;=" {
-		t[c] |= urlAllowed
-	}
-	for _, c := range "%?#" {
-		t[c] |= urlAllowed | urlSpecial
-	}
-	return t
-}()
-
-// parseAssetURL validates s as a remote asset URL (see [RemoteAsset]) and
-// returns the offsets of its parts, or a reason it is refused. It does not
-// allocate on success.
-func parseAssetURL(s string) (assetURL, string) {
-	if s == "" {
-		return assetURL{}, "required"
-	}
-	if len(s) > MaxAssetURLLen {
-		return assetURL{}, fmt.Sprintf("%d bytes: longer than %d bytes", len(s), MaxAssetURLLen)
-	}
-	start := 0
-	if len(s) >= 7 && s[0]|0x20 == 'h' && s[1]|0x20 == 't' && s[2]|0x20 == 't' && s[3]|0x20 == 'p' {
-		switch {
-		case s[4:7] == "://":
-			start = 7
-		case len(s) >= 8 && s[4]|0x20 == 's' && s[5:8] == "://":
-			start = 8
-		}
-	}
-	if start == 0 {
-		return assetURL{}, "must be an http:// or https:// URL"
-	}
-	tbl := &urlByteClass
-
-	// The authority, up to the first '/', '?' or '#'. Plain host names take
-	// the fast loop; a port, an IPv6 literal or anything odd is checked by
-	// checkAuthority.
-	i := start
-	for i < len(s) && tbl[s[i]]&urlHost != 0 {
-		i++
-	}
-	if i == len(s) || s[i] == '/' || s[i] == '?' || s[i] == '#' {
-		if i == start {
-			return assetURL{}, "has no host"
-		}
-	} else {
-		for i < len(s) && s[i] != '/' && s[i] != '?' && s[i] != '#' {
-			if tbl[s[i]]&urlAllowed == 0 {
-				return assetURL{}, badURLByte(s[i])
-			}
-			i++
-		}
-		if reason := checkAuthority(s[start:i]); reason != "" {
-			return assetURL{}, reason
-		}
-	}
-	hostEnd, pathEnd, fragStart := i, len(s), len(s)
-
-	// The path, query and fragment.
-	for i < len(s) {
-		c := s[i]
-		cls := tbl[c]
-		if cls&(urlAllowed|urlSpecial) == urlAllowed {
-			i++
-			continue
-		}
-		switch {
-		case cls == 0:
-			return assetURL{}, badURLByte(c)
-		case c == '%':
-			if i+2 >= len(s) || tbl[s[i+1]]&urlHex == 0 || tbl[s[i+2]]&urlHex == 0 {
-				return assetURL{}, "has a malformed %-escape"
-			}
-			i += 2
-		case c == '?':
-			pathEnd = min(pathEnd, i)
-		case c == '#':
-			pathEnd = min(pathEnd, i)
-			fragStart = min(fragStart, i)
-		}
-		i++
-	}
-	return assetURL{hostEnd: int32(hostEnd), pathEnd: int32(pathEnd), fragStart: int32(fragStart)}, ""
-}
-
-// badURLByte says why c may not appear in an asset URL.
-func badURLByte(c byte) string {
-	switch {
-	case c <= ' ' || c == 0x7f:
-		return "contains a space or control character"
-	case c >= 0x80:
-		return "contains a non-ASCII byte (percent-encode it)"
-	default:
-		return fmt.Sprintf("contains %q, which must be percent-encoded", c)
-	}
-}
-
-// checkAuthority checks the "host[:port]" part of an asset URL: a host name
-// (letters, digits, - . _ ~) or a bracketed IPv6 literal, then optionally a
-// port of 1 to 5 digits. User credentials (user@) are refused.
-func checkAuthority(a string) string {
-	if a == "" {
-		return "has no host"
-	}
-	if strings.IndexByte(a, '@') >= 0 {
-		return "must not contain credentials (user@host)"
-	}
-	var port string
-	if a[0] == '[' { // an IPv6 literal
-		end := strings.IndexByte(a, ']')
-		if end < 0 {
-			return "has a malformed host"
-		}
-		for i := 1; i < end; i++ {
-			if c := a[i]; urlByteClass[c]&urlHex == 0 && c != ':' && c != '.' {
-				return "has a malformed host"
-			}
-		}
-		if end == 1 {
-			return "has no host"
-		}
-		port = a[end+1:]
-	} else {
-		host := a
-		if i := strings.IndexByte(a, ':'); i >= 0 {
-			host, port = a[:i], a[i:]
-		}
-		if host == "" {
-			return "has no host"
-		}
-		for i := 0; i < len(host); i++ {
-			if urlByteClass[host[i]]&urlHost == 0 {
-				return "has a malformed host"
-			}
-		}
-	}
-	if port == "" {
-		return ""
-	}
-	if port[0] != ':' || len(port) < 2 || len(port) > 6 {
-		return "has a malformed port"
-	}
-	for i := 1; i < len(port); i++ {
-		if c := port[i]; c < '0' || c > '9' {
-			return "has a malformed port"
-		}
-	}
-	return ""
-}
-
-// sameAssetURL reports whether URLs a and b (with parts pa and pb) name the
-// same asset: equal after lower-casing scheme and host, fragment ignored.
-func sameAssetURL(a string, pa assetURL, b string, pb assetURL) bool {
-	return pa.hostEnd == pb.hostEnd && pa.fragStart == pb.fragStart &&
-		a[pa.hostEnd:pa.fragStart] == b[pb.hostEnd:pb.fragStart] &&
-		strings.EqualFold(a[:pa.hostEnd], b[:pb.hostEnd])
-}
-
-// hashAssetURL hashes what sameAssetURL compares (FNV-1a of the scheme
-// and host lower-cased, then the path and query), without allocating.
-func hashAssetURL(s string, p assetURL) uint64 {
-	h := uint64(14695981039346656037)
-	for i := int32(0); i < p.fragStart; i++ {
-		c := s[i]
-		if i < p.hostEnd && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		h = (h ^ uint64(c)) * 1099511628211
-	}
-	return h
-}
-
 // DecodeJob reads one job in the JSON form documented on [Job], strictly:
 // unknown or duplicate fields, values of the wrong type, unknown names,
 // malformed JSON, data after the job and documents over [MaxJobSize] bytes
@@ -639,7 +419,7 @@ func DecodeJob(r io.Reader) (Job, error) {
 // its size limit), so a Job inside a larger request is just as strict. As
 // with encoding/json's own types, a JSON null leaves job unchanged.
 func (job *Job) UnmarshalJSON(data []byte) error {
-	if isJSONNull(data) {
+	if strictjson.IsNull(data) {
 		return nil
 	}
 	j, err := decodeJob(data)
@@ -652,7 +432,7 @@ func (job *Job) UnmarshalJSON(data []byte) error {
 
 // decodeJob reads and validates one job document.
 func decodeJob(data []byte) (Job, error) {
-	r := newStrictJSON(data, "job")
+	r := strictjson.New(data, "job", inputErr)
 	var j Job
 	count := 0
 	countAsset := func(path string) error {
@@ -662,47 +442,43 @@ func decodeJob(data []byte) (Job, error) {
 		return nil
 	}
 	assetType := func(path string) (AssetType, error) {
-		s, err := r.str(path, true)
+		s, err := r.Str(path, true)
 		if err != nil || s == "" {
 			return 0, err
 		}
-		t, err := ParseAssetType(s)
-		if err != nil {
-			return 0, inputErr(path, s, "unknown asset type (want video, image, audio or screen_recording)")
-		}
-		return t, nil
+		return assetTypeEnum.parseField(path, s)
 	}
-	err := r.object("", func(key, path string) error {
+	err := r.Object("", func(key, path string) error {
 		switch key {
 		case "pipeline":
-			s, err := r.str(path, true)
+			s, err := r.Str(path, true)
 			if err != nil || s == "" {
 				return err
 			}
-			if j.Pipeline, err = ParsePipeline(s); err != nil {
-				return inputErr(path, s, "unknown pipeline (want prompt_to_mp4 or json_to_mp4)")
+			if j.Pipeline, err = pipelineEnum.parseField(path, s); err != nil {
+				return err
 			}
 		case "prompt":
-			s, err := r.str(path, true)
+			s, err := r.Str(path, true)
 			if err != nil {
 				return err
 			}
 			j.Prompt = s
 		case "uploads":
-			_, err := r.array(path, true, func(i int, path string) error {
+			_, err := r.Array(path, true, func(i int, path string) error {
 				if err := countAsset(path); err != nil {
 					return err
 				}
 				var u Upload
-				err := r.object(path, func(key, path string) error {
+				err := r.Object(path, func(key, path string) error {
 					var err error
 					switch key {
 					case "name":
-						u.Name, err = r.str(path, true)
+						u.Name, err = r.Str(path, true)
 					case "type":
 						u.Type, err = assetType(path)
 					case "analyze":
-						u.Analyze, err = r.boolean(path, true)
+						u.Analyze, err = r.Bool(path, true)
 					default:
 						err = inputErr(path, "", "unknown field")
 					}
@@ -713,20 +489,20 @@ func decodeJob(data []byte) (Job, error) {
 			})
 			return err
 		case "remote_assets":
-			_, err := r.array(path, true, func(i int, path string) error {
+			_, err := r.Array(path, true, func(i int, path string) error {
 				if err := countAsset(path); err != nil {
 					return err
 				}
 				var a RemoteAsset
-				err := r.object(path, func(key, path string) error {
+				err := r.Object(path, func(key, path string) error {
 					var err error
 					switch key {
 					case "url":
-						a.URL, err = r.str(path, true)
+						a.URL, err = r.Str(path, true)
 					case "type":
 						a.Type, err = assetType(path)
 					case "analyze":
-						a.Analyze, err = r.boolean(path, true)
+						a.Analyze, err = r.Bool(path, true)
 					default:
 						err = inputErr(path, "", "unknown field")
 					}
@@ -744,7 +520,7 @@ func decodeJob(data []byte) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return Job{}, err
 	}
 	if err := j.Validate(); err != nil {

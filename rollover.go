@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/avstudio/credits/internal/fnv"
 )
 
 // This file holds the rollover rule and Renew: what a subscription does to
@@ -75,38 +77,25 @@ var rolloverModeNames = [numRolloverModes]string{
 // Valid reports whether m is one of the defined modes.
 func (m RolloverMode) Valid() bool { return m < numRolloverModes }
 
-// String returns "all", "none", "capped" or "carry".
-func (m RolloverMode) String() string {
-	if m.Valid() {
-		return rolloverModeNames[m]
-	}
-	return fmt.Sprintf("RolloverMode(%d)", uint8(m))
-}
+var rolloverModeEnum = newEnum[RolloverMode]("RolloverMode", "rollover.mode", "rollover mode", rolloverModeNames[:], false, false)
 
-// ParseRolloverMode returns the mode named s.
-func ParseRolloverMode(s string) (RolloverMode, error) {
-	for m := RolloverMode(0); m < numRolloverModes; m++ {
-		if rolloverModeNames[m] == s {
-			return m, nil
-		}
-	}
-	return 0, inputErr("rollover.mode", s, "unknown rollover mode (want all, none, capped or carry)")
-}
+// String returns "all", "none", "capped" or "carry", or "RolloverMode(n)"
+// for an undefined mode.
+func (m RolloverMode) String() string { return rolloverModeEnum.string(m) }
 
-// MarshalText implements encoding.TextMarshaler.
-func (m RolloverMode) MarshalText() ([]byte, error) {
-	if !m.Valid() {
-		return nil, inputErr("rollover.mode", m.String(), "unknown rollover mode")
-	}
-	return []byte(rolloverModeNames[m]), nil
-}
+// ParseRolloverMode returns the mode named s, exactly as
+// [RolloverMode.String] prints it. An unknown name ("" included: the zero
+// mode's name is "all") is an [*InputError] naming it and listing the
+// valid names.
+func ParseRolloverMode(s string) (RolloverMode, error) { return rolloverModeEnum.parse(s) }
+
+// MarshalText implements encoding.TextMarshaler. An undefined mode is an
+// [*InputError].
+func (m RolloverMode) MarshalText() ([]byte, error) { return rolloverModeEnum.marshalText(m) }
 
 // UnmarshalText implements encoding.TextUnmarshaler with [ParseRolloverMode].
-func (m *RolloverMode) UnmarshalText(b []byte) error {
-	v, err := ParseRolloverMode(string(b))
-	*m = v
-	return err
-}
+// On error m is left unchanged.
+func (m *RolloverMode) UnmarshalText(b []byte) error { return rolloverModeEnum.unmarshalText(m, b) }
 
 // RolloverPolicy says what a plan's credits do when a billing period ends,
 // and when they expire. The zero value rolls everything over, forever.
@@ -363,19 +352,19 @@ func needsFinalRollover(p *Plan) bool {
 // periods and the plans (a retry has the same; a step computed from a
 // subscription whose past was changed does not).
 func stepHash(id string, prev, next *subPeriod) uint64 {
-	h := newFNV().str(id)
+	h := fnv.New().Str(id)
 	for _, sp := range []*subPeriod{prev, next} {
 		if sp == nil {
-			h = h.u64(0)
+			h = h.U64(0)
 			continue
 		}
 		p := sp.plan
-		h = h.u64(1).time(sp.Start).time(sp.End).str(p.Name).u64(uint64(p.Credits)).u64(uint64(p.Interval)).u64(uint64(p.Priority))
+		h = h.U64(1).Time(sp.Start).Time(sp.End).Str(p.Name).U64(uint64(p.Credits)).U64(uint64(p.Interval)).U64(uint64(p.Priority))
 		r := &p.Rollover
-		h = h.u64(uint64(r.Mode)).u64(uint64(r.Max)).u64(uint64(r.Min)).u64(uint64(r.CarryPriority))
-		h = h.u64(uint64(r.CarryPeriods)).u64(uint64(r.ExpireAfterPeriods)).time(r.ExpiresAt)
+		h = h.U64(uint64(r.Mode)).U64(uint64(r.Max)).U64(uint64(r.Min)).U64(uint64(r.CarryPriority))
+		h = h.U64(uint64(r.CarryPeriods)).U64(uint64(r.ExpireAfterPeriods)).Time(r.ExpiresAt)
 	}
-	return uint64(h)
+	return h.Sum64()
 }
 
 // stepDone reports whether a step's entries are already written, and

@@ -3,9 +3,9 @@ module github.com/avstudio/credits/examples
 go 1.26.0
 
 require (
-	github.com/avstudio/credits v0.0.0
-	github.com/avstudio/credits/pgledger v0.0.0
-	github.com/avstudio/credits/sqliteledger v0.0.0
+	github.com/avstudio/credits v0.1.0
+	github.com/avstudio/credits/pgledger v0.1.0
+	github.com/avstudio/credits/sqliteledger v0.1.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.7.6
 )
@@ -32,10 +32,4 @@ require (
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/text v0.24.0 // indirect
 	pgregory.net/rapid v1.2.0 // indirect
-)
-
-replace (
-	github.com/avstudio/credits => ..
-	github.com/avstudio/credits/pgledger => ../pgledger
-	github.com/avstudio/credits/sqliteledger => ../sqliteledger
 )

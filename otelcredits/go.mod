@@ -3,8 +3,8 @@ module github.com/avstudio/credits/otelcredits
 go 1.26.0
 
 require (
-	github.com/avstudio/credits v0.0.0
-	github.com/avstudio/credits/console v0.0.0
+	github.com/avstudio/credits v0.1.0
+	github.com/avstudio/credits/console v0.1.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
@@ -14,7 +14,6 @@ require (
 )
 
 require (
-	github.com/avstudio/credits/sqliteledger v0.0.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
@@ -24,10 +23,4 @@ require (
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-)
-
-replace (
-	github.com/avstudio/credits => ../
-	github.com/avstudio/credits/console => ../console
-	github.com/avstudio/credits/sqliteledger => ../sqliteledger
 )

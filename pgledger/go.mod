@@ -3,7 +3,7 @@ module github.com/avstudio/credits/pgledger
 go 1.26
 
 require (
-	github.com/avstudio/credits v0.0.0
+	github.com/avstudio/credits v0.1.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.7.6
 )
@@ -18,5 +18,3 @@ require (
 	golang.org/x/text v0.24.0 // indirect
 	pgregory.net/rapid v1.2.0 // indirect
 )
-
-replace github.com/avstudio/credits => ../

@@ -3,7 +3,7 @@ module github.com/avstudio/credits/sqliteledger
 go 1.26.0
 
 require (
-	github.com/avstudio/credits v0.0.0
+	github.com/avstudio/credits v0.1.0
 	github.com/google/go-cmp v0.7.0
 	modernc.org/sqlite v1.62.0
 )
@@ -21,5 +21,3 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	pgregory.net/rapid v1.2.0 // indirect
 )
-
-replace github.com/avstudio/credits => ../

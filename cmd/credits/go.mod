@@ -3,10 +3,10 @@ module github.com/avstudio/credits/cmd/credits
 go 1.26.0
 
 require (
-	github.com/avstudio/credits v0.0.0
-	github.com/avstudio/credits/console v0.0.0
-	github.com/avstudio/credits/pgledger v0.0.0
-	github.com/avstudio/credits/sqliteledger v0.0.0
+	github.com/avstudio/credits v0.1.0
+	github.com/avstudio/credits/console v0.1.0
+	github.com/avstudio/credits/pgledger v0.1.0
+	github.com/avstudio/credits/sqliteledger v0.1.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.7.6
 )
@@ -29,11 +29,4 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0 // indirect
-)
-
-replace (
-	github.com/avstudio/credits => ../..
-	github.com/avstudio/credits/console => ../../console
-	github.com/avstudio/credits/pgledger => ../../pgledger
-	github.com/avstudio/credits/sqliteledger => ../../sqliteledger
 )

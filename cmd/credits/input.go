@@ -93,36 +93,23 @@ func parseQuantity(s string) (int64, error) {
 }
 
 // parseAmount reads an amount of credits given to flag name, more than
-// zero. A value credits.Parse refuses gets Parse's reason: "more than 6
-// decimal places", "exponents are not allowed", "not a decimal number".
+// zero. A value credits.Parse refuses gets Parse's reason ("more than 6
+// decimal places", "exponents are not allowed", "not a decimal number",
+// "out of range ..."): Parse's errors are *credits.InputErrors.
 func parseAmount(name, s string) (credits.Credits, error) {
 	c, err := credits.Parse(s)
 	if err != nil {
-		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: parseReason(err)}
+		reason := err.Error()
+		var ie *credits.InputError
+		if errors.As(err, &ie) {
+			reason = ie.Reason
+		}
+		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: reason}
 	}
 	if c <= 0 {
 		return 0, &credits.InputError{Field: "--" + name, Value: s, Reason: "want an amount of credits more than zero, such as 25 or 2.5"}
 	}
 	return c, nil
-}
-
-// parseReason says in a few words why credits.Parse refused a value: the
-// Reason of its *credits.InputError, or, from an error without one, the
-// words after its last colon ("credits: parse \"1e3\": exponents are not
-// allowed").
-func parseReason(err error) string {
-	var ie *credits.InputError
-	switch {
-	case errors.As(err, &ie):
-		return ie.Reason
-	case errors.Is(err, credits.ErrOverflow):
-		return "too large: an amount is at most " + credits.MaxCredits.String()
-	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		return msg[i+len(": "):]
-	}
-	return msg
 }
 
 // parseID reads an entry ID given to flag name.

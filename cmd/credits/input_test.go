@@ -1,12 +1,8 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/avstudio/credits"
 )
 
 // TestFieldLabels: a message about a bad value names what the user typed,
@@ -82,28 +78,6 @@ func TestFieldLabels(t *testing.T) {
 		wantFail(t, r, exitInput)
 		if want := "credits ledger " + tc.args[0] + ": " + tc.label + ": "; !strings.HasPrefix(r.stderr, want) {
 			t.Errorf("%v: %q, want it to begin %q", tc.args, r.stderr, want)
-		}
-	}
-}
-
-// TestParseReason: the reason an amount is refused is credits.Parse's,
-// whether Parse returns an *credits.InputError (bare or wrapped) or an
-// error that only says it in words.
-func TestParseReason(t *testing.T) {
-	ie := &credits.InputError{Field: "amount", Value: "1.0000001", Reason: "more than 6 decimal places"}
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{ie, "more than 6 decimal places"},
-		{fmt.Errorf("credits: parse: %w", ie), "more than 6 decimal places"},
-		{errors.New(`credits: parse "1e3": exponents are not allowed`), "exponents are not allowed"},
-		{errors.New("credits: 1.0000001 has more than 6 decimal places"), "1.0000001 has more than 6 decimal places"},
-		{fmt.Errorf("credits: 99999999999999: %w", credits.ErrOverflow), "too large: an amount is at most 9223372036854.775807"},
-		{errors.New("no colon"), "no colon"},
-	} {
-		if got := parseReason(tc.err); got != tc.want {
-			t.Errorf("parseReason(%q) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

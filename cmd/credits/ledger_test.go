@@ -411,7 +411,7 @@ func TestLedgerBadInput(t *testing.T) {
 		{[]string{"grant", "--amount", "-5", "--source", "topup"}, `--amount: "-5"`},
 		{[]string{"grant", "--amount", "two", "--source", "topup"}, `--amount: "two": not a decimal number`},
 		{[]string{"grant", "--amount", "1e3", "--source", "topup"}, `--amount: "1e3": exponents are not allowed`},
-		{[]string{"grant", "--amount", "99999999999999", "--source", "topup"}, `--amount: "99999999999999": too large: an amount is at most 9223372036854.775807`},
+		{[]string{"grant", "--amount", "99999999999999", "--source", "topup"}, `--amount: "99999999999999": out of range (at most 9223372036854.775807 credits either way)`},
 		{[]string{"grant", "--amount", "5", "--source", "gift"}, `--source: "gift": want topup, adjustment, subscription, refund`},
 		{[]string{"grant", "--amount", "5", "--source", "free_tier"}, "claim the free tier with --free-tier"},
 		{[]string{"grant", "--amount", "5", "--source", "rollover"}, `--source: "rollover"`},
