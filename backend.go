@@ -16,7 +16,9 @@ import (
 // # What a backend may rely on
 //
 // The Ledger validates every argument before calling a backend: account
-// names and keys are 1 to 255 bytes of UTF-8 with no control characters; a
+// names and keys are non-empty valid UTF-8 with no control characters, at
+// most 262 and 255 bytes (the ledger's own records of claim keys are named
+// "$claim:" and the key); a
 // [HistoryQuery] has a Limit of 1 to 1001, known Kinds, an After of at
 // least 0, and Since and Until in UTC to the whole microsecond; the entries
 // a Decision returns belong to the account, continue its IDs one by one

@@ -31,7 +31,9 @@ package ledgertest
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -82,20 +84,75 @@ import (
 // machine also prints the steps that led there, shrunk by rapid, and the
 // flag that replays them (rapid saves the failing case under
 // testdata/rapid/ of the calling package; -rapid.nofailfile turns that
-// off). The state machine's default of 100 cases takes about two seconds
-// on the memory backend and a few seconds on a SQL one (SQLite on a file
-// with synchronous FULL, PostgreSQL on the same machine); 1,000 cases
-// take about a minute on either.
-func Run(t *testing.T, open func(t *testing.T) credits.Backend) {
+// off).
+//
+// The state machine runs rapid's -rapid.checks cases (100 unless the flag
+// is given), or, if the flag is not given, the number an option sets:
+// [Checks] lets a backend whose cases are slow (a file synced on every
+// write, a server, a race-detector build) keep its default run short,
+// while -rapid.checks=1000 still raises it for a deep run. A case takes
+// about 20 ms on the memory backend, and on SQLite (synchronous FULL) or
+// PostgreSQL on the same machine about 60 and 130 ms; the race detector
+// makes SQLite's pure-Go engine about 25 times slower.
+func Run(t *testing.T, open func(t *testing.T) credits.Backend, opts ...Option) {
 	t.Helper()
 	if open == nil {
 		t.Fatal("ledgertest.Run: open is nil")
 	}
-	t.Run("statemachine", func(t *testing.T) { testStateMachine(t, open(t)) })
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	t.Run("statemachine", func(t *testing.T) {
+		defer withChecks(t, o.checks)()
+		testStateMachine(t, open(t))
+	})
 	t.Run("concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("history", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("roundtrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
 	t.Run("context", func(t *testing.T) { testContext(t, open(t)) })
+}
+
+// An Option changes how [Run] checks a backend.
+type Option func(*options)
+
+type options struct {
+	checks int // state-machine cases when -rapid.checks is not given; 0: rapid's default
+}
+
+// Checks sets how many cases the state machine runs when the test binary
+// is not given -rapid.checks: a slow backend's default effort. A positive
+// n only; -rapid.checks, when given, wins.
+func Checks(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.checks = n
+		}
+	}
+}
+
+// rapidChecksGiven reports whether -rapid.checks was given on the command
+// line (looked at once, before withChecks sets it).
+var rapidChecksGiven = sync.OnceValue(func() bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
+	return given
+})
+
+// withChecks sets rapid's number of cases to n for one test, unless n is
+// 0 or -rapid.checks was given, and returns the function that restores it.
+func withChecks(t *testing.T, n int) func() {
+	given := rapidChecksGiven()
+	f := flag.Lookup("rapid.checks")
+	if n == 0 || given || f == nil {
+		return func() {}
+	}
+	old := f.Value.String()
+	if err := f.Value.Set(strconv.Itoa(n)); err != nil {
+		t.Fatalf("ledgertest: -rapid.checks=%d: %v", n, err)
+	}
+	t.Logf("ledgertest: %d state-machine cases (the backend's default; -rapid.checks raises it)", n)
+	return func() { _ = f.Value.Set(old) }
 }
 
 // The rules the suite checks, as its failures name them.

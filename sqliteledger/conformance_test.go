@@ -13,8 +13,17 @@ import (
 // with the default options (synchronous FULL). NORMAL changes when SQLite
 // waits for the disk, not what it stores or how it locks; the crash and
 // reopen tests run both settings.
+//
+// By default the state machine runs 50 cases, 10 under the race detector
+// (which makes SQLite's pure-Go engine about 25 times slower), so that the
+// repository's test command stays short; CI's deep run gives
+// -rapid.checks=1000.
 func TestConformance(t *testing.T) {
+	checks := 50
+	if race {
+		checks = 10
+	}
 	ledgertest.Run(t, func(t *testing.T) credits.Backend {
 		return openFile(t, filepath.Join(t.TempDir(), "ledger.db"), sqliteledger.Options{})
-	})
+	}, ledgertest.Checks(checks))
 }
