@@ -26,8 +26,8 @@ type AccountState struct {
 	lots      []lot     // in spending order (see lotBefore)
 	holds     []hold    // open holds, oldest first
 	refunded  map[int64]Credits
-	subs      map[string]subMark // subscription ID -> the last period granted
-	claimedBy string             // on a claim record ($claim:KEY): the account that holds the key
+	subs      []subMark // the last period granted of each subscription, by ID (few: a plain slice)
+	claimedBy string    // on a claim record ($claim:KEY): the account that holds the key
 
 	// stale marks a state decoded from an older format, which lacks what
 	// the core has folded since: the Ledger rebuilds it from the history
@@ -38,6 +38,7 @@ type AccountState struct {
 // subMark is the last period granted of one subscription: a renewal must
 // grant the period that starts where it ends.
 type subMark struct {
+	ID    string    `json:"id"` // the subscription's
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end,omitzero"` // zero for a grant written before grants recorded their period's end
 	Entry int64     `json:"entry"`        // the grant's entry
@@ -157,6 +158,15 @@ func lotBefore(a, b *lot) bool {
 func (s *AccountState) lotIndex(id int64) int {
 	for i := range s.lots {
 		if s.lots[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *AccountState) subIndex(id string) int {
+	for i := range s.subs {
+		if s.subs[i].ID == id {
 			return i
 		}
 	}
@@ -345,10 +355,12 @@ func (s *AccountState) apply(e *Entry) {
 	case KindGrant:
 		s.addCredits(lot{ID: e.ID, Source: e.Source, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: e.Amount})
 		if e.Subscription != "" && !e.Period.IsZero() {
-			if s.subs == nil {
-				s.subs = make(map[string]subMark)
+			m := subMark{ID: e.Subscription, Start: e.Period, End: e.PeriodEnd, Entry: e.ID}
+			if i := s.subIndex(e.Subscription); i >= 0 {
+				s.subs[i] = m
+			} else {
+				s.subs = append(s.subs, m)
 			}
-			s.subs[e.Subscription] = subMark{Start: e.Period, End: e.PeriodEnd, Entry: e.ID}
 		}
 	case KindRefund:
 		s.addCredits(lot{ID: e.ID, Source: SourceRefund, Remaining: e.Amount})
@@ -383,7 +395,7 @@ func (s *AccountState) apply(e *Entry) {
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
 	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
-		subs: maps.Clone(s.subs), claimedBy: s.claimedBy, stale: s.stale}
+		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, stale: s.stale}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -420,8 +432,8 @@ func (s *AccountState) Equal(o *AccountState) bool {
 		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy {
 		return false
 	}
-	for id, m := range s.subs {
-		if n, ok := o.subs[id]; !ok || !m.Start.Equal(n.Start) || !m.End.Equal(n.End) || m.Entry != n.Entry {
+	for i, m := range s.subs {
+		if n := o.subs[i]; m.ID != n.ID || !m.Start.Equal(n.Start) || !m.End.Equal(n.End) || m.Entry != n.Entry {
 			return false
 		}
 	}

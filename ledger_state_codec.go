@@ -8,15 +8,15 @@ import (
 
 // stateJSON is the stored form of an AccountState.
 type stateJSON struct {
-	Format    int                `json:"format"`
-	LastID    int64              `json:"last_id"`
-	LastTime  time.Time          `json:"last_time,omitzero"`
-	Debt      Credits            `json:"debt,omitempty"`
-	Lots      []lot              `json:"lots,omitempty"`
-	Holds     []hold             `json:"holds,omitempty"`
-	Refunded  map[int64]Credits  `json:"refunded,omitempty"`
-	Subs      map[string]subMark `json:"subscriptions,omitempty"`
-	ClaimedBy string             `json:"claimed_by,omitempty"`
+	Format    int               `json:"format"`
+	LastID    int64             `json:"last_id"`
+	LastTime  time.Time         `json:"last_time,omitzero"`
+	Debt      Credits           `json:"debt,omitempty"`
+	Lots      []lot             `json:"lots,omitempty"`
+	Holds     []hold            `json:"holds,omitempty"`
+	Refunded  map[int64]Credits `json:"refunded,omitempty"`
+	Subs      []subMark         `json:"subscriptions,omitempty"`
+	ClaimedBy string            `json:"claimed_by,omitempty"`
 }
 
 // stateFormat is the format MarshalBinary writes. Format 1 (before

@@ -336,35 +336,39 @@ func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 // the write was a replay.
 func (l *Ledger) run(ctx context.Context, ob *observation, op Op, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
 	e.Key = key
-	o := &operation{l: l, account: account, now: now, req: e, check: check}
-	if err := l.update(ctx, op, account, key, o.decide); err != nil {
+	o := &operation{l: l, now: now, req: e, check: check}
+	o.guard = guard{account: account, d: o}
+	if err := l.guarded(ctx, op, key, &o.guard); err != nil {
 		return Entry{}, err
 	}
 	if ob != nil {
 		ob.replayed = o.replayed
 	}
-	return o.result, nil
+	return o.result[0], nil
 }
 
 // operation is one write in flight: the request, and the Decision that
-// the backend runs for it.
+// the backend runs for it (through its guard). Its result is built in
+// place, so that a write allocates the operation and the Decision it
+// hands the backend, and nothing else.
 type operation struct {
+	guard
 	l        *Ledger
-	account  string
 	now      time.Time
 	req      Entry // the entry the request asks for; no ID, time or balance yet
 	check    func(*AccountState, *Entry) error
-	result   Entry
-	replayed bool // result is the entry already stored under the key
+	result   [1]Entry // the entry made (or replayed); also the entries a write that settles nothing returns
+	replayed bool     // result is the entry already stored under the key
 }
 
 // decide is the operation's [Decision].
 func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
+	account := o.account
 	if existing != nil {
 		if existing.RequestHash != o.req.RequestHash {
-			return nil, &IdempotencyConflictError{Account: o.account, Key: o.req.Key, EntryID: existing.ID}
+			return nil, &IdempotencyConflictError{Account: account, Key: o.req.Key, EntryID: existing.ID}
 		}
-		o.result, o.replayed = *existing, true
+		o.result[0], o.replayed = *existing, true
 		return nil, nil
 	}
 	now := s.writeTime(o.now)
@@ -372,30 +376,33 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 	if s.hasDue(now) {
 		work = s.Clone() // settle on a copy: a refused request changes nothing
 	}
-	due := settle(work, o.account, now)
-	e := o.req
-	stamp(work, &e, o.account, now)
+	due := settle(work, account, now)
+	e := &o.result[0]
+	*e = o.req
+	stamp(work, e, account, now)
 	if o.check != nil {
-		if err := o.check(work, &e); err != nil {
+		if err := o.check(work, e); err != nil {
 			return nil, err
 		}
 	}
-	if err := o.l.checkFunds(work, o.account, &e); err != nil {
+	if err := o.l.checkFunds(work, account, e); err != nil {
 		return nil, err
 	}
 	if e.Amount > 0 {
 		// Credits coming in must not wrap the balance around.
 		if _, err := work.balance().Add(e.Amount); err != nil {
-			return nil, fmt.Errorf("account %q: %w", o.account, err)
+			return nil, fmt.Errorf("account %q: %w", account, err)
 		}
 	}
-	work.apply(&e)
+	work.apply(e)
 	e.BalanceAfter = work.balance()
 	if work != s {
 		*s = *work
 	}
-	o.result = e
-	return append(due, e), nil
+	if len(due) == 0 {
+		return o.result[:], nil
+	}
+	return append(due, *e), nil
 }
 
 // checkFunds refuses a charge or hold that would take the account's

@@ -440,7 +440,12 @@ func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscriptio
 // computed from a subscription whose past changed (another anchor, time
 // zone or interval under the same ID), and would grant a period twice.
 func (s *AccountState) checkStep(account, id string, st *renewStep) error {
-	m, ok := s.subs[id]
+	var m subMark
+	i := s.subIndex(id)
+	ok := i >= 0
+	if ok {
+		m = s.subs[i]
+	}
 	switch {
 	case !ok && st.prev == nil:
 		return nil

@@ -21,42 +21,70 @@ import (
 // rebuilt from the account's history, and decide runs on the rebuilt
 // state, which the backend then stores.
 func (l *Ledger) update(ctx context.Context, op Op, account, key string, decide Decision) error {
-	var rebuilt *AccountState
+	return l.guarded(ctx, op, key, &guard{account: account, d: decisionFunc(decide)})
+}
+
+// decider is what a guard runs: a Decision, or an operation that is its
+// own (so that a write allocates no closure for it).
+type decider interface {
+	decide(s *AccountState, existing *Entry) ([]Entry, error)
+}
+
+type decisionFunc Decision
+
+func (f decisionFunc) decide(s *AccountState, existing *Entry) ([]Entry, error) {
+	return f(s, existing)
+}
+
+// guard is the Decision update hands a backend: d, with the checks around
+// it.
+type guard struct {
+	account string
+	d       decider
+	rebuilt *AccountState // the stale state's rebuild, once made
+	decided error         // what the last run of the decision returned
+}
+
+// run is the guard's Decision.
+func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
+	if s.stale {
+		if g.rebuilt == nil || g.rebuilt.Version() != s.Version() {
+			g.decided = errStale
+			return nil, errStale
+		}
+		*s = *g.rebuilt.Clone()
+	}
+	before := s.Version()
+	entries, err := g.d.decide(s, existing)
+	if err == nil {
+		err = checkDecision(g.account, before, s, entries)
+	}
+	g.decided = err
+	return entries, err
+}
+
+// guarded is update with its guard made by the caller.
+func (l *Ledger) guarded(ctx context.Context, op Op, key string, g *guard) error {
 	for attempt := 0; ; attempt++ {
-		var decided error
-		err := l.backend.Update(ctx, account, key, func(s *AccountState, existing *Entry) ([]Entry, error) {
-			if s.stale {
-				if rebuilt == nil || rebuilt.Version() != s.Version() {
-					decided = errStale
-					return nil, errStale
-				}
-				*s = *rebuilt.Clone()
-			}
-			before := s.Version()
-			entries, err := decide(s, existing)
-			if err == nil {
-				err = checkDecision(account, before, s, entries)
-			}
-			decided = err
-			return entries, err
-		})
-		if err == errStale && decided == errStale && attempt < 3 {
+		g.decided = nil
+		err := l.backend.Update(ctx, g.account, key, g.run)
+		if err == errStale && g.decided == errStale && attempt < 3 {
 			// Rebuild outside the backend's lock, then try again; should
 			// a write come in between, the versions differ and this
 			// happens once more.
-			stored, lerr := l.backend.Load(ctx, account)
+			stored, lerr := l.backend.Load(ctx, g.account)
 			if lerr != nil {
-				return l.backendErr(ctx, op, account, lerr)
+				return l.backendErr(ctx, op, g.account, lerr)
 			}
-			if rebuilt, err = l.rebuild(ctx, op, account, stored.Version()); err != nil {
+			if g.rebuilt, err = l.rebuild(ctx, op, g.account, stored.Version()); err != nil {
 				return err
 			}
 			continue
 		}
-		if err == nil || (decided != nil && err == decided) {
+		if err == nil || (g.decided != nil && err == g.decided) {
 			return err
 		}
-		return l.backendErr(ctx, op, account, err)
+		return l.backendErr(ctx, op, g.account, err)
 	}
 }
 
