@@ -88,6 +88,64 @@ type Backend interface {
 	// at most q.Limit of them, from one consistent snapshot. An account
 	// with no entries has none; that is not an error.
 	Entries(ctx context.Context, account string, q HistoryQuery) ([]Entry, error)
+
+	// Accounts returns the names of accounts that have entries, in
+	// ascending byte order, starting after the name after ("" for the
+	// first), at most limit (1 to 1001) of them. Accounts whose names
+	// begin with '$' are the ledger's own records and are listed too.
+	Accounts(ctx context.Context, after string, limit int) ([]string, error)
+
+	// Feed returns entries of every account in the order they became
+	// durable, starting after the cursor after ("" for the very first),
+	// at most limit (1 to 1001) of them, with the cursor to pass to read
+	// on (after itself when there is nothing new). Following the cursors
+	// returned, a reader sees every entry an Update stored exactly once,
+	// and never one whose Update failed or has not yet returned: an entry
+	// may appear only once it is durable, and must appear then or later,
+	// never behind a cursor already handed out. Entries of one account
+	// come in ID order. Beyond that, the order is the backend's, but must
+	// be consistent with commit order: an entry whose Update returned
+	// before another's started comes first.
+	//
+	// A cursor is the backend's own, opaque to the Ledger and to users:
+	// a short printable string, stored by consumers (see SaveConsumer)
+	// and given back to Feed as it was. A cursor the backend did not make
+	// is an error wrapping ErrInvalidInput. Feed reads what is committed
+	// and takes no lock a writer waits for.
+	//
+	// This is the hard part of a change feed on a database whose sequence
+	// numbers are handed out before commit: a reader that returns rows
+	// by "sequence > cursor" skips a row whose transaction commits after
+	// a later row was read, and loses it for ever. See pgledger for one
+	// way to do it right.
+	Feed(ctx context.Context, after Cursor, limit int) ([]Entry, Cursor, error)
+
+	// LoadConsumer returns the stored record of the feed consumer named
+	// name, or the zero record (Version 0) if there is none.
+	LoadConsumer(ctx context.Context, name string) (ConsumerRecord, error)
+
+	// SaveConsumer stores rec, a consumer's record, if the stored record
+	// of rec.Name is at version rec.Version-1 (none counts as version 0):
+	// a compare-and-swap. Otherwise it stores nothing and returns an
+	// error wrapping ErrConflict. The Ledger keeps consumers' leases and
+	// positions with it; the backend only compares and stores.
+	SaveConsumer(ctx context.Context, rec ConsumerRecord) error
+}
+
+// Cursor is a position in a backend's feed of entries (see
+// [Backend.Feed]): opaque, printable, and "" for the start of the feed.
+type Cursor string
+
+// ConsumerRecord is what a backend stores for one consumer of the feed:
+// its position and who holds it. Only the Ledger reads or writes its
+// fields (see [Ledger.Consume]); a backend stores them as they are, Until
+// in UTC to the microsecond.
+type ConsumerRecord struct {
+	Name    string    // the consumer's name
+	Cursor  Cursor    // the feed's position after the last batch handled
+	Owner   string    // the instance holding the lease ("" for none)
+	Until   time.Time // when the lease ends
+	Version int64     // 1 for the first record stored, one more each time
 }
 
 // Decision decides one operation on one account. Given the account's

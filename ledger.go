@@ -46,6 +46,7 @@ type Ledger struct {
 	holdTTL   time.Duration
 	freeTier  Credits
 	observer  Observer
+	commits   commits // wakes this Ledger's consumers when it stores entries
 }
 
 // Validate reports whether the options are usable: an [*InputError]

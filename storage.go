@@ -43,6 +43,7 @@ type guard struct {
 	d       decider
 	rebuilt *AccountState // the stale state's rebuild, once made
 	decided error         // what the last run of the decision returned
+	wrote   bool          // the last run returned entries to store
 }
 
 // run is the guard's Decision.
@@ -59,7 +60,7 @@ func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
 	if err == nil {
 		err = checkDecision(g.account, before, s, entries)
 	}
-	g.decided = err
+	g.decided, g.wrote = err, err == nil && len(entries) > 0
 	return entries, err
 }
 
@@ -81,7 +82,13 @@ func (l *Ledger) guarded(ctx context.Context, op Op, key string, g *guard) error
 			}
 			continue
 		}
-		if err == nil || (g.decided != nil && err == g.decided) {
+		if err == nil {
+			if g.wrote {
+				l.commits.committed()
+			}
+			return nil
+		}
+		if g.decided != nil && err == g.decided {
 			return err
 		}
 		return l.backendErr(ctx, op, g.account, err)
@@ -198,4 +205,49 @@ func (l *Ledger) backendErr(ctx context.Context, op Op, account string, err erro
 		err = fmt.Errorf("%w: %w", cerr, err)
 	}
 	return &BackendError{Op: op, Account: account, Err: err}
+}
+
+// accounts lists a page of account names.
+func (l *Ledger) accounts(ctx context.Context, op Op, after string, limit int) ([]string, error) {
+	names, err := l.backend.Accounts(ctx, after, limit)
+	if err != nil {
+		return nil, l.backendErr(ctx, op, "", err)
+	}
+	return names, nil
+}
+
+// feed reads a page of the backend's feed.
+func (l *Ledger) feed(ctx context.Context, op Op, after Cursor, limit int) ([]Entry, Cursor, error) {
+	es, next, err := l.backend.Feed(ctx, after, limit)
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		return nil, after, err
+	case err != nil:
+		return nil, after, l.backendErr(ctx, op, "", err)
+	}
+	return es, next, nil
+}
+
+// loadConsumer reads a consumer's record.
+func (l *Ledger) loadConsumer(ctx context.Context, name string) (ConsumerRecord, error) {
+	rec, err := l.backend.LoadConsumer(ctx, name)
+	if err != nil {
+		return ConsumerRecord{}, l.backendErr(ctx, OpConsume, "", err)
+	}
+	rec.Name = name
+	return rec, nil
+}
+
+// saveConsumer compares and swaps a consumer's record: ErrConflict if it
+// changed since it was loaded.
+func (l *Ledger) saveConsumer(ctx context.Context, rec ConsumerRecord) error {
+	rec.Until = utcMicro(rec.Until)
+	err := l.backend.SaveConsumer(ctx, rec)
+	switch {
+	case errors.Is(err, ErrConflict):
+		return ErrConflict
+	case err != nil:
+		return l.backendErr(ctx, OpConsume, "", err)
+	}
+	return nil
 }

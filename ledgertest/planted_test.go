@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -180,6 +182,83 @@ func (b keysAnyAccount) EntryByKey(ctx context.Context, account, key string) (cr
 	return b.MemoryBackend.EntryByKey(ctx, account, key)
 }
 
+// naiveFeed numbers entries when their write starts, as a database
+// sequence does, and its Feed returns the entries numbered above the
+// cursor: a write that takes longer commits after a later-numbered one was
+// read, and the reader, past its number, never sees it.
+type naiveFeed struct {
+	*credits.MemoryBackend
+	mu    *sync.Mutex
+	next  *int64
+	rows  map[int64]credits.Entry // number -> entry, once its write is done
+	order *[]int64                // the numbers handed out, in order
+}
+
+func (b naiveFeed) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	b.mu.Lock()
+	*b.next += 1000
+	first := *b.next // numbered before the write, as nextval() is
+	b.mu.Unlock()
+	var stored []credits.Entry
+	err := b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+		es, err := decide(s, existing)
+		stored = append(stored[:0], es...)
+		return es, err
+	})
+	if err != nil {
+		return err
+	}
+	if first/1000%3 == 0 {
+		time.Sleep(2 * time.Millisecond) // a slow commit
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, e := range stored {
+		e.Metadata = maps.Clone(e.Metadata)
+		b.rows[first+int64(i)] = e
+		*b.order = append(*b.order, first+int64(i))
+	}
+	return nil
+}
+
+func (b naiveFeed) Feed(_ context.Context, after credits.Cursor, limit int) ([]credits.Entry, credits.Cursor, error) {
+	var from int64
+	if after != "" {
+		if _, err := fmt.Sscanf(string(after), "n%d", &from); err != nil {
+			return nil, after, &credits.InputError{Field: "cursor", Value: string(after), Reason: "not this feed's"}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nums := slices.Clone(*b.order)
+	slices.Sort(nums)
+	var out []credits.Entry
+	last := from
+	for _, n := range nums {
+		if n > from && len(out) < limit {
+			out = append(out, b.rows[n])
+			last = n
+		}
+	}
+	if len(out) == 0 {
+		return nil, after, nil
+	}
+	return out, credits.Cursor(fmt.Sprintf("n%d", last)), nil
+}
+
+// sharedConsumer stores a consumer's record without comparing versions:
+// two instances both take the lease.
+type sharedConsumer struct{ *credits.MemoryBackend }
+
+func (b sharedConsumer) SaveConsumer(ctx context.Context, rec credits.ConsumerRecord) error {
+	old, err := b.MemoryBackend.LoadConsumer(ctx, rec.Name)
+	if err != nil {
+		return err
+	}
+	rec.Version = old.Version + 1
+	return b.MemoryBackend.SaveConsumer(ctx, rec)
+}
+
 var planted = map[string]struct {
 	open  func() credits.Backend
 	rules []string // the suite's report must name each
@@ -188,6 +267,14 @@ var planted = map[string]struct {
 	// sequence breaks first: a replay, a conflict.)
 	"forgets keys": {func() credits.Backend { return forgetsKeys{credits.NewMemoryBackend()} }, []string{
 		"one idempotency key sent concurrently is applied once, and every sender gets its entry",
+	}},
+	"numbers entries before they commit": {func() credits.Backend {
+		return naiveFeed{credits.NewMemoryBackend(), new(sync.Mutex), new(int64), make(map[int64]credits.Entry), new([]int64)}
+	}, []string{
+		"following the feed's cursor visits every stored entry exactly once",
+	}},
+	"shares a consumer": {func() credits.Backend { return sharedConsumer{credits.NewMemoryBackend()} }, []string{
+		"SaveConsumer stores a record only over the version before it, else ErrConflict",
 	}},
 	"finds keys in other accounts": {func() credits.Backend {
 		return keysAnyAccount{credits.NewMemoryBackend(), new(sync.Mutex), make(map[string]string)}

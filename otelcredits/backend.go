@@ -40,7 +40,11 @@ func NewBackend(b credits.Backend, opts Options) (*Backend, error) {
 
 // span starts the span of one call; end records its outcome.
 func (b *Backend) span(ctx context.Context, method, account string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
-	attrs = append(attrs, b.opts.accountAttrs(account)...)
+	return b.spanOf(ctx, method, append(attrs, b.opts.accountAttrs(account)...)...)
+}
+
+// spanOf starts the span of a call that is about no one account.
+func (b *Backend) spanOf(ctx context.Context, method string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
 	ctx, sp := b.tracer.Start(ctx, "credits.backend."+method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx, func(err error) {
 		if err != nil {
@@ -121,4 +125,50 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 		end(err)
 	}()
 	return b.next.Entries(ctx, account, q)
+}
+
+// Accounts implements credits.Backend.
+func (b *Backend) Accounts(ctx context.Context, after string, limit int) (out []string, err error) {
+	ctx, end := b.spanOf(ctx, "Accounts", attribute.Int("credits.limit", limit))
+	defer func() {
+		if err == nil {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Int("credits.accounts.returned", len(out)))
+		}
+		end(err)
+	}()
+	return b.next.Accounts(ctx, after, limit)
+}
+
+// Feed implements credits.Backend.
+func (b *Backend) Feed(ctx context.Context, after credits.Cursor, limit int) (out []credits.Entry, next credits.Cursor, err error) {
+	ctx, end := b.spanOf(ctx, "Feed", attribute.Int("credits.limit", limit))
+	defer func() {
+		if err == nil {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Int("credits.entries.returned", len(out)))
+		}
+		end(err)
+	}()
+	return b.next.Feed(ctx, after, limit)
+}
+
+// LoadConsumer implements credits.Backend.
+func (b *Backend) LoadConsumer(ctx context.Context, name string) (rec credits.ConsumerRecord, err error) {
+	ctx, end := b.spanOf(ctx, "LoadConsumer", attribute.String("credits.consumer", name))
+	defer func() { end(err) }()
+	return b.next.LoadConsumer(ctx, name)
+}
+
+// SaveConsumer implements credits.Backend. A lost compare-and-swap is an
+// answer, not a failure of the call.
+func (b *Backend) SaveConsumer(ctx context.Context, rec credits.ConsumerRecord) (err error) {
+	ctx, end := b.spanOf(ctx, "SaveConsumer", attribute.String("credits.consumer", rec.Name))
+	defer func() {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("credits.saved", err == nil))
+		if errors.Is(err, credits.ErrConflict) {
+			end(nil)
+			return
+		}
+		end(err)
+	}()
+	return b.next.SaveConsumer(ctx, rec)
 }

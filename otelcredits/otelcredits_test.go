@@ -13,6 +13,7 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/console"
+	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/otelcredits"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -270,4 +271,16 @@ func TestConsoleUnderOtelhttp(t *testing.T) {
 	if children != 1 {
 		t.Fatalf("%d backend spans under the request's span", children)
 	}
+}
+
+// The wrapper is a Backend like any other: it passes the conformance
+// suite on the memory backend, spans and all.
+func TestBackendConformance(t *testing.T) {
+	ledgertest.Run(t, func(t *testing.T) credits.Backend {
+		b, err := otelcredits.NewBackend(credits.NewMemoryBackend(), otelcredits.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
 }

@@ -126,6 +126,10 @@ type queries struct {
 	storeState    string
 	loadAccount   string
 	entry         string
+	feed          string
+	accounts      string
+	loadConsumer  string
+	saveConsumer  string
 	// entries are the history queries, indexed by which filters a
 	// HistoryQuery has (see historyFilter): each has its own SQL, so that
 	// the planner can use the index that fits it.
@@ -168,6 +172,13 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 		storeState:    "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
 		loadAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
 		entry:         "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
+		feed: "SELECT " + sqlentry.Columns + ", xid::text FROM " + s + ".entries" +
+			" WHERE (xid, account, id) > ($1::text::xid8, $2, $3) AND xid < pg_snapshot_xmin(pg_current_snapshot())" +
+			" ORDER BY xid, account, id LIMIT $4",
+		accounts:     "SELECT id FROM " + s + ".accounts WHERE id > $1 AND version > 0 ORDER BY id LIMIT $2",
+		loadConsumer: "SELECT cursor, owner, until, version FROM " + s + ".consumers WHERE name = $1",
+		saveConsumer: "INSERT INTO " + s + ".consumers AS c (name, cursor, owner, until, version) VALUES ($1, $2, $3, $4, $5)" +
+			" ON CONFLICT (name) DO UPDATE SET cursor = $2, owner = $3, until = $4, version = $5 WHERE c.version = $5 - 1",
 	}
 	for f := range b.q.entries {
 		// $1 account, $2 cursor, $3 limit, then one parameter per filter,

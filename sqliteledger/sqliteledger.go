@@ -124,6 +124,8 @@ type Backend struct {
 	readState     *sql.Stmt // reader: an account's state
 	readEntry     *sql.Stmt // reader: one entry by ID
 	readKey       *sql.Stmt // reader: one entry by key
+	readFeed      *sql.Stmt // reader: a page of the feed
+	saveConsumer  *sql.Stmt // writer: a consumer's record, compared and swapped
 
 	states stateCache // decoded states of accounts this Backend wrote
 
@@ -150,7 +152,19 @@ const (
 	sqlReadKey     = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND key = ? AND key <> ''`
 )
 
-var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `) VALUES (` + entryPlaceholders + `)`
+// sqlInsertEntry appends an entry, numbering it for the feed after the
+// greatest number stored (the write lock is held: the numbers follow
+// commit order).
+var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `, seq) VALUES (` + entryPlaceholders +
+	`, (SELECT coalesce(max(seq), 0) + 1 FROM entries))`
+
+const (
+	sqlFeed         = `SELECT ` + sqlentry.Columns + `, seq FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`
+	sqlAccounts     = `SELECT id FROM accounts WHERE id > ? AND version > 0 ORDER BY id LIMIT ?`
+	sqlLoadConsumer = `SELECT cursor, owner, until, version FROM consumers WHERE name = ?`
+	sqlSaveConsumer = `INSERT INTO consumers (name, cursor, owner, until, version) VALUES (?1, ?2, ?3, ?4, ?5)
+		ON CONFLICT (name) DO UPDATE SET cursor = ?2, owner = ?3, until = ?4, version = ?5 WHERE consumers.version = ?5 - 1`
+)
 
 // Open opens the SQLite ledger file at path, creating it if it does not
 // exist (its directory must exist), and brings its schema up to date.
@@ -269,6 +283,8 @@ func (b *Backend) open(ctx context.Context, syncMode Synchronous, busy time.Dura
 	prepare(b.reader, &b.readState, sqlLoadState)
 	prepare(b.reader, &b.readEntry, sqlReadEntry)
 	prepare(b.reader, &b.readKey, sqlReadKey)
+	prepare(b.reader, &b.readFeed, sqlFeed)
+	prepare(b.writer, &b.saveConsumer, sqlSaveConsumer)
 	return err
 }
 
@@ -323,7 +339,7 @@ func (b *Backend) Close() error {
 
 func (b *Backend) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{b.loadForUpdate, b.loadEntry, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey} {
+	for _, s := range []*sql.Stmt{b.loadForUpdate, b.loadEntry, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey, b.readFeed, b.saveConsumer} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
