@@ -32,6 +32,17 @@ type Options struct {
 	// Observer, if not nil, is told about every operation once it
 	// returns (see [Observer]).
 	Observer Observer
+
+	// LowBalance, if not nil, returns an account's low-balance threshold
+	// (zero or less: none): a write that leaves its available credits
+	// below it also writes a low_balance notice, once, until they are
+	// back at it (see [NoticeLowBalance]).
+	LowBalance func(account string) Credits
+
+	// ExpiringNotice, if more than zero, is how long before a lot's
+	// credits expire a write (or Sweep, see [Ledger.SweepAll]) writes an
+	// expiring notice for it, once per lot (see [NoticeExpiring]).
+	ExpiringNotice time.Duration
 }
 
 // Ledger keeps accounts of credits on a [Backend]: grants, charges, holds,
@@ -47,6 +58,9 @@ type Ledger struct {
 	freeTier  Credits
 	observer  Observer
 	commits   commits // wakes this Ledger's consumers when it stores entries
+
+	lowBalance     func(string) Credits
+	expiringNotice time.Duration
 }
 
 // Validate reports whether the options are usable: an [*InputError]
@@ -57,6 +71,9 @@ func (o Options) Validate() error {
 	}
 	if o.FreeTier < 0 {
 		return inputErr("free_tier", o.FreeTier.String(), "must not be negative")
+	}
+	if o.ExpiringNotice < 0 {
+		return inputErr("expiring_notice", o.ExpiringNotice.String(), "must not be negative")
 	}
 	return nil
 }
@@ -71,7 +88,8 @@ func NewLedger(b Backend, opts Options) *Ledger {
 	if err := opts.Validate(); err != nil {
 		panic("credits: NewLedger: invalid Options: " + err.Error())
 	}
-	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer}
+	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer,
+		lowBalance: opts.LowBalance, expiringNotice: opts.ExpiringNotice}
 	if l.prices == nil {
 		l.prices = DefaultPriceBook()
 	}

@@ -28,10 +28,11 @@ type AccountState struct {
 	refunded  map[int64]Credits
 	subs      []subMark // the last period granted of each subscription, by ID (few: a plain slice)
 	claimedBy string    // on a claim record ($claim:KEY): the account that holds the key
+	lowAt     Credits   // the threshold of the last low_balance notice, until available credits are back at it; 0: armed
 
 	// stale marks a state decoded from an older format, which lacks what
 	// the core has folded since: the Ledger rebuilds it from the history
-	// before using it (see Ledger.fresh).
+	// before using it (see Ledger.update).
 	stale bool
 }
 
@@ -54,6 +55,7 @@ type lot struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	Remaining Credits   `json:"remaining"`
 	Reserved  Credits   `json:"reserved,omitempty"`
+	Warned    bool      `json:"warned,omitempty"` // an expiring notice was written for it
 }
 
 // hold is an open hold: the credits it reserved, lot by lot. A draw from
@@ -389,13 +391,27 @@ func (s *AccountState) apply(e *Entry) {
 		// A claim record says which account holds a free-tier claim key;
 		// it moves no credits.
 		s.claimedBy = e.Claim
+	case KindNotice:
+		switch e.Notice {
+		case NoticeLowBalance:
+			s.lowAt = e.Value
+		case NoticeExpiring:
+			if i := s.lotIndex(e.Lot); i >= 0 {
+				s.lots[i].Warned = true
+			}
+		}
+	}
+	// A low-balance notice is armed again once the available credits are
+	// back at its threshold.
+	if s.lowAt > 0 && e.Kind != KindNotice && s.balance()-s.held() >= s.lowAt {
+		s.lowAt = 0
 	}
 }
 
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
 	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
-		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, stale: s.stale}
+		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, stale: s.stale}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -429,7 +445,7 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 // at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
 	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) ||
-		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy {
+		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy || s.lowAt != o.lowAt {
 		return false
 	}
 	for i, m := range s.subs {
@@ -439,7 +455,7 @@ func (s *AccountState) Equal(o *AccountState) bool {
 	}
 	for i := range s.lots {
 		a, b := s.lots[i], o.lots[i]
-		if a.ID != b.ID || a.Source != b.Source || a.Priority != b.Priority || !a.ExpiresAt.Equal(b.ExpiresAt) || a.Remaining != b.Remaining || a.Reserved != b.Reserved {
+		if a.ID != b.ID || a.Source != b.Source || a.Priority != b.Priority || !a.ExpiresAt.Equal(b.ExpiresAt) || a.Remaining != b.Remaining || a.Reserved != b.Reserved || a.Warned != b.Warned {
 			return false
 		}
 	}

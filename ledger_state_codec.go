@@ -17,6 +17,7 @@ type stateJSON struct {
 	Refunded  map[int64]Credits `json:"refunded,omitempty"`
 	Subs      []subMark         `json:"subscriptions,omitempty"`
 	ClaimedBy string            `json:"claimed_by,omitempty"`
+	LowAt     Credits           `json:"low_at,omitempty"`
 }
 
 // stateFormat is the format MarshalBinary writes. Format 1 (before
@@ -28,7 +29,7 @@ const stateFormat = 2
 // JSON (readable in a database console) and round-trips exactly.
 func (s *AccountState) MarshalBinary() ([]byte, error) {
 	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
-		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy})
+		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -41,6 +42,6 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("credits: decode account state: unknown format %d (a newer release of this package wrote it?)", j.Format)
 	}
 	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
-		subs: j.Subs, claimedBy: j.ClaimedBy, stale: j.Format < stateFormat}
+		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, stale: j.Format < stateFormat}
 	return nil
 }

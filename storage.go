@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // This file is how a Ledger calls its Backend: every call goes through one
@@ -22,6 +24,15 @@ import (
 // state, which the backend then stores.
 func (l *Ledger) update(ctx context.Context, op Op, account, key string, decide Decision) error {
 	return l.guarded(ctx, op, key, &guard{account: account, d: decisionFunc(decide)})
+}
+
+// write is update for a write at now, which adds the notices it causes
+// (see Ledger.notices); with always, even if decide writes nothing. It
+// returns the notices added.
+func (l *Ledger) write(ctx context.Context, op Op, account, key string, now time.Time, always bool, decide Decision) ([]Entry, error) {
+	g := &guard{account: account, d: decisionFunc(decide), notify: l, now: now, always: always}
+	err := l.guarded(ctx, op, key, g)
+	return g.noticed, err
 }
 
 // decider is what a guard runs: a Decision, or an operation that is its
@@ -44,6 +55,14 @@ type guard struct {
 	rebuilt *AccountState // the stale state's rebuild, once made
 	decided error         // what the last run of the decision returned
 	wrote   bool          // the last run returned entries to store
+
+	// notify, if not nil, is the Ledger whose notices a write at now adds
+	// (see Ledger.notices): to a decision that writes, or, with always,
+	// to any. noticed is what the last run added.
+	notify  *Ledger
+	now     time.Time
+	always  bool
+	noticed []Entry
 }
 
 // run is the guard's Decision.
@@ -59,6 +78,12 @@ func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
 	entries, err := g.d.decide(s, existing)
 	if err == nil {
 		err = checkDecision(g.account, before, s, entries)
+	}
+	g.noticed = nil
+	if err == nil && g.notify != nil && (len(entries) > 0 || g.always) && !strings.HasPrefix(g.account, reservedPrefix) {
+		n := len(entries)
+		entries = g.notify.notices(s, g.account, g.now, entries)
+		g.noticed = entries[n:]
 	}
 	g.decided, g.wrote = err, err == nil && len(entries) > 0
 	return entries, err
