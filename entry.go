@@ -61,13 +61,14 @@ const (
 	SourceRefund                         // refund: credits given back
 	SourceAdjustment                     // adjustment: a manual correction
 	SourceRollover                       // rollover: leftovers carried into a new lot at a period's end
+	SourceAutoTopUp                      // auto_topup: credits bought by an AutoTopUp when the balance ran low
 
 	numSources = iota + 1
 )
 
 var sourceNames = [numSources]string{
 	SourceFreeTier: "free_tier", SourceSubscription: "subscription", SourceTopUp: "topup",
-	SourceRefund: "refund", SourceAdjustment: "adjustment", SourceRollover: "rollover",
+	SourceRefund: "refund", SourceAdjustment: "adjustment", SourceRollover: "rollover", SourceAutoTopUp: "auto_topup",
 }
 
 // Valid reports whether s is one of the defined sources.

@@ -18,6 +18,7 @@ type stateJSON struct {
 	Subs      []subMark         `json:"subscriptions,omitempty"`
 	ClaimedBy string            `json:"claimed_by,omitempty"`
 	LowAt     Credits           `json:"low_at,omitempty"`
+	TopUps    topUps            `json:"auto_topups,omitzero"`
 }
 
 // stateFormat is the format MarshalBinary writes. Format 1 (before
@@ -29,7 +30,7 @@ const stateFormat = 2
 // JSON (readable in a database console) and round-trips exactly.
 func (s *AccountState) MarshalBinary() ([]byte, error) {
 	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
-		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt})
+		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt, TopUps: s.topUps})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -42,6 +43,6 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("credits: decode account state: unknown format %d (a newer release of this package wrote it?)", j.Format)
 	}
 	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
-		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, stale: j.Format < stateFormat}
+		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, topUps: j.TopUps, stale: j.Format < stateFormat}
 	return nil
 }

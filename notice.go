@@ -34,12 +34,17 @@ const (
 	// entries of Renew; Subscription, Period and Carried say what).
 	NoticeRenewed
 
+	// NoticeTopUpFailed: an [AutoTopUp] could not charge the payment
+	// method after a low balance. An entry of its own: Value is the
+	// amount it tried.
+	NoticeTopUpFailed
+
 	numNoticeKinds = iota + 1
 )
 
 var noticeNames = [numNoticeKinds]string{
 	NoticeLowBalance: "low_balance", NoticeExpiring: "expiring", NoticeHoldLapsed: "hold_lapsed",
-	NoticeFreeTierClaimed: "free_tier_claimed", NoticeRenewed: "renewed",
+	NoticeFreeTierClaimed: "free_tier_claimed", NoticeRenewed: "renewed", NoticeTopUpFailed: "topup_failed",
 }
 
 var noticeEnum = newEnum[NoticeKind]("NoticeKind", "notice", "notice", noticeNames[:], true, false)
