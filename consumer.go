@@ -195,6 +195,14 @@ func (c *consumer) run(ctx context.Context) error {
 			done()
 			return err
 		}
+		if es = withoutRecords(es); len(es) == 0 && next != c.rec.Cursor {
+			// Only the ledger's own records: move past them.
+			done()
+			if err := c.save(ctx, c.rec, next); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(es) == 0 {
 			err := c.wait(ctx, woken, c.opts.Poll)
 			done()

@@ -23,6 +23,9 @@ type FeedPage struct {
 // before the write that made it returned, nor one of a write that failed,
 // on every backend (see [Backend.Feed]). An empty page is not the end: the
 // feed grows; read again later from Next, or let [Ledger.Consume] do it.
+// The ledger's own records (accounts whose names begin with '$', such as
+// the record of who took a free-tier claim key) are left out, so a page
+// may hold fewer entries than limit, or none, before the end.
 func (l *Ledger) Feed(ctx context.Context, after Cursor, limit int) (_ FeedPage, err error) {
 	ob := l.begin(ctx, OpFeed, "", "")
 	defer func() { ob.end(Entry{}, err) }()
@@ -39,7 +42,7 @@ func (l *Ledger) Feed(ctx context.Context, after Cursor, limit int) (_ FeedPage,
 	if err != nil {
 		return FeedPage{}, err
 	}
-	return FeedPage{Entries: es, Next: next}, nil
+	return FeedPage{Entries: withoutRecords(es), Next: next}, nil
 }
 
 // checkCursor accepts what a backend could have made: short printable
@@ -117,4 +120,16 @@ func (c *commits) committed() {
 		c.ch = nil
 	}
 	c.mu.Unlock()
+}
+
+// withoutRecords drops the entries of the ledger's own records ('$'
+// accounts) from es, in place.
+func withoutRecords(es []Entry) []Entry {
+	out := es[:0]
+	for _, e := range es {
+		if !strings.HasPrefix(e.Account, reservedPrefix) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
