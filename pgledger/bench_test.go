@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/feedbench"
 	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/pgledger"
 	"github.com/avstudio/credits/pgledger/pgledgertest"
@@ -225,5 +226,19 @@ func BenchmarkPostgresRenewUpToDate(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkPostgresFeed measures the feed on PostgreSQL: a consumer
+// reading while 16 writers charge (entries/s), and the time from a
+// charge's commit to its notice in a consumer's handler.
+func BenchmarkPostgresFeed(b *testing.B) {
+	b.Run("throughput/writers=16", func(b *testing.B) {
+		backend, _ := newBackend(b)
+		feedbench.Throughput(b, backend, 16)
+	})
+	b.Run("latency", func(b *testing.B) {
+		backend, _ := newBackend(b)
+		feedbench.Latency(b, backend)
 	})
 }
