@@ -39,6 +39,11 @@ type Options struct {
 	// back at it (see [NoticeLowBalance]).
 	LowBalance func(account string) Credits
 
+	// NoBatching turns group commit off: each write is then a transaction
+	// of its own (see the package documentation, "Group commit"). Batching
+	// is on by default.
+	NoBatching bool
+
 	// ExpiringNotice, if more than zero, is how long before a lot's
 	// credits expire a write (or Sweep, see [Ledger.SweepAll]) writes an
 	// expiring notice for it, once per lot (see [NoticeExpiring]).
@@ -61,6 +66,8 @@ type Ledger struct {
 
 	lowBalance     func(string) Credits
 	expiringNotice time.Duration
+	noBatching     bool
+	lanes          lanes // group commit: the writes queued behind one in flight
 }
 
 // Validate reports whether the options are usable: an [*InputError]
@@ -89,7 +96,10 @@ func NewLedger(b Backend, opts Options) *Ledger {
 		panic("credits: NewLedger: invalid Options: " + err.Error())
 	}
 	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer,
-		lowBalance: opts.LowBalance, expiringNotice: opts.ExpiringNotice}
+		lowBalance: opts.LowBalance, expiringNotice: opts.ExpiringNotice, noBatching: opts.NoBatching}
+	if ow, ok := b.(OneWriter); ok && ow.OneWriter() {
+		l.lanes.one = true
+	}
 	if l.prices == nil {
 		l.prices = DefaultPriceBook()
 	}

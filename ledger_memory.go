@@ -156,39 +156,64 @@ func (m *MemoryBackend) Load(ctx context.Context, account string) (*AccountState
 	return a.state.Clone(), nil
 }
 
-// Update implements [Backend].
-func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide Decision) error {
+// Update implements [Backend]. It locks the writes' accounts, in the
+// order of their names (so that two Updates never wait for each other in
+// a circle), decides every operation on the stored state itself (a
+// decision that fails leaves it untouched), and appends what they made.
+func (m *MemoryBackend) Update(ctx context.Context, writes []Write) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	a := m.lock(account)
-	defer m.unlock(account, a)
-	var existing *Entry
-	if key != "" {
-		if id, ok := a.keys[key]; ok {
-			e := copyEntry(*a.history.at(id))
-			existing = &e
+	order := make([]int, len(writes))
+	for i := range order {
+		order[i] = i
+	}
+	if len(writes) > 1 {
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(writes[x].Account, writes[y].Account) })
+	}
+	locked := make([]*memAccount, len(writes))
+	for _, i := range order {
+		locked[i] = m.lock(writes[i].Account)
+	}
+	defer func() {
+		for _, i := range order {
+			m.unlock(writes[i].Account, locked[i])
+		}
+	}()
+	var refs []feedRef
+	for i, w := range writes {
+		a := locked[i]
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			op.Err = nil
+			var existing *Entry
+			if op.Key != "" {
+				if id, ok := a.keys[op.Key]; ok {
+					e := copyEntry(*a.history.at(id))
+					existing = &e
+				}
+			}
+			entries, err := op.Decide(&a.state, existing)
+			if err != nil {
+				op.Err = err
+				continue
+			}
+			for _, e := range entries {
+				e.Metadata = maps.Clone(e.Metadata)
+				a.history.append(e)
+				if e.Key != "" {
+					a.keys[e.Key] = e.ID
+				}
+				refs = append(refs, feedRef{a, e.ID})
+			}
 		}
 	}
-	// The decision leaves the state untouched when it fails, so it may
-	// work on the stored state directly.
-	entries, err := decide(&a.state, existing)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		e.Metadata = maps.Clone(e.Metadata)
-		a.history.append(e)
-		if e.Key != "" {
-			a.keys[e.Key] = e.ID
-		}
-	}
-	if len(entries) > 0 {
-		// Into the feed while the account is still locked, so that its
-		// entries are there in ID order.
+	if len(refs) > 0 {
+		// Into the feed while the accounts are still locked, so that each
+		// account's entries are there in ID order.
 		m.feedMu.Lock()
-		for _, e := range entries {
-			m.feed.append(feedRef{a, e.ID})
+		for _, r := range refs {
+			m.feed.append(r)
 		}
 		m.feedMu.Unlock()
 	}

@@ -29,7 +29,13 @@ const stateFormat = 2
 // MarshalBinary encodes the state for a backend to store. The encoding is
 // JSON (readable in a database console) and round-trips exactly.
 func (s *AccountState) MarshalBinary() ([]byte, error) {
-	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
+	format := stateFormat
+	if s.stale {
+		// Still the older format's content: say so, so that whoever
+		// decodes it rebuilds it.
+		format = 1
+	}
+	return json.Marshal(stateJSON{Format: format, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
 		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt, TopUps: s.topUps})
 }
 

@@ -93,7 +93,7 @@ func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
 func (l *Ledger) guarded(ctx context.Context, op Op, key string, g *guard) error {
 	for attempt := 0; ; attempt++ {
 		g.decided = nil
-		err := l.backend.Update(ctx, g.account, key, g.run)
+		err := l.commit(ctx, g.account, key, g.run)
 		if err == errStale && g.decided == errStale && attempt < 3 {
 			// Rebuild outside the backend's lock, then try again; should
 			// a write come in between, the versions differ and this

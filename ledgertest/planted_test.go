@@ -21,20 +21,78 @@ import (
 // Backends with one planted bug each. The suite must fail on every one,
 // naming the rule the bug breaks.
 
+// opByOp runs each operation of writes as an Update of its own, through
+// update, a backend that takes one decision at a time: the shape most
+// planted bugs are easiest to write in.
+func opByOp(ctx context.Context, writes []credits.Write, update func(ctx context.Context, account, key string, decide credits.Decision) error) error {
+	for _, w := range writes {
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			var decided error
+			err := update(ctx, w.Account, op.Key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				es, err := op.Decide(s, e)
+				decided = err
+				return es, err
+			})
+			switch {
+			case decided != nil:
+				op.Err = decided
+			case err != nil:
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sameStart decides every operation of a batch on the state the batch
+// started from, instead of on the state the operation before it left.
+type sameStart struct{ *credits.MemoryBackend }
+
+func (b sameStart) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		var start *credits.AccountState
+		for k := range writes[i].Ops {
+			op := &writes[i].Ops[k]
+			decide := op.Decide
+			op.Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				if start == nil {
+					start = s.Clone()
+				}
+				work := start.Clone()
+				es, err := decide(work, e)
+				if err == nil {
+					*s = *work
+				}
+				return es, err
+			}
+		}
+	}
+	return b.MemoryBackend.Update(ctx, writes)
+}
+
 // forgetsKeys never finds the entry stored under a key: every retry is
 // applied again.
 type forgetsKeys struct{ *credits.MemoryBackend }
 
-func (b forgetsKeys) Update(ctx context.Context, account, _ string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, "", decide)
+func (b forgetsKeys) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b forgetsKeys) update1(ctx context.Context, account, _ string, decide credits.Decision) error {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, "", decide)
 }
 
 // losesState appends the entries but stores the state it loaded, not the
 // one the decision left.
 type losesState struct{ *credits.MemoryBackend }
 
-func (b losesState) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+func (b losesState) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b losesState) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		return decide(s.Clone(), existing)
 	})
 }
@@ -54,7 +112,11 @@ func (b skipsEntries) Entries(ctx context.Context, account string, q credits.His
 // concurrent writers of one account both decide on the same version.
 type unserialized struct{ *credits.MemoryBackend }
 
-func (b unserialized) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+func (b unserialized) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b unserialized) update1(ctx context.Context, account, key string, decide credits.Decision) error {
 	state, err := b.Load(ctx, account)
 	if errors.Is(err, credits.ErrUnknownAccount) {
 		state, err = &credits.AccountState{}, nil
@@ -79,7 +141,7 @@ func (b unserialized) Update(ctx context.Context, account, key string, decide cr
 		return err
 	}
 	runtime.Gosched() // let another writer in, as a slow network would
-	return b.MemoryBackend.Update(ctx, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
 		*s = *state
 		return entries, nil
 	})
@@ -116,8 +178,12 @@ type keysLastEntry struct {
 	keys map[[2]string]credits.Entry // (account, key) -> the entry filed under it
 }
 
-func (b keysLastEntry) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+func (b keysLastEntry) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b keysLastEntry) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
 		var existing *credits.Entry
 		b.mu.Lock()
 		if e, ok := b.keys[[2]string{account, key}]; ok && key != "" {
@@ -160,8 +226,12 @@ type keysAnyAccount struct {
 	seen map[string]string // key -> the first account that used it
 }
 
-func (b keysAnyAccount) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	err := b.MemoryBackend.Update(ctx, account, key, decide)
+func (b keysAnyAccount) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b keysAnyAccount) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	err := credits.UpdateOne(ctx, b.MemoryBackend, account, key, decide)
 	if err == nil && key != "" {
 		b.mu.Lock()
 		if _, ok := b.seen[key]; !ok {
@@ -194,13 +264,17 @@ type naiveFeed struct {
 	order *[]int64                // the numbers handed out, in order
 }
 
-func (b naiveFeed) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+func (b naiveFeed) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b naiveFeed) update1(ctx context.Context, account, key string, decide credits.Decision) error {
 	b.mu.Lock()
 	*b.next += 1000
 	first := *b.next // numbered before the write, as nextval() is
 	b.mu.Unlock()
 	var stored []credits.Entry
-	err := b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+	err := credits.UpdateOne(ctx, b.MemoryBackend, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		es, err := decide(s, existing)
 		stored = append(stored[:0], es...)
 		return es, err
@@ -267,6 +341,9 @@ var planted = map[string]struct {
 	// sequence breaks first: a replay, a conflict.)
 	"forgets keys": {func() credits.Backend { return forgetsKeys{credits.NewMemoryBackend()} }, []string{
 		"one idempotency key sent concurrently is applied once, and every sender gets its entry",
+	}},
+	"decides a batch on its starting state": {func() credits.Backend { return sameStart{credits.NewMemoryBackend()} }, []string{
+		"concurrent operations leave the state of some serial order of them",
 	}},
 	"numbers entries before they commit": {func() credits.Backend {
 		return naiveFeed{credits.NewMemoryBackend(), new(sync.Mutex), new(int64), make(map[int64]credits.Entry), new([]int64)}

@@ -155,11 +155,17 @@ type countDecisions struct {
 	n *atomic.Int64
 }
 
-func (c countDecisions) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return c.Backend.Update(ctx, account, key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
-		c.n.Add(1)
-		return decide(s, e)
-	})
+func (c countDecisions) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			decide := writes[i].Ops[k].Decide
+			writes[i].Ops[k].Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				c.n.Add(1)
+				return decide(s, e)
+			}
+		}
+	}
+	return c.Backend.Update(ctx, writes)
 }
 
 // parallel runs do(0) ... do(n-1) on the given number of goroutines, and

@@ -36,7 +36,7 @@ func TestFeedWaitsForASlowWriter(t *testing.T) {
 	go func() {
 		// A's decision runs inside its transaction, after the row lock
 		// gave it a transaction ID; it waits there until told to go on.
-		doneA <- b.Update(ctx, "slow A", "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+		doneA <- credits.UpdateOne(ctx, b, "slow A", "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
 			close(inA)
 			<-finishA
 			return grantEntries(s, "slow A")

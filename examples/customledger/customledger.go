@@ -78,61 +78,72 @@ func (b *Backend) Load(ctx context.Context, name string) (*credits.AccountState,
 	return state, nil // a fresh copy: the caller may change it
 }
 
-// Update runs one decision atomically: holding the lock, it loads the
-// state and the entry stored under key, lets decide choose the entries to
-// append, and keeps the entries and the new state together. If decide
-// fails, nothing is kept.
-func (b *Backend) Update(ctx context.Context, name, key string, decide credits.Decision) error {
+// Update runs writes atomically: holding the lock, for each account it
+// loads the state, lets each operation's Decide choose the entries to
+// append (an operation that fails has its error set and changes
+// nothing), and keeps the entries and the new state together. (With a
+// database: one transaction for all of it.)
+func (b *Backend) Update(ctx context.Context, writes []credits.Write) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-
-	// 1. Load: the state (the zero state for a new account) and the entry
-	// already stored under this idempotency key, if any.
-	a := b.accounts[name]
-	if a == nil {
-		a = &account{keys: make(map[string]int)}
-	}
-	state := new(credits.AccountState)
-	if a.state != nil {
-		if err := state.UnmarshalBinary(a.state); err != nil {
+	for _, w := range writes {
+		// 1. Load: the state (the zero state for a new account).
+		a := b.accounts[w.Account]
+		if a == nil {
+			a = &account{keys: make(map[string]int)}
+		}
+		state := new(credits.AccountState)
+		if a.state != nil {
+			if err := state.UnmarshalBinary(a.state); err != nil {
+				return err
+			}
+		}
+		// 2. Decide, operation by operation, each on the state the one
+		// before it left, with the entry already stored under its key.
+		var entries []credits.Entry
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			op.Err = nil
+			var existing *credits.Entry
+			if i, ok := a.keys[op.Key]; ok && op.Key != "" {
+				e := copyEntry(a.entries[i]) // a copy: what we store stays ours
+				existing = &e
+			}
+			es, err := op.Decide(state, existing)
+			if err != nil {
+				op.Err = err // nothing of it is kept
+				continue
+			}
+			entries = append(entries, es...)
+		}
+		// 3. Store the new entries and the new state, together. Entries
+		// with a key are indexed, so the next request with that key
+		// finds its first result.
+		encoded, err := state.MarshalBinary()
+		if err != nil {
 			return err
 		}
-	}
-	var existing *credits.Entry
-	if i, ok := a.keys[key]; ok && key != "" {
-		e := copyEntry(a.entries[i]) // a copy: what we store stays ours
-		existing = &e
-	}
-
-	// 2. Decide: the ledger's rules, run on what we loaded.
-	entries, err := decide(state, existing)
-	if err != nil {
-		return err // nothing stored
-	}
-
-	// 3. Store the new entries and the new state, together. (With a
-	// database: one transaction.) Entries with a key are indexed, so the
-	// next request with that key finds its first result.
-	encoded, err := state.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		a.entries = append(a.entries, copyEntry(e))
-		if e.Key != "" {
-			a.keys[e.Key] = len(a.entries) - 1
+		for _, e := range entries {
+			a.entries = append(a.entries, copyEntry(e))
+			if e.Key != "" {
+				a.keys[e.Key] = len(a.entries) - 1
+			}
+			b.feed = append(b.feed, ref{w.Account, e.ID})
 		}
-		b.feed = append(b.feed, ref{name, e.ID})
-	}
-	a.state = encoded
-	if len(a.entries) > 0 {
-		b.accounts[name] = a // an account that got no entry is not kept
+		a.state = encoded
+		if len(a.entries) > 0 {
+			b.accounts[w.Account] = a // an account that got no entry is not kept
+		}
 	}
 	return nil
 }
+
+// OneWriter says that every write waits for every other (one mutex), so
+// the ledger batches writes of every account together.
+func (b *Backend) OneWriter() bool { return true }
 
 // Entry returns one entry by ID, or an error wrapping
 // credits.ErrEntryNotFound.
