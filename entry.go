@@ -133,4 +133,6 @@ type Entry struct {
 	Key         string            `json:"key,omitempty"`          // the idempotency key of the request that made it; "" for entries the ledger made itself
 	RequestHash uint64            `json:"request_hash,omitempty"` // fingerprint of that request, to tell a retry from a conflict
 	Metadata    map[string]string `json:"metadata,omitempty"`     // the caller's notes
+
+	Hash Hash `json:"hash,omitzero"` // its link in the account's tamper-evident chain (see HashEntry); zero on entries written before the chain
 }

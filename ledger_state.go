@@ -30,6 +30,8 @@ type AccountState struct {
 	claimedBy string    // on a claim record ($claim:KEY): the account that holds the key
 	lowAt     Credits   // the threshold of the last low_balance notice, until available credits are back at it; 0: armed
 	topUps    topUps    // what AutoTopUp did
+	lastHash  Hash      // the chain hash of the last entry (zero before the chain, see chain.go)
+	prevHash  Hash      // the chain hash of the entry before it
 
 	// stale marks a state decoded from an older format, which lacks what
 	// the core has folded since: the Ledger rebuilds it from the history
@@ -360,6 +362,7 @@ func (s *AccountState) hasDue(now time.Time) bool {
 // trusts the entry (the decision that made it checked it) and never fails.
 func (s *AccountState) apply(e *Entry) {
 	s.lastID = e.ID
+	s.prevHash, s.lastHash = s.lastHash, e.Hash
 	if e.Time.After(s.lastTime) {
 		s.lastTime = e.Time
 	}
@@ -434,7 +437,7 @@ func (s *AccountState) apply(e *Entry) {
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
 	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
-		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, topUps: s.topUps, stale: s.stale}
+		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, topUps: s.topUps, lastHash: s.lastHash, prevHash: s.prevHash, stale: s.stale}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -468,7 +471,8 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 // at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
 	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) ||
-		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy || s.lowAt != o.lowAt || s.topUps != o.topUps {
+		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy || s.lowAt != o.lowAt || s.topUps != o.topUps ||
+		s.lastHash != o.lastHash || s.prevHash != o.prevHash {
 		return false
 	}
 	for i, m := range s.subs {

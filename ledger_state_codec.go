@@ -19,6 +19,8 @@ type stateJSON struct {
 	ClaimedBy string            `json:"claimed_by,omitempty"`
 	LowAt     Credits           `json:"low_at,omitempty"`
 	TopUps    topUps            `json:"auto_topups,omitzero"`
+	LastHash  Hash              `json:"last_hash,omitzero"`
+	PrevHash  Hash              `json:"prev_hash,omitzero"`
 }
 
 // stateFormat is the format MarshalBinary writes. Format 1 (before
@@ -36,7 +38,8 @@ func (s *AccountState) MarshalBinary() ([]byte, error) {
 		format = 1
 	}
 	return json.Marshal(stateJSON{Format: format, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
-		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt, TopUps: s.topUps})
+		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt, TopUps: s.topUps,
+		LastHash: s.lastHash, PrevHash: s.prevHash})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -49,6 +52,7 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("credits: decode account state: unknown format %d (a newer release of this package wrote it?)", j.Format)
 	}
 	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
-		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, topUps: j.TopUps, stale: j.Format < stateFormat}
+		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, topUps: j.TopUps,
+		lastHash: j.LastHash, prevHash: j.PrevHash, stale: j.Format < stateFormat}
 	return nil
 }

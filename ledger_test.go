@@ -116,8 +116,10 @@ func TestGrant(t *testing.T) {
 	e := f.must(f.l.Grant(f.ctx, "a", credits.GrantRequest{Key: "g1", Amount: 12 * credits.Credit, Source: credits.SourceSubscription,
 		ExpiresAt: t0.Add(time.Hour + 5*time.Nanosecond), Priority: 2, Period: t0, Metadata: md}))
 	want := credits.Entry{Account: "a", ID: 1, Kind: credits.KindGrant, Time: t0, Amount: 12 * credits.Credit, BalanceAfter: 12 * credits.Credit,
-		Source: credits.SourceSubscription, ExpiresAt: t0.Add(time.Hour), Priority: 2, Period: t0, Key: "g1", Metadata: md}
-	if diff := cmp.Diff(want, e, cmpopts.IgnoreFields(credits.Entry{}, "RequestHash")); diff != "" {
+		Source: credits.SourceSubscription, ExpiresAt: t0.Add(time.Hour), Priority: 2, Period: t0, Key: "g1", Metadata: md,
+		RequestHash: e.RequestHash}
+	want.Hash = credits.HashEntry(credits.Hash{}, &want) // the first entry of a chain
+	if diff := cmp.Diff(want, e); diff != "" {
 		t.Fatalf("grant entry (-want +got):\n%s", diff)
 	}
 	f.balance("a", 12*credits.Credit, 0)

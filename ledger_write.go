@@ -301,12 +301,9 @@ func (l *Ledger) Sweep(ctx context.Context, account string) (_ []Entry, err erro
 		return nil, err
 	}
 	now := l.Now()
-	var out []Entry
-	noticed, err := l.write(ctx, OpSweep, account, "", now, true, func(s *AccountState, _ *Entry) ([]Entry, error) {
-		out = settle(s, account, s.writeTime(now))
-		return out, nil
+	return l.write(ctx, OpSweep, account, "", now, true, func(s *AccountState, _ *Entry) ([]Entry, error) {
+		return settle(s, account, s.writeTime(now)), nil
 	})
-	return append(out, noticed...), err
 }
 
 // SweepAll sweeps every account (see [Ledger.Sweep] and
@@ -373,6 +370,11 @@ func (l *Ledger) run(ctx context.Context, ob *observation, op Op, account, key s
 	}
 	if ob != nil {
 		ob.replayed = o.replayed
+	}
+	if !o.replayed {
+		// The entry as stored, its chain hash set: settled entries may
+		// come before it, notices after.
+		o.result[0].Hash = o.written[o.result[0].ID-o.written[0].ID].Hash
 	}
 	return o.result[0], nil
 }

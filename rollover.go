@@ -381,9 +381,9 @@ func (l *Ledger) stepDone(ctx context.Context, account string, st *renewStep) (b
 // the end of st.prev, then the grant of st.next. The step's key goes on
 // its first grant (on the rollover, for a final step).
 func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscription, st *renewStep, now time.Time) ([]Entry, error) {
-	var made []Entry
-	_, err := l.write(ctx, OpRenew, account, st.key, now, false, func(s *AccountState, existing *Entry) ([]Entry, error) {
-		made = nil
+	var settled, made int // how many of the entries written settle what was due, and how many the step made
+	written, err := l.write(ctx, OpRenew, account, st.key, now, false, func(s *AccountState, existing *Entry) ([]Entry, error) {
+		settled, made = 0, 0
 		if existing != nil {
 			if existing.RequestHash != st.hash {
 				return nil, &IdempotencyConflictError{Account: account, Key: st.key, EntryID: existing.ID}
@@ -396,6 +396,7 @@ func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscriptio
 		now := s.writeTime(now)
 		work := s.Clone()
 		out := settle(work, account, now)
+		settled = len(out)
 		keyed := false
 		add := func(e Entry, carry bool) {
 			stamp(work, &e, account, now)
@@ -408,7 +409,7 @@ func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscriptio
 			work.apply(&e)
 			e.BalanceAfter = work.balance()
 			out = append(out, e)
-			made = append(made, e)
+			made++
 		}
 		if st.prev != nil {
 			if e, carry, ok := rolloverEntry(work, sub.ID, st.prev, now, st.next == nil); ok {
@@ -430,7 +431,7 @@ func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscriptio
 	if err != nil {
 		return nil, err
 	}
-	return made, nil
+	return written[settled : settled+made], nil
 }
 
 // checkStep refuses a renewal step that does not continue what the

@@ -28,11 +28,14 @@ func (l *Ledger) update(ctx context.Context, op Op, account, key string, decide 
 
 // write is update for a write at now, which adds the notices it causes
 // (see Ledger.notices); with always, even if decide writes nothing. It
-// returns the notices added.
+// returns every entry written: decide's, then the notices, as stored
+// (their chain hashes set).
 func (l *Ledger) write(ctx context.Context, op Op, account, key string, now time.Time, always bool, decide Decision) ([]Entry, error) {
 	g := &guard{account: account, d: decisionFunc(decide), notify: l, now: now, always: always}
-	err := l.guarded(ctx, op, key, g)
-	return g.noticed, err
+	if err := l.guarded(ctx, op, key, g); err != nil {
+		return nil, err
+	}
+	return g.written, nil
 }
 
 // decider is what a guard runs: a Decision, or an operation that is its
@@ -54,15 +57,14 @@ type guard struct {
 	d       decider
 	rebuilt *AccountState // the stale state's rebuild, once made
 	decided error         // what the last run of the decision returned
-	wrote   bool          // the last run returned entries to store
+	written []Entry       // the entries the last run returned to store, chained: as stored
 
 	// notify, if not nil, is the Ledger whose notices a write at now adds
 	// (see Ledger.notices): to a decision that writes, or, with always,
-	// to any. noticed is what the last run added.
-	notify  *Ledger
-	now     time.Time
-	always  bool
-	noticed []Entry
+	// to any.
+	notify *Ledger
+	now    time.Time
+	always bool
 }
 
 // run is the guard's Decision.
@@ -74,18 +76,20 @@ func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
 		}
 		*s = *g.rebuilt.Clone()
 	}
-	before := s.Version()
+	before, prev := s.Version(), s.lastHash
 	entries, err := g.d.decide(s, existing)
 	if err == nil {
 		err = checkDecision(g.account, before, s, entries)
 	}
-	g.noticed = nil
 	if err == nil && g.notify != nil && (len(entries) > 0 || g.always) && !strings.HasPrefix(g.account, reservedPrefix) {
-		n := len(entries)
 		entries = g.notify.notices(s, g.account, g.now, entries)
-		g.noticed = entries[n:]
 	}
-	g.decided, g.wrote = err, err == nil && len(entries) > 0
+	g.written = nil
+	if err == nil {
+		s.chain(prev, entries)
+		g.written = entries
+	}
+	g.decided = err
 	return entries, err
 }
 
@@ -108,7 +112,7 @@ func (l *Ledger) guarded(ctx context.Context, op Op, key string, g *guard) error
 			continue
 		}
 		if err == nil {
-			if g.wrote {
+			if len(g.written) > 0 {
 				l.commits.committed()
 			}
 			return nil

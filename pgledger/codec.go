@@ -28,7 +28,7 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 		r.Account, r.ID, r.Kind, r.Time, r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, r.Priority, nullTime(r.ExpiresAt), nullTime(r.Period), nullTime(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata, r.Hash,
 	}, nil
 }
 
@@ -73,7 +73,7 @@ func scan(row rowScanner, withXid bool) (credits.Entry, string, error) {
 	dests := []any{&r.Account, &r.ID, &r.Kind, &r.Time, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &r.Metadata}
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &r.Metadata, &r.Hash}
 	if withXid {
 		dests = append(dests, &xid)
 	}

@@ -30,7 +30,7 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 		r.Account, r.ID, r.Kind, micros(r.Time), r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, int64(r.Priority), micros(r.ExpiresAt), micros(r.Period), micros(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata, r.Hash,
 	}, nil
 }
 
@@ -75,7 +75,7 @@ func scan(row scanner, withSeq bool) (credits.Entry, int64, error) {
 	dests := []any{&r.Account, &r.ID, &r.Kind, &at, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &metadata}
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &metadata, &r.Hash}
 	if withSeq {
 		dests = append(dests, &seq)
 	}

@@ -72,6 +72,7 @@ func Ledger() ([]Account, error) {
 		}
 		a := Account{Name: name}
 		for _, e := range want {
+			e.Hash = credits.Hash{} // the old release had no chain
 			a.Entries = append(a.Entries, legacy(e))
 			e.PeriodEnd = time.Time{} // the old release did not record it
 			a.Want = append(a.Want, e)

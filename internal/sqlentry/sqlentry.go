@@ -21,7 +21,7 @@ import (
 // fields, of Row.Values and of the destinations a backend scans.
 const Columns = "account, id, kind, time, amount, held, balance_after, source, action, resolution, quantity, " +
 	"price_version, hold, lot, reverses, priority, expires_at, period, period_end, subscription, plan, carried, claim, " +
-	"notice, value, key, request_hash, metadata"
+	"notice, value, key, request_hash, metadata, hash"
 
 // NumColumns is the number of Columns.
 var NumColumns = strings.Count(Columns, ",") + 1
@@ -46,6 +46,7 @@ type Row struct {
 	Key                          string
 	RequestHash                  int64
 	Metadata                     []byte // a JSON object; nil: NULL
+	Hash                         []byte // the chain hash, 32 bytes; nil: NULL, an entry written before the chain
 }
 
 // Encode returns e's row. It fails on what could not be read back exactly
@@ -60,6 +61,9 @@ func Encode(e *credits.Entry) (Row, error) {
 		ExpiresAt: utc(e.ExpiresAt), Period: utc(e.Period), PeriodEnd: utc(e.PeriodEnd),
 		Subscription: e.Subscription, Plan: e.Plan, Carried: int64(e.Carried), Claim: e.Claim,
 		Value: int64(e.Value), Key: e.Key, RequestHash: int64(e.RequestHash),
+	}
+	if !e.Hash.IsZero() {
+		r.Hash = e.Hash[:]
 	}
 	var err error
 	if e.Notice != 0 {
@@ -120,6 +124,13 @@ func (r *Row) Entry() (credits.Entry, error) {
 		ExpiresAt: utc(r.ExpiresAt), Period: utc(r.Period), PeriodEnd: utc(r.PeriodEnd),
 		Subscription: r.Subscription, Plan: r.Plan, Carried: credits.Credits(r.Carried), Claim: r.Claim,
 		Value: credits.Credits(r.Value), Key: r.Key, RequestHash: uint64(r.RequestHash),
+	}
+	switch len(r.Hash) {
+	case 0:
+	case len(e.Hash):
+		e.Hash = credits.Hash(r.Hash)
+	default:
+		return credits.Entry{}, fmt.Errorf("entry %d: column hash: %d bytes, want %d", r.ID, len(r.Hash), len(e.Hash))
 	}
 	var err error
 	if r.Notice != "" {

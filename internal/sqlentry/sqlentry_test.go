@@ -18,7 +18,8 @@ func TestRoundTrip(t *testing.T) {
 			Priority: -7, ExpiresAt: at.Add(time.Hour), Period: at.Add(-time.Hour), PeriodEnd: at.Add(24 * time.Hour),
 			Subscription: "sub ✓", Plan: "Pro", Key: "$sub:x", RequestHash: 1<<64 - 1, Metadata: map[string]string{"note": "<é>"}},
 		{Account: "a", ID: 2, Kind: credits.KindCharge, Time: at, Amount: -3, BalanceAfter: 2, Action: credits.VideoGeneration,
-			Resolution: credits.Res4K, Quantity: 3, PriceVersion: "v1", Key: "k", RequestHash: 1 << 63},
+			Resolution: credits.Res4K, Quantity: 3, PriceVersion: "v1", Key: "k", RequestHash: 1 << 63,
+			Hash: credits.Hash{0: 0xde, 31: 0xad}},
 		{Account: "a", ID: 3, Kind: credits.KindRollover, Time: at, Source: credits.SourceSubscription, Lot: 3, Carried: 40, Subscription: "s"},
 		{Account: "$claim:x", ID: 1, Kind: credits.KindClaim, Time: at, Claim: "alice"},
 		{Account: "a", ID: 5, Kind: credits.KindNotice, Time: at, Notice: credits.NoticeExpiring, Lot: 3, ExpiresAt: at, Value: 7},
@@ -44,7 +45,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("entry %d: time not in UTC", e.ID)
 		}
 	}
-	if n := strings.Count(Columns, ",") + 1; n != NumColumns || n != 28 {
+	if n := strings.Count(Columns, ",") + 1; n != NumColumns || n != 29 {
 		t.Errorf("NumColumns %d, columns %d", NumColumns, n)
 	}
 }
@@ -57,6 +58,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"resolution": {ID: 1, Kind: "charge", Action: "video_generation", Resolution: "8k"},
 		"notice":     {ID: 1, Kind: "notice", Notice: "lottery"},
 		"metadata":   {ID: 1, Kind: "grant", Metadata: []byte(`["not an object"]`)},
+		"hash":       {ID: 1, Kind: "grant", Hash: make([]byte, 31)},
 	} {
 		if _, err := r.Entry(); err == nil || !strings.Contains(err.Error(), "column "+column) {
 			t.Errorf("%s: %v, want an error naming the column", column, err)
