@@ -26,6 +26,7 @@ const (
 	OpFeed          Op = "feed"
 	OpAccounts      Op = "accounts"
 	OpConsume       Op = "consume" // a consumer's lease and position
+	OpVerify        Op = "verify"
 )
 
 // Event tells an [Observer] about one operation of a Ledger, once it has

@@ -97,6 +97,27 @@ func (b losesState) update1(ctx context.Context, account, key string, decide cre
 	})
 }
 
+// dropsHashes stores entries without their chain hashes, as a SQL backend
+// that forgot the column would.
+type dropsHashes struct{ *credits.MemoryBackend }
+
+func (b dropsHashes) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			op := &writes[i].Ops[k]
+			decide := op.Decide
+			op.Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				es, err := decide(s, e)
+				for j := range es {
+					es[j].Hash = credits.Hash{}
+				}
+				return es, err
+			}
+		}
+	}
+	return b.MemoryBackend.Update(ctx, writes)
+}
+
 // skipsEntries has an off-by-one cursor: a page after the first starts one
 // entry late.
 type skipsEntries struct{ *credits.MemoryBackend }
@@ -360,6 +381,9 @@ var planted = map[string]struct {
 	}},
 	"loses state": {func() credits.Backend { return losesState{credits.NewMemoryBackend()} }, []string{
 		"Rebuild(history) equals the state the backend stores",
+	}},
+	"drops hashes": {func() credits.Backend { return dropsHashes{credits.NewMemoryBackend()} }, []string{
+		"every entry carries the chain hash of its fields and the entry before it",
 	}},
 	"skips entries": {func() credits.Backend { return skipsEntries{credits.NewMemoryBackend()} }, []string{
 		"following History's cursor visits every matching entry exactly once, in order",

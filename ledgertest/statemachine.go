@@ -423,6 +423,11 @@ func (m *machine) checkAccount(t *rapid.T, account string) {
 		broke(t, ruleRebuild, "account %q: the stored state (version %d) differs from Rebuild of its %d entries (version %d)",
 			account, stored.Version(), len(hist), rebuilt.Version())
 	}
+	// And Verify, which checks all of this, agrees.
+	check, err := m.ledger.Verify(m.ctx, account)
+	if err != nil || len(check.Problems) > 0 || check.Entries != int64(len(hist)) || check.Head != hist[len(hist)-1].Hash {
+		broke(t, ruleVerify, "account %q: Verify of a sound account found %d entries, head %s, %v, problems: %v", account, check.Entries, check.Head, err, check.Err())
+	}
 
 	// The history is the model's, entry by entry.
 	if diff := cmp.Diff(a.entries, hist, entryCmpNoRH...); diff != "" {
@@ -501,11 +506,16 @@ func checkHistory(t failer, account string, hist []credits.Entry, overdraft cred
 	byID := make(map[int64]*credits.Entry)
 	refunded := make(map[int64]credits.Credits)
 	closed := make(map[int64]int64)
+	var prev credits.Hash
 	for i := range hist {
 		e := &hist[i]
 		if e.ID != int64(i)+1 {
 			broke(t, rulePages, "account %q: entry %d is at position %d of the history\n%s", account, e.ID, i+1, describe(hist))
 		}
+		if want := credits.HashEntry(prev, e); e.Hash != want {
+			broke(t, ruleChain, "account %q: entry %d has hash %s, its fields and the entry before it hash to %s\n%s", account, e.ID, e.Hash, want, describe(hist))
+		}
+		prev = e.Hash
 		if e.Account != account {
 			broke(t, ruleReadBack, "account %q: entry %d says account %q", account, e.ID, e.Account)
 		}
