@@ -2,6 +2,8 @@ package credits_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,4 +150,59 @@ func FuzzHashText(f *testing.F) {
 			t.Fatalf("%q: round trip through %q gave %s, %v", s, b, again, err)
 		}
 	})
+}
+
+// TestChainAsDocumented computes the hash of fullEntry from the
+// algorithm's documentation (chain.go), byte by byte, apart from the
+// package's own encoder: what the documentation says is what is hashed.
+func TestChainAsDocumented(t *testing.T) {
+	var b []byte
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	num := func(v int64) { b = binary.BigEndian.AppendUint64(b, uint64(v)) }
+	at := func(v time.Time) {
+		if v.IsZero() {
+			b = append(b, 0)
+			return
+		}
+		b = append(b, 1)
+		num(v.UnixMicro())
+	}
+	e := fullEntry()
+	b = append(b, "credits/chain/v1\n"...)
+	b = append(b, make([]byte, 32)...)
+	str("studio ✓")
+	num(7)
+	str("grant")
+	at(e.Time)
+	num(5)
+	num(-2)
+	num(9)
+	str("subscription")
+	str("video_generation")
+	str("4k")
+	num(3)
+	str("v1")
+	num(4)
+	num(5)
+	num(6)
+	num(-7)
+	at(e.ExpiresAt)
+	at(e.Period)
+	at(e.PeriodEnd)
+	str("pro")
+	str("Pro")
+	num(40)
+	str("a@example.com")
+	str("expiring")
+	num(8)
+	str("k")
+	num(-1) // RequestHash 1<<64-1
+	b = binary.AppendUvarint(b, 2)
+	str("a")
+	str("1")
+	str("b")
+	str("2")
+	if got, want := credits.HashEntry(credits.Hash{}, &e), credits.Hash(sha256.Sum256(b)); got != want {
+		t.Fatalf("HashEntry = %s, the documented algorithm gives %s", got, want)
+	}
 }
