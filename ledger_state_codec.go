@@ -17,18 +17,21 @@ type stateJSON struct {
 	Refunded  map[int64]Credits `json:"refunded,omitempty"`
 	Subs      []subMark         `json:"subscriptions,omitempty"`
 	ClaimedBy string            `json:"claimed_by,omitempty"`
+	Budgets   []budget          `json:"budgets,omitempty"`
+	Spends    []spend           `json:"spends,omitempty"`
 }
 
 // stateFormat is the format MarshalBinary writes. Format 1 (before
-// v0.1.0) lacks subscriptions and claimed_by: such a state decodes as
-// stale, and the Ledger rebuilds it from the history.
-const stateFormat = 2
+// v0.1.0) lacks subscriptions and claimed_by, format 2 the holds'
+// spenders and multi-capture, budgets and their running sums: such a
+// state decodes as stale, and the Ledger rebuilds it from the history.
+const stateFormat = 3
 
 // MarshalBinary encodes the state for a backend to store. The encoding is
 // JSON (readable in a database console) and round-trips exactly.
 func (s *AccountState) MarshalBinary() ([]byte, error) {
 	return json.Marshal(stateJSON{Format: stateFormat, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
-		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy})
+		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, Budgets: s.budgets, Spends: s.spends})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -41,6 +44,6 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("credits: decode account state: unknown format %d (a newer release of this package wrote it?)", j.Format)
 	}
 	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
-		subs: j.Subs, claimedBy: j.ClaimedBy, stale: j.Format < stateFormat}
+		subs: j.Subs, claimedBy: j.ClaimedBy, budgets: j.Budgets, spends: j.Spends, stale: j.Format < stateFormat}
 	return nil
 }

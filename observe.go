@@ -16,6 +16,11 @@ const (
 	OpCapture       Op = "capture"
 	OpRelease       Op = "release"
 	OpRefund        Op = "refund"
+	OpSetBudget     Op = "set_budget"
+	OpStartJob      Op = "start_job"
+	OpCompleteStep  Op = "complete_step"
+	OpFailJob       Op = "fail_job"
+	OpRetryStep     Op = "retry_step"
 	OpClaimFreeTier Op = "claim_free_tier"
 	OpRenew         Op = "renew"
 	OpSweep         Op = "sweep"
@@ -23,6 +28,9 @@ const (
 	OpEntry         Op = "entry"
 	OpHistory       Op = "history"
 	OpStatement     Op = "statement"
+	OpBudgets       Op = "budgets"
+	OpUsage         Op = "usage"
+	OpJob           Op = "job"
 )
 
 // Event tells an [Observer] about one operation of a Ledger, once it has
