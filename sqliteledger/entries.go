@@ -22,15 +22,23 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var metadata any // NULL for none
+	var metadata, lines any // NULL for none
 	if r.Metadata != nil {
 		metadata = string(r.Metadata)
+	}
+	if r.Lines != nil {
+		lines = string(r.Lines)
+	}
+	multi := 0
+	if r.MultiCapture {
+		multi = 1
 	}
 	return []any{
 		r.Account, r.ID, r.Kind, micros(r.Time), r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, int64(r.Priority), micros(r.ExpiresAt), micros(r.Period), micros(r.PeriodEnd),
 		r.Subscription, r.Plan, r.Carried, r.Claim, r.Key, r.RequestHash, metadata,
+		r.Spender, multi, lines, r.Failure, r.BudgetCap, r.BudgetWindow, r.BudgetZone,
 	}, nil
 }
 
@@ -59,18 +67,22 @@ func scanEntry(row scanner) (credits.Entry, error) {
 	var (
 		r                                sqlentry.Row
 		at, expiresAt, period, periodEnd sql.NullInt64
-		metadata                         sql.NullString
+		metadata, lines                  sql.NullString
 	)
 	err := row.Scan(&r.Account, &r.ID, &r.Kind, &at, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Key, &r.RequestHash, &metadata)
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Key, &r.RequestHash, &metadata,
+		&r.Spender, &r.MultiCapture, &lines, &r.Failure, &r.BudgetCap, &r.BudgetWindow, &r.BudgetZone)
 	if err != nil {
 		return credits.Entry{}, err
 	}
 	r.Time, r.ExpiresAt, r.Period, r.PeriodEnd = instant(at), instant(expiresAt), instant(period), instant(periodEnd)
 	if metadata.Valid {
 		r.Metadata = []byte(metadata.String)
+	}
+	if lines.Valid {
+		r.Lines = []byte(lines.String)
 	}
 	return r.Entry()
 }
