@@ -3,7 +3,9 @@ package ledgertest_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -180,6 +182,84 @@ func (b keysAnyAccount) EntryByKey(ctx context.Context, account, key string) (cr
 	return b.MemoryBackend.EntryByKey(ctx, account, key)
 }
 
+// checksBudgetsOutside checks budgets outside the atomic step, as a
+// service that reads a spender's usage and then charges does: it runs the
+// decision on a snapshot loaded outside the account's lock and returns a
+// budget refusal from there; inside the lock it runs the decision with
+// every cap lifted (and puts the caps back in the state stored), so
+// nothing there refuses a budget. Serially it is right; concurrently two
+// writers can both pass the check of one snapshot.
+type checksBudgetsOutside struct{ *credits.MemoryBackend }
+
+func (b checksBudgetsOutside) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+	snap, err := b.Load(ctx, account)
+	if err != nil {
+		return err
+	}
+	var existing *credits.Entry
+	if key != "" {
+		if e, err := b.EntryByKey(ctx, account, key); err == nil {
+			existing = &e
+		}
+	}
+	if _, err := decide(snap, existing); errors.Is(err, credits.ErrBudgetExceeded) {
+		return err
+	}
+	runtime.Gosched() // let another writer in, as a round trip to the service would
+	return b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+		lifted, caps, err := withCaps(s, nil)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := decide(lifted, existing)
+		if err != nil {
+			return nil, err
+		}
+		back, _, err := withCaps(lifted, caps)
+		if err != nil {
+			return nil, err
+		}
+		*s = *back
+		return entries, nil
+	})
+}
+
+// withCaps returns a copy of s whose budgets' caps are lifted (caps nil),
+// or put back (caps as the lifting returned them), and the caps it found,
+// by budget entry. It edits the state's JSON: the caps are the core's.
+func withCaps(s *credits.AccountState, caps map[string]json.Number) (*credits.AccountState, map[string]json.Number, error) {
+	blob, err := s.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(blob))
+	dec.UseNumber()
+	var j map[string]any
+	if err := dec.Decode(&j); err != nil {
+		return nil, nil, err
+	}
+	found := make(map[string]json.Number)
+	budgets, _ := j["budgets"].([]any)
+	for _, x := range budgets {
+		bm := x.(map[string]any)
+		id := fmt.Sprint(bm["scope"], "@", bm["entry"])
+		found[id], _ = bm["cap"].(json.Number)
+		if caps == nil {
+			bm["cap"] = json.Number("9000000000000")
+		} else if c, ok := caps[id]; ok {
+			bm["cap"] = c
+		}
+	}
+	if blob, err = json.Marshal(j); err != nil {
+		return nil, nil, err
+	}
+	out := new(credits.AccountState)
+	if err := out.UnmarshalBinary(blob); err != nil {
+		return nil, nil, err
+	}
+	return out, found, nil
+}
+
 var planted = map[string]struct {
 	open  func() credits.Backend
 	rules []string // the suite's report must name each
@@ -205,6 +285,9 @@ var planted = map[string]struct {
 	}},
 	"local times": {func() credits.Backend { return localTimes{credits.NewMemoryBackend()} }, []string{
 		"entry times read back in UTC, to the microsecond",
+	}},
+	"checks budgets outside the decision": {func() credits.Backend { return checksBudgetsOutside{credits.NewMemoryBackend()} }, []string{
+		"concurrent charges, holds and job runs of one spender never take it over its cap",
 	}},
 	"keys the last entry": {func() credits.Backend {
 		return keysLastEntry{credits.NewMemoryBackend(), new(sync.Mutex), make(map[[2]string]credits.Entry)}
