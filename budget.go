@@ -9,38 +9,9 @@ import (
 	"time"
 )
 
-// Spenders and budgets. One account's balance may be spent by several
-// spenders (the API keys of a team, its members, its agents), each named on
-// the charges and holds it makes ([ChargeRequest.Spender],
-// [HoldRequest.Spender]). A budget caps what spenders may spend per window
-// of time: a charge or hold that would take a spender over a cap fails with
-// a [*BudgetExceededError], decided in the same atomic step as the balance
-// check, so that no number of parallel requests can overspend it.
-//
-// A budget caps one spender ("key_live_7"), a group of them together
-// ("key_*": every spender whose name begins with "key_"; "*": every
-// spender), or, as the default (""), each spender that no other budget
-// covers, each on its own. A spender is held to every budget that covers
-// it: its own and those of its groups; the default only when there is no
-// other. Charges and holds with no spender are held to no budget.
-//
-// What a budget counts in a window: the charges and captures of its
-// spenders made in the window, and every hold of theirs still open (a hold
-// counts while it is open, whenever it was made: it may yet be spent). A
-// release gives the budget back what the hold held, a capture of less than
-// the hold gives back the rest when the hold closes, a lapse gives it all
-// back. Refunds give nothing back: a budget caps spending, and a refund is
-// a correction after the fact.
-//
-// Budgets are entries of the account's history (kind budget), set,
-// changed and removed by [Ledger.SetBudget] under an idempotency key, so
-// every change is audited and replays with the history. The state keeps,
-// per budget and spender, the running sum of the current window only: what
-// a budget costs does not grow with the history. A budget counts what is
-// spent from the moment it is set: spending earlier in the same window is
-// not counted (set a key's budget when the key is made). A change of a
-// budget's cap keeps its count; a change of its window carries the count
-// of the window it was in into the new window.
+// Spenders and budgets: the types, the operations (SetBudget, Budgets,
+// Usage) and the state they keep. What a budget counts is in the package
+// doc, "Spenders and budgets".
 
 // WindowUnit is the length of a budget's window. The zero value is not a
 // window.
@@ -257,8 +228,8 @@ type Usage struct {
 // "" for the default), replacing any it had; with r.Remove, removes it.
 // The change is an entry of kind budget in the account's history, made
 // once per idempotency key. It takes effect for every charge and hold
-// decided after it; what a budget counts is described on [Budget]'s
-// package section (see the package doc, "Spenders and budgets").
+// decided after it; what a budget counts is in the package doc,
+// "Spenders and budgets".
 // Removing a budget the account does not have is an [*InputError].
 func (l *Ledger) SetBudget(ctx context.Context, account string, r BudgetRequest) (res Entry, err error) {
 	ob := l.begin(ctx, OpSetBudget, account, r.Key)

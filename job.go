@@ -9,33 +9,8 @@ import (
 	"github.com/avstudio/credits/internal/fnv"
 )
 
-// Job runs: a public-API job priced before it runs ([PriceTable.EstimateJob])
-// and paid step by step as it runs. [Ledger.StartJob] holds the estimate
-// (a multi-capture hold of the job's spender); [JobRun.Complete] captures
-// one step's lines of the estimate, at the estimate's price version, when
-// the step is done; [JobRun.Fail] ends the run and releases what did not
-// run; [JobRun.Retry] runs a failed step again inside the same hold,
-// holding again only if the hold lapsed. The user pays for what ran and
-// gets the rest back, and a retried step is never held or charged twice.
-//
-// Every write of a run is idempotent under a key derived from the job's
-// key K: the hold under K itself, a step's captures under K + "/" + the
-// step's name ("job-7/render"), a failure under K + "/fail", and the
-// hold a retry makes after a lapse under K + "/hold/" + its number (2,
-// 3, ...). So a run is its entries: [Ledger.Job] rebuilds it from them,
-// after a crash, with a few reads by key.
-//
-// The refund policy, by [FailureKind]:
-//
-//   - FailureProvider: the job failed on our side or a provider's (the
-//     renderer crashed, a model timed out). The step that failed is never
-//     paid: if it was completed (its output turned out broken), its
-//     captures are refunded in full. The steps completed before it stay
-//     paid; the rest of the hold is released.
-//   - FailureUserCancel: the user stopped the job. What ran is paid: the
-//     steps completed, and the step that was running when the user
-//     cancelled (if the failure names one), captured in full since a step
-//     has one price; the rest of the hold is released.
+// Job runs: the types and operations. How a run pays, and its refund
+// policy, are in the package doc, "Job runs".
 
 // JobStep is a step of a public-API job: the actions of an estimate's
 // lines fall into three, in the order a job runs them.
@@ -89,7 +64,8 @@ func StepOf(a Action) JobStep {
 }
 
 // FailureKind is why a job run failed; it decides what is refunded (see
-// the refund policy above [JobStep]). The zero value is not a kind.
+// the refund policy in the package doc, "Job runs"). The zero value is not
+// a kind.
 type FailureKind uint8
 
 // The kinds of job failure.
