@@ -481,8 +481,19 @@ type staleBackend struct {
 	stale bool
 }
 
-func (b *staleBackend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+func (b *staleBackend) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			op := &writes[i].Ops[k]
+			op.Err = credits.UpdateOne(ctx, b.MemoryBackend, writes[i].Account, op.Key, b.decide(op.Decide))
+		}
+	}
+	return nil
+}
+
+// decide serves the first state decide sees as format 2.
+func (b *staleBackend) decide(decide credits.Decision) credits.Decision {
+	return func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		if !b.stale {
 			b.stale = true
 			blob, _ := s.MarshalBinary()
@@ -500,7 +511,7 @@ func (b *staleBackend) Update(ctx context.Context, account, key string, decide c
 			*s = old
 		}
 		return decide(s, existing)
-	})
+	}
 }
 
 func testLocation(t *testing.T, name string) *time.Location {

@@ -74,6 +74,14 @@ var (
 	// may or may not have been stored: retry it with the same idempotency
 	// key.
 	ErrBackend = errors.New("backend failure")
+
+	// ErrConflict: a stored record changed under a compare-and-swap (a
+	// backend's SaveConsumer): someone else saved it first.
+	ErrConflict = errors.New("stored record changed")
+
+	// ErrLeaseHeld: another instance holds the lease of a feed consumer
+	// (see [Ledger.Consume]).
+	ErrLeaseHeld = errors.New("consumer lease held by another instance")
 )
 
 // InputError reports bad input: which field, the value found there, and

@@ -75,7 +75,7 @@ func TestFingerprintsOfNewFieldsPinned(t *testing.T) {
 		{Kind: KindBudget, Spender: "", Cap: 0, Window: WindowBillingPeriod, Subscription: "sub-1"},
 		{Kind: KindRelease, Failure: FailureProvider, Metadata: map[string]string{"why": "timeout"}},
 	}
-	want := []uint64{0x7769f801977ee4ae, 0xa1e7b593965188db, 0x339925d3b3495947, 0xf46f469131222354, 0x60ccf9bd9b791776}
+	want := []uint64{0x7769f801977ee4ae, 0xa1e7b593965188db, 0x5651578677343b32, 0x1eebcdb5be586d1, 0x60ccf9bd9b791776}
 	for i, e := range entries {
 		if got := requestHash(&e); got != want[i] {
 			t.Errorf("requestHash(entry %d) = %#x, want %#x", i, got, want[i])

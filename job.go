@@ -537,7 +537,7 @@ func (run *JobRun) Complete(ctx context.Context, st JobStep) (_ []Entry, err err
 	}
 	hold := run.Holds[len(run.Holds)-1]
 	hash := fnv.New().Str("complete").Str(key).Sum64()
-	made, replay, err := l.write(ctx, &ob, OpCompleteStep, run.Account, key, hash, func(s *AccountState, t time.Time) ([]Entry, error) {
+	made, replay, err := l.writeEntries(ctx, &ob, OpCompleteStep, run.Account, key, hash, func(s *AccountState, t time.Time) ([]Entry, error) {
 		i := s.holdIndex(hold)
 		if i < 0 {
 			return nil, errNoOpenHold
@@ -632,7 +632,7 @@ func (run *JobRun) Fail(ctx context.Context, f JobFailure) (_ []Entry, err error
 	}
 	hold := run.Holds[len(run.Holds)-1]
 	hash := fnv.New().U64(requestHash(&Entry{Kind: KindRelease, Failure: f.Kind, Metadata: f.Metadata})).U64(uint64(f.Step)).Sum64()
-	made, replay, err := l.write(ctx, &ob, OpFailJob, run.Account, key, hash, func(s *AccountState, t time.Time) ([]Entry, error) {
+	made, replay, err := l.writeEntries(ctx, &ob, OpFailJob, run.Account, key, hash, func(s *AccountState, t time.Time) ([]Entry, error) {
 		var out []Entry
 		for _, c := range refund {
 			left := -c.Amount - s.refunded[c.ID]
@@ -718,7 +718,7 @@ func (run *JobRun) Retry(ctx context.Context, st JobStep) (_ Entry, err error) {
 	last := run.Holds[len(run.Holds)-1]
 	e := Entry{Kind: KindHold, Held: amount, Spender: run.Spender, MultiCapture: true, PriceVersion: run.Estimate.PriceVersion}
 	hash := requestHash(&e)
-	made, replay, err := l.write(ctx, &ob, OpRetryStep, run.Account, key, hash, func(s *AccountState, t time.Time) ([]Entry, error) {
+	made, replay, err := l.writeEntries(ctx, &ob, OpRetryStep, run.Account, key, hash, func(s *AccountState, t time.Time) ([]Entry, error) {
 		if s.holdIndex(last) >= 0 {
 			return nil, nil // the hold is open: the step reruns inside it
 		}
@@ -760,16 +760,17 @@ func appendEntry(s *AccountState, e *Entry, account string, t time.Time) {
 	e.BalanceAfter = s.balance()
 }
 
-// write is one atomic write of several entries under one idempotency key
+// writeEntries is one atomic write of several entries under one idempotency key
 // (the first entry carries it, with hash): it replays a retried request
 // (replay is then the entry stored under the key), or settles what is due
 // and lets build make the entries on the settled state at the write's
 // time, each applied with appendEntry. A build that makes no entries
 // writes nothing, not even what is due; one that fails changes nothing.
-func (l *Ledger) write(ctx context.Context, ob *observation, op Op, account, key string, hash uint64,
+// The notices the entries cause are written with them (see Ledger.write).
+func (l *Ledger) writeEntries(ctx context.Context, ob *observation, op Op, account, key string, hash uint64,
 	build func(s *AccountState, t time.Time) ([]Entry, error)) (made []Entry, replay *Entry, err error) {
 	now := l.Now()
-	err = l.update(ctx, op, account, key, func(s *AccountState, existing *Entry) ([]Entry, error) {
+	_, err = l.write(ctx, op, account, key, now, false, func(s *AccountState, existing *Entry) ([]Entry, error) {
 		made, replay = nil, nil
 		if existing != nil {
 			if existing.RequestHash != hash {

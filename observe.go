@@ -28,6 +28,9 @@ const (
 	OpEntry         Op = "entry"
 	OpHistory       Op = "history"
 	OpStatement     Op = "statement"
+	OpFeed          Op = "feed"
+	OpAccounts      Op = "accounts"
+	OpConsume       Op = "consume" // a consumer's lease and position
 	OpBudgets       Op = "budgets"
 	OpUsage         Op = "usage"
 	OpJob           Op = "job"

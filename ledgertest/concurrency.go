@@ -29,13 +29,15 @@ func testConcurrency(t *testing.T, open func(*testing.T) credits.Backend) {
 	t.Run("jobs of one key", func(t *testing.T) { jobsOfOneKey(t, open(t)) })
 }
 
-// oneSpendersCap runs 64 goroutines of charges, multi-capture holds
-// captured in parts, and holds released, all for one spender with a daily
-// cap, on an account with credits for all of them: only the cap refuses
-// them, and it is never exceeded, whatever the interleaving.
+// oneSpendersCap runs 64 goroutines, over four Ledgers on the backend, of
+// charges, multi-capture holds captured in parts, and holds released, all
+// for one spender with a daily cap, on an account with credits for all of
+// them: only the cap refuses them, and it is never exceeded, whatever the
+// interleaving.
 func oneSpendersCap(t *testing.T, b credits.Backend) {
 	ctx := context.Background()
-	l := newLedger(b, NewClock(start), nil)
+	ledgers := instancesOf(b)
+	l := ledgers[0]
 	const account, spender, capped = "capped ⛁", "key_hot", 60 * credits.Credit
 	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "seed", Amount: 100_000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
 		t.Fatal(err)
@@ -46,6 +48,7 @@ func oneSpendersCap(t *testing.T, b credits.Backend) {
 	var mu sync.Mutex
 	refused, succeeded := 0, 0
 	atOnce(workers, func(g int) {
+		l := ledgers[g%len(ledgers)]
 		for i := range 6 {
 			key := fmt.Sprintf("w%d-op%d", g, i)
 			amount := credits.Credits(1+(g+i)%3) * credits.Credit
@@ -97,6 +100,18 @@ func oneSpendersCap(t *testing.T, b credits.Backend) {
 	checkStored(t, b, account, hist)
 }
 
+// instancesOf returns Ledgers on b, as instances of a service: each
+// batches its own writes of an account (group commit), and the backend
+// must serialize theirs.
+func instancesOf(b credits.Backend) []*credits.Ledger {
+	clock := NewClock(start)
+	ledgers := make([]*credits.Ledger, instances)
+	for i := range ledgers {
+		ledgers[i] = newLedger(b, clock, nil)
+	}
+	return ledgers
+}
+
 // checkCap checks, entry by entry, that a spender's charges and captures
 // and open holds never add up to more than capped (a budget set before
 // the history's spending, in one window), and returns what it spent.
@@ -137,11 +152,13 @@ func checkStored(t failer, b credits.Backend, account string, hist []credits.Ent
 	}
 }
 
-// jobsOfOneKey starts 16 job runs of one API key at once, each run to its
-// end: its budget lets three through, however they interleave.
+// jobsOfOneKey starts 16 job runs of one API key at once, over four
+// Ledgers on the backend, each run to its end: its budget lets three
+// through, however they interleave.
 func jobsOfOneKey(t *testing.T, b credits.Backend) {
 	ctx := context.Background()
-	l := newLedger(b, NewClock(start), nil)
+	ledgers := instancesOf(b)
+	l := ledgers[0]
 	const account, spender, runs = "jobs ⚙", "key_jobs", 16
 	est := jobEstimates()[2] // 15 credits
 	capped := 3*est.Total + est.Total/2
@@ -153,7 +170,7 @@ func jobsOfOneKey(t *testing.T, b credits.Backend) {
 	}
 	errs := make([]error, runs)
 	atOnce(runs, func(i int) {
-		run, err := l.StartJob(ctx, account, credits.JobRequest{Key: fmt.Sprintf("job-%d", i), Estimate: est, Spender: spender})
+		run, err := ledgers[i%len(ledgers)].StartJob(ctx, account, credits.JobRequest{Key: fmt.Sprintf("job-%d", i), Estimate: est, Spender: spender})
 		if err != nil {
 			errs[i] = err
 			return
@@ -192,6 +209,7 @@ func jobsOfOneKey(t *testing.T, b credits.Backend) {
 const (
 	workers      = 64
 	opsPerWorker = 12
+	instances    = 4 // Ledgers on one backend, as instances of a service
 )
 
 // concurrentOps runs 64 goroutines of charges, holds with captures and
@@ -202,12 +220,19 @@ const (
 func concurrentOps(t *testing.T, b credits.Backend, accounts []string, seed, overdraft credits.Credits) {
 	ctx := context.Background()
 	clock := NewClock(start)
-	l := newLedger(b, clock, func(a string) credits.Credits {
-		if a == accounts[0] {
-			return overdraft
-		}
-		return 0
-	})
+	// Four Ledgers on the one backend, as four instances of a service:
+	// each batches its own writes (group commit), and the backend must
+	// serialize theirs.
+	ledgers := make([]*credits.Ledger, instances)
+	for i := range ledgers {
+		ledgers[i] = newLedger(b, clock, func(a string) credits.Credits {
+			if a == accounts[0] {
+				return overdraft
+			}
+			return 0
+		})
+	}
+	l := ledgers[0]
 	for _, a := range accounts {
 		if _, err := l.Grant(ctx, a, credits.GrantRequest{Key: "seed", Amount: seed, Source: credits.SourceTopUp}); err != nil {
 			t.Fatalf("seed %q: %v", a, err)
@@ -223,6 +248,7 @@ func concurrentOps(t *testing.T, b credits.Backend, accounts []string, seed, ove
 		mu.Unlock()
 	}
 	atOnce(workers, func(g int) {
+		l := ledgers[g%len(ledgers)]
 		for i := range opsPerWorker {
 			account := accounts[(g+i)%len(accounts)]
 			key := fmt.Sprintf("w%d-op%d", g, i)
@@ -365,19 +391,24 @@ func requestOf(e credits.Entry) request {
 // it.
 func sameKey(t *testing.T, b credits.Backend) {
 	ctx := context.Background()
-	l := newLedger(b, NewClock(start), nil)
+	clock := NewClock(start)
+	ledgers := make([]*credits.Ledger, instances)
+	for i := range ledgers {
+		ledgers[i] = newLedger(b, clock, nil)
+	}
 	const account, senders = "same-key ⚷", 16
+	l := ledgers[0]
 	ops := []struct {
 		name string
-		do   func() (credits.Entry, error)
+		do   func(l *credits.Ledger) (credits.Entry, error)
 	}{
-		{"grant", func() (credits.Entry, error) {
+		{"grant", func(l *credits.Ledger) (credits.Entry, error) {
 			return l.Grant(ctx, account, credits.GrantRequest{Key: "grant ⚷", Amount: 100 * credits.Credit, Source: credits.SourceTopUp, Metadata: map[string]string{"n": "1"}})
 		}},
-		{"charge", func() (credits.Entry, error) {
+		{"charge", func(l *credits.Ledger) (credits.Entry, error) {
 			return l.Charge(ctx, account, credits.ChargeRequest{Key: "charge ⚷", Action: credits.Render, Quantity: 2})
 		}},
-		{"hold", func() (credits.Entry, error) {
+		{"hold", func(l *credits.Ledger) (credits.Entry, error) {
 			return l.Hold(ctx, account, credits.HoldRequest{Key: "hold ⚷", Amount: 7 * credits.Credit})
 		}},
 	}
@@ -385,7 +416,7 @@ func sameKey(t *testing.T, b credits.Backend) {
 		got := make([]credits.Entry, senders)
 		errs := make([]error, senders)
 		atOnce(senders, func(i int) {
-			got[i], errs[i] = op.do()
+			got[i], errs[i] = op.do(ledgers[i%len(ledgers)])
 		})
 		for i := range senders {
 			if errs[i] != nil {

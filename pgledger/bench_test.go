@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/feedbench"
 	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/pgledger"
 	"github.com/avstudio/credits/pgledger/pgledgertest"
@@ -161,11 +162,17 @@ type countDecisions struct {
 	n *atomic.Int64
 }
 
-func (c countDecisions) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return c.Backend.Update(ctx, account, key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
-		c.n.Add(1)
-		return decide(s, e)
-	})
+func (c countDecisions) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			decide := writes[i].Ops[k].Decide
+			writes[i].Ops[k].Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				c.n.Add(1)
+				return decide(s, e)
+			}
+		}
+	}
+	return c.Backend.Update(ctx, writes)
 }
 
 // parallel runs do(0) ... do(n-1) on the given number of goroutines, and
@@ -232,5 +239,19 @@ func BenchmarkPostgresRenewUpToDate(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkPostgresFeed measures the feed on PostgreSQL: a consumer
+// reading while 16 writers charge (entries/s), and the time from a
+// charge's commit to its notice in a consumer's handler.
+func BenchmarkPostgresFeed(b *testing.B) {
+	b.Run("throughput/writers=16", func(b *testing.B) {
+		backend, _ := newBackend(b)
+		feedbench.Throughput(b, backend, 16)
+	})
+	b.Run("latency", func(b *testing.B) {
+		backend, _ := newBackend(b)
+		feedbench.Latency(b, backend)
 	})
 }

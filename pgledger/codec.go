@@ -31,7 +31,7 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 		r.Account, r.ID, r.Kind, r.Time, r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, r.Priority, nullTime(r.ExpiresAt), nullTime(r.Period), nullTime(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Key, r.RequestHash, metadata,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
 		r.Spender, r.MultiCapture, lines, r.Failure, r.BudgetCap, r.BudgetWindow, r.BudgetZone,
 	}, nil
 }
@@ -58,18 +58,34 @@ type rowScanner interface {
 
 // scanEntry reads a row of sqlentry.Columns.
 func scanEntry(row rowScanner) (credits.Entry, error) {
+	e, _, err := scan(row, false)
+	return e, err
+}
+
+// scanFeedEntry reads a row of sqlentry.Columns and the entry's xid as
+// text.
+func scanFeedEntry(row rowScanner) (credits.Entry, string, error) {
+	return scan(row, true)
+}
+
+func scan(row rowScanner, withXid bool) (credits.Entry, string, error) {
 	var (
 		r                            sqlentry.Row
 		expiresAt, period, periodEnd pgtype.Timestamptz
 	)
-	err := row.Scan(&r.Account, &r.ID, &r.Kind, &r.Time, &r.Amount, &r.Held, &r.BalanceAfter,
+	var xid string
+	dests := []any{&r.Account, &r.ID, &r.Kind, &r.Time, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Key, &r.RequestHash, &r.Metadata,
-		&r.Spender, &r.MultiCapture, &r.Lines, &r.Failure, &r.BudgetCap, &r.BudgetWindow, &r.BudgetZone)
-	if err != nil {
-		return credits.Entry{}, err
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &r.Metadata,
+		&r.Spender, &r.MultiCapture, &r.Lines, &r.Failure, &r.BudgetCap, &r.BudgetWindow, &r.BudgetZone}
+	if withXid {
+		dests = append(dests, &xid)
+	}
+	if err := row.Scan(dests...); err != nil {
+		return credits.Entry{}, "", err
 	}
 	r.ExpiresAt, r.Period, r.PeriodEnd = instant(expiresAt), instant(period), instant(periodEnd)
-	return r.Entry()
+	e, err := r.Entry()
+	return e, xid, err
 }

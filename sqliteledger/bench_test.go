@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/feedbench"
 	"github.com/avstudio/credits/sqliteledger"
 )
 
@@ -190,4 +191,15 @@ func benchBaselineCharge(b *testing.B, s sqliteledger.Synchronous) {
 	if err := db.QueryRow(`SELECT balance FROM bl_accounts WHERE id = 'acct'`).Scan(&balance); err != nil || balance != int64((1_000_000_000-3*credits.Credits(b.N))*credits.Credit) {
 		b.Fatalf("baseline balance after %d debits: %d, %v", b.N, balance, err)
 	}
+}
+
+// BenchmarkSQLiteFeed measures the feed on a SQLite file (synchronous
+// FULL): a consumer reading while 16 writers charge (entries/s), and the
+// time from a charge's commit to its notice in a consumer's handler.
+func BenchmarkSQLiteFeed(b *testing.B) {
+	open := func(b *testing.B) *sqliteledger.Backend {
+		return openFile(b, filepath.Join(b.TempDir(), "feed.db"), sqliteledger.Options{})
+	}
+	b.Run("throughput/writers=16", func(b *testing.B) { feedbench.Throughput(b, open(b), 16) })
+	b.Run("latency", func(b *testing.B) { feedbench.Latency(b, open(b)) })
 }

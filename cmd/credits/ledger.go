@@ -65,6 +65,10 @@ func ledgerCommands() []command {
 			"print a page of an account's entries, oldest first", runLedgerHistory},
 		{"statement", "--account A [--period YYYY-MM | --from RFC3339 --to RFC3339]",
 			"print an account's statement for a period (default: this month, UTC)", runLedgerStatement},
+		{"feed", "[--after CURSOR] [--limit N] [--follow] [--account A]",
+			"print every account's entries in the order they committed; --follow waits for new ones", runLedgerFeed},
+		{"notices", "[--after CURSOR] [--limit N] [--follow] [--account A]",
+			"print the feed's notices: low balance, expiring credits, lapsed holds, free tier, renewals", runLedgerNotices},
 	}
 }
 
@@ -128,6 +132,8 @@ type ledgerFlags struct {
 	key     string
 	json    bool
 	timeout time.Duration
+
+	anyAccount bool // --account is optional: it narrows what is read (feed, notices)
 }
 
 // newLedgerFlags returns the flags of the ledger subcommand name; a write
@@ -141,10 +147,15 @@ func newLedgerFlags(name string, write bool) *ledgerFlags {
 	}
 	fs := flag.NewFlagSet("credits ledger "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	f := &ledgerFlags{flags: &flags{FlagSet: fs, cmd: command{name: "ledger " + name, args: c.args, summary: c.summary}}, name: name, write: write}
+	f := &ledgerFlags{flags: &flags{FlagSet: fs, cmd: command{name: "ledger " + name, args: c.args, summary: c.summary}}, name: name, write: write,
+		anyAccount: name == "feed" || name == "notices"}
 	fs.StringVar(&f.db, "db", defaultDB, "the ledger: a SQLite file `path`, or a postgres:// or postgresql:// URL")
 	fs.StringVar(&f.schema, "schema", "", "PostgreSQL only: the `schema` of the ledger's tables (default "+pgledger.DefaultSchema+"; created if missing)")
-	fs.StringVar(&f.account, "account", "", "the account `name` (required)")
+	accountUsage := "the account `name` (required)"
+	if f.anyAccount {
+		accountUsage = "only this account's entries (default: every account's)"
+	}
+	fs.StringVar(&f.account, "account", "", accountUsage)
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.DurationVar(&f.timeout, "timeout", defaultLedgerTimeout, "give up after this `duration` (connecting included)")
 	if write {
@@ -164,7 +175,7 @@ func (f *ledgerFlags) parse(e *env, args []string) (pos []string, code int, done
 	if done {
 		return nil, code, true
 	}
-	if f.account == "" {
+	if f.account == "" && !f.anyAccount {
 		return nil, e.usageErr(f.cmdName(), "--account is required"), true
 	}
 	if f.schema != "" && !isPostgresURL(f.db) {

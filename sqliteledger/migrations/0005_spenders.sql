@@ -1,4 +1,4 @@
--- The ledger's schema, version 3: spenders, budgets, multi-capture holds
+-- The ledger's schema, version 5: spenders, budgets, multi-capture holds
 -- and job runs.
 --
 -- spender        who spent: on charges and holds, what closes or refunds

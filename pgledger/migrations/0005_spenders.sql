@@ -1,4 +1,4 @@
--- 0003: spenders, budgets, multi-capture holds and job runs.
+-- 0005: spenders, budgets, multi-capture holds and job runs.
 --
 -- spender        who spent: on charges and holds, what closes or refunds
 --                them, and (as a budget's scope) on budget entries; '' for none
@@ -22,7 +22,7 @@ ALTER TABLE entries
 
 ALTER TABLE entries DROP CONSTRAINT entries_kind_check;
 ALTER TABLE entries ADD CONSTRAINT entries_kind_check CHECK (kind IN ('grant', 'charge', 'refund', 'hold', 'capture',
-    'release', 'expire', 'rollover', 'claim', 'budget'));
+    'release', 'expire', 'rollover', 'claim', 'notice', 'budget'));
 
 -- History of one spender ("what did key_live_7 spend"), in ID order from a
 -- cursor. Partial: entries without a spender cost it nothing. Lookups
