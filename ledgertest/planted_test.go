@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -418,7 +419,7 @@ func (b sharedConsumer) SaveConsumer(ctx context.Context, rec credits.ConsumerRe
 
 var planted = map[string]struct {
 	open  func() credits.Backend
-	rules []string // the suite's report must name each
+	rules []string // the suite's report must name each (one of "rule | rule" alternatives)
 }{
 	// (The state machine fails on it too, under whichever rule its random
 	// sequence breaks first: a replay, a conflict.)
@@ -459,8 +460,26 @@ var planted = map[string]struct {
 	"keys the last entry": {func() credits.Backend {
 		return keysLastEntry{credits.NewMemoryBackend(), new(sync.Mutex), make(map[[2]string]credits.Entry)}
 	}, []string{
-		"each period that has started is granted exactly once, with its plan's credits, however many callers renew at once",
+		// A renewal in two lots, or a job step's captures (the key on
+		// the first), whichever the state machine meets first.
+		"each period that has started is granted exactly once, with its plan's credits, however many callers renew at once" +
+			" | Ledger.Job rebuilds a job run from the entries alone",
 	}},
+}
+
+// plantedOnly names, for a planted bug that only some of the suite's
+// subtests can see (a race the state machine's one goroutine never makes,
+// a feed's order), those subtests: the child runs only them, so that the
+// whole run, under -race too, stays short. The state machine of every
+// other bug runs its 100 cases.
+var plantedOnly = map[string]string{
+	"unserialized":                          "concurrency",
+	"checks budgets outside the decision":   "concurrency",
+	"numbers entries before they commit":    "feed",
+	"decides a batch on its starting state": "concurrency|history",
+	"shares a consumer":                     "consumers",
+	"local times":                           "roundtrip|history",
+	"loses state":                           "statemachine|concurrency|history|roundtrip", // not the consumers', which wait 30 s for a broken backend
 }
 
 const plantedEnv = "LEDGERTEST_PLANTED_BUG"
@@ -474,7 +493,11 @@ func TestPlantedBugs(t *testing.T) {
 	}
 	for name, bug := range planted {
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestPlantedBug$", "-test.count=1", "-test.timeout=300s",
+			run := "^TestPlantedBug$"
+			if only, ok := plantedOnly[name]; ok {
+				run += "/^(" + only + ")$"
+			}
+			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.count=1", "-test.timeout=300s",
 				"-rapid.nofailfile", "-rapid.shrinktime=3s", "-rapid.checks=100")
 			cmd.Env = append(os.Environ(), plantedEnv+"="+name)
 			out, err := cmd.CombinedOutput()
@@ -486,7 +509,11 @@ func TestPlantedBugs(t *testing.T) {
 				t.Fatalf("the child process failed, but not in the suite:\n%s", out)
 			}
 			for _, rule := range bug.rules {
-				if !bytes.Contains(out, []byte("rule: "+rule)) {
+				found := false
+				for _, alt := range strings.Split(rule, " | ") {
+					found = found || bytes.Contains(out, []byte("rule: "+alt))
+				}
+				if !found {
 					t.Errorf("on a backend that %s, the suite did not report %q; its output:\n%s", name, rule, out)
 				}
 			}
