@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
-	"github.com/avstudio/credits/internal/feedbench"
+	"github.com/avstudio/credits/internal/benchkit"
 )
 
 // The charge benchmarks: the memory ledger against a baseline that does
@@ -205,6 +205,6 @@ func (l *baseline) charge(account, key string, amount credits.Credits, now time.
 // to its low_balance notice in a consumer's handler (p50-ns, p99-ns).
 // BENCHMARKS.md, "Feed", has the figures and the command.
 func BenchmarkFeed(b *testing.B) {
-	b.Run("throughput/writers=16", func(b *testing.B) { feedbench.Throughput(b, credits.NewMemoryBackend(), 16) })
-	b.Run("latency", func(b *testing.B) { feedbench.Latency(b, credits.NewMemoryBackend()) })
+	b.Run("throughput/writers=16", func(b *testing.B) { benchkit.Throughput(b, credits.NewMemoryBackend(), 16) })
+	b.Run("latency", func(b *testing.B) { benchkit.Latency(b, credits.NewMemoryBackend()) })
 }

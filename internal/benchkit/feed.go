@@ -1,8 +1,9 @@
-// Package feedbench measures the feed of a credits.Backend for the
-// backends' benchmarks (memory, SQLite, PostgreSQL alike): how fast one
-// consumer reads while writers charge, and how long a notice takes from
-// the commit of the write that caused it to a consumer's handler.
-package feedbench
+// Package benchkit holds the load benchmarks every backend runs alike
+// (memory, SQLite, PostgreSQL), so their figures compare. feed.go measures
+// the feed: how fast one consumer reads while writers charge, and how long
+// a notice takes from the commit of the write that caused it to a
+// consumer's handler. hot.go measures many writers on one account.
+package benchkit
 
 import (
 	"context"
