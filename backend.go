@@ -20,7 +20,8 @@ import (
 // most 262 and 255 bytes (the ledger's own records of claim keys are named
 // "$claim:" and the key); a
 // [HistoryQuery] has a Limit of 1 to 1001, known Kinds, an After of at
-// least 0, and Since and Until in UTC to the whole microsecond; the entries
+// least 0, Since and Until in UTC to the whole microsecond, and a Spender
+// that is "" or a valid spender or budget scope; the entries
 // a Decision returns belong to the account, continue its IDs one by one
 // from the state's Version, leave the state at the last one's ID, and hold
 // only known kinds and names, instants in UTC to the microsecond between
@@ -212,11 +213,18 @@ type HistoryQuery struct {
 	Kinds []Kind    // only these kinds (none = all)
 	Since time.Time // only entries at or after Since (zero = no bound)
 	Until time.Time // only entries before Until (zero = no bound)
+	// Spender: only entries whose Spender is exactly this ("" = all): a
+	// spender's charges and holds, its holds' captures, releases and
+	// lapses, refunds of them, and the budget entries of that name.
+	Spender string
 }
 
-// Match reports whether e passes the query's filters (kinds and time
-// range; not the cursor or limit). Backends may use it to filter.
+// Match reports whether e passes the query's filters (kinds, time range
+// and spender; not the cursor or limit). Backends may use it to filter.
 func (q *HistoryQuery) Match(e *Entry) bool {
+	if q.Spender != "" && e.Spender != q.Spender {
+		return false
+	}
 	if len(q.Kinds) > 0 {
 		found := false
 		for _, k := range q.Kinds {

@@ -29,13 +29,17 @@ import (
 // The encoding is every field of the Entry but Hash, in the order the
 // struct declares them, each as:
 //
-//   - a string (Account, PriceVersion, Subscription, Plan, Claim, Key, and
-//     the names of Kind, Source, Action, Resolution and Notice, as their
-//     String methods print them, "" for none): its length as an unsigned
-//     varint (encoding/binary's AppendUvarint), then its bytes;
+//   - a string (Account, PriceVersion, Spender, Zone, Subscription, Plan,
+//     Claim, Key, and the names of Kind, Source, Action, Resolution,
+//     Failure, Window and Notice, as their String methods print them, ""
+//     for none): its length as an unsigned varint (encoding/binary's
+//     AppendUvarint), then its bytes;
 //   - an integer (ID, the Credits fields in micro-credits, Quantity, Hold,
 //     Lot, Reverses, Priority, RequestHash): 8 bytes, big-endian, two's
 //     complement;
+//   - a boolean (MultiCapture): one byte, 1 for true, 0 for false;
+//   - Lines: the number of lines as an unsigned varint, then each line's
+//     Action (a string), Quantity, UnitPrice and Subtotal (integers);
 //   - an instant (Time, ExpiresAt, Period, PeriodEnd): one byte 0 for the
 //     zero time, or 1 followed by its Unix time in microseconds as an
 //     integer;
@@ -100,12 +104,12 @@ func HashEntry(prev Hash, e *Entry) Hash {
 	var buf [512]byte
 	b := append(buf[:0], "credits/chain/v1\n"...)
 	b = append(b, prev[:]...)
-	b = appendEntry(b, e)
+	b = encodeEntry(b, e)
 	return sha256.Sum256(b)
 }
 
-// appendEntry appends the canonical encoding of e (every field but Hash).
-func appendEntry(b []byte, e *Entry) []byte {
+// encodeEntry appends the canonical encoding of e (every field but Hash).
+func encodeEntry(b []byte, e *Entry) []byte {
 	b = chainString(b, e.Account)
 	b = chainInt(b, e.ID)
 	b = chainString(b, e.Kind.String())
@@ -118,6 +122,19 @@ func appendEntry(b []byte, e *Entry) []byte {
 	b = chainString(b, e.Resolution.String())
 	b = chainInt(b, e.Quantity)
 	b = chainString(b, e.PriceVersion)
+	b = chainString(b, e.Spender)
+	b = chainBool(b, e.MultiCapture)
+	b = binary.AppendUvarint(b, uint64(len(e.Lines)))
+	for _, l := range e.Lines {
+		b = chainString(b, l.Action.String())
+		b = chainInt(b, l.Quantity)
+		b = chainInt(b, int64(l.UnitPrice))
+		b = chainInt(b, int64(l.Subtotal))
+	}
+	b = chainString(b, e.Failure.String())
+	b = chainInt(b, int64(e.Cap))
+	b = chainString(b, e.Window.String())
+	b = chainString(b, e.Zone)
 	b = chainInt(b, e.Hold)
 	b = chainInt(b, e.Lot)
 	b = chainInt(b, e.Reverses)
@@ -151,6 +168,13 @@ func appendEntry(b []byte, e *Entry) []byte {
 func chainString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+func chainBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func chainInt(b []byte, v int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(v)) }

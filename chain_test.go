@@ -21,6 +21,8 @@ func fullEntry() credits.Entry {
 		Account: "studio ✓", ID: 7, Kind: credits.KindGrant, Time: at,
 		Amount: 5, Held: -2, BalanceAfter: 9, Source: credits.SourceSubscription,
 		Action: credits.VideoGeneration, Resolution: credits.Res4K, Quantity: 3, PriceVersion: "v1",
+		Spender: "key_7", MultiCapture: true, Lines: []credits.EstimateLine{{Action: credits.Render, Quantity: 1, UnitPrice: 10, Subtotal: 10}},
+		Failure: credits.FailureProvider, Cap: 11, Window: credits.WindowDay, Zone: "Europe/Paris",
 		Hold: 4, Lot: 5, Reverses: 6, Priority: -7, ExpiresAt: at.Add(time.Hour), Period: at.Add(-time.Hour), PeriodEnd: at.Add(24 * time.Hour),
 		Subscription: "pro", Plan: "Pro", Carried: 40, Claim: "a@example.com",
 		Notice: credits.NoticeExpiring, Value: 8,
@@ -75,6 +77,24 @@ func TestChainCoversEveryField(t *testing.T) {
 			v.SetUint(v.Uint() - 1)
 		case reflect.Map:
 			v.Set(reflect.ValueOf(map[string]string{"a": "1"}))
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Slice: // Lines
+			l := e.Lines[0]
+			for _, change := range []func(*credits.EstimateLine){
+				func(l *credits.EstimateLine) { l.Action = credits.ChatMessage },
+				func(l *credits.EstimateLine) { l.Quantity++ },
+				func(l *credits.EstimateLine) { l.UnitPrice++ },
+				func(l *credits.EstimateLine) { l.Subtotal++ },
+			} {
+				c := l
+				change(&c)
+				e.Lines = []credits.EstimateLine{c}
+				if credits.HashEntry(credits.Hash{}, &e) == h {
+					t.Errorf("changing a field of a line of Lines (%+v) does not change the hash", c)
+				}
+			}
+			e.Lines = []credits.EstimateLine{l, l}
 		case reflect.Struct: // time.Time
 			v.Set(reflect.ValueOf(v.Interface().(time.Time).Add(time.Microsecond)))
 		default:
@@ -182,6 +202,17 @@ func TestChainAsDocumented(t *testing.T) {
 	str("4k")
 	num(3)
 	str("v1")
+	str("key_7")
+	b = append(b, 1) // MultiCapture
+	b = binary.AppendUvarint(b, 1)
+	str("render")
+	num(1)
+	num(10)
+	num(10)
+	str("provider_failure")
+	num(11)
+	str("day")
+	str("Europe/Paris")
 	num(4)
 	num(5)
 	num(6)

@@ -124,6 +124,15 @@ func (c Credits) Add(o Credits) (Credits, error) {
 	return s, nil
 }
 
+// saturatingAdd returns c+o for amounts of at least zero, or MaxCredits
+// if the sum does not fit: for sums that only bound what may be spent.
+func (c Credits) saturatingAdd(o Credits) Credits {
+	if s := c + o; s >= c {
+		return s
+	}
+	return MaxCredits
+}
+
 // Sub returns c-o, or an error wrapping [ErrOverflow].
 func (c Credits) Sub(o Credits) (Credits, error) {
 	if o == math.MinInt64 {

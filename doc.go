@@ -104,8 +104,11 @@
 // same lots. Expiry is evaluated whenever the account is read: an expired
 // lot is never spendable, and the next write (or [Ledger.Sweep]) records
 // it as an entry. A hold not captured or released by its deadline lapses
-// by itself the same way. Available = total - held, and may go below zero
-// only as far as [Options.Overdraft] allows.
+// by itself the same way. A hold closes at its capture, unless it was made
+// with [HoldRequest.MultiCapture]: then it is captured in parts, each at
+// most what is left, until a capture with Final or of all that is left.
+// Available = total - held, and may go below zero only as far as
+// [Options.Overdraft] allows.
 //
 // Time is the ledger's clock ([Options.Now]): tests move it. Instants are
 // kept in UTC to the microsecond, and an account's entries are in time
@@ -137,6 +140,84 @@
 // are notices by [NoticeOf]. [AutoTopUp] is a consumer that recharges an
 // account after a low balance, never twice. [Ledger.SweepAll], from a
 // scheduler, writes what time alone makes due.
+//
+// # Spenders and budgets
+//
+// One account's balance may be spent by several spenders (the API keys of
+// a team, its members, its agents), each named on the charges and holds it
+// makes ([ChargeRequest.Spender], [HoldRequest.Spender]); the captures,
+// releases and lapses of a hold carry its spender, a refund the refunded
+// entry's. [HistoryQuery].Spender reads one spender's history, and a
+// [Statement] breaks spending down by spender. A budget caps what
+// spenders may spend per window: a day, a week (from Monday) or a month in
+// a time zone, or the billing period of a subscription ([Window]). A
+// charge or hold that would take a spender over a cap fails with
+// [ErrBudgetExceeded] (a [*BudgetExceededError] naming the spender, the
+// budget, its cap and window, what is spent and held in it and when it
+// resets), decided in the same atomic step as the balance check, so that
+// no number of parallel requests can overspend it.
+//
+//	l.SetBudget(ctx, "acme", credits.BudgetRequest{Key: "cap/key_live_1", Spender: "key_live_1",
+//		Cap: 100 * credits.Credit, Window: credits.Day(paris)})
+//	l.Charge(ctx, "acme", credits.ChargeRequest{Key: reqID, Action: credits.ChatMessage, Spender: "key_live_1"})
+//	u, _ := l.Usage(ctx, "acme", "key_live_1") // u[0].Spent, Held, Remaining, ResetsAt
+//
+// A budget caps one spender ("key_live_7"), a group of them together
+// ("key_*": every spender whose name begins with "key_"; "*": every
+// spender), or, as the default (""), each spender that no other budget
+// covers, each on its own. A spender is held to every budget that covers
+// it: its own and those of its groups; the default only when there is no
+// other. Charges and holds with no spender are held to no budget.
+//
+// What a budget counts in a window: the charges and captures of its
+// spenders made in the window, and every hold of theirs still open (a hold
+// counts while it is open, whenever it was made: it may yet be spent). A
+// release gives the budget back what the hold held, a capture of less than
+// the hold gives back the rest when the hold closes, a lapse gives it all
+// back. Refunds give nothing back: a budget caps spending, and a refund is
+// a correction after the fact.
+//
+// Budgets are entries of the account's history (kind budget), set,
+// changed and removed by [Ledger.SetBudget] under an idempotency key, so
+// every change is audited and replays with the history. The state keeps,
+// per budget and spender, the running sum of the current window only: what
+// a budget costs does not grow with the history. A budget counts what is
+// spent from the moment it is set: spending earlier in the same window is
+// not counted (set a key's budget when the key is made). A change of a
+// budget's cap keeps its count; a change of its window carries the count
+// of the window it was in into the new window.
+//
+// # Job runs
+//
+// A public-API job is priced before it runs ([PriceTable.EstimateJob]) and
+// paid step by step as it runs. [Ledger.StartJob] holds the estimate (a
+// multi-capture hold, see [HoldRequest.MultiCapture], of the job's
+// spender); [JobRun.Complete] captures one step's lines of the estimate
+// (uploads, public_api_ai_creation, render: see [JobStep]), at the
+// estimate's price version, when the step is done; [JobRun.Fail] ends the
+// run and releases what did not run; [JobRun.Retry] runs a failed step
+// again inside the same hold, holding again only if the hold lapsed. The
+// user pays for what ran and gets the rest back, and a retried step is
+// never held or charged twice.
+//
+// Every write of a run is idempotent under a key derived from the job's
+// key K: the hold under K itself, a step's captures under K + "/" + the
+// step's name ("job-7/render"), a failure under K + "/fail", and the hold a
+// retry makes after a lapse under K + "/hold/" + its number (2, 3, ...). So
+// a run is its entries: [Ledger.Job] rebuilds it from them, after a crash,
+// with a few reads by key.
+//
+// The refund policy, by [FailureKind]:
+//
+//   - FailureProvider: the job failed on our side or a provider's (the
+//     renderer crashed, a model timed out). The step that failed is never
+//     paid: if it was completed (its output turned out broken), its
+//     captures are refunded in full. The steps completed before it stay
+//     paid; the rest of the hold is released.
+//   - FailureUserCancel: the user stopped the job. What ran is paid: the
+//     steps completed, and the step that was running when the user
+//     cancelled (if the failure names one), captured in full since a step
+//     has one price; the rest of the hold is released.
 //
 // # Storage
 //

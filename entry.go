@@ -18,6 +18,7 @@ const (
 	KindRollover                 // rollover: a period ended; the policy let some credits expire
 	KindClaim                    // claim: a free-tier claim key taken (on a claim record)
 	KindNotice                   // notice: something a service should hear of (see NoticeKind); it moves no credits
+	KindBudget                   // budget: a spender's budget set, changed or removed (moves no credits)
 
 	numKinds = iota + 1
 )
@@ -25,7 +26,7 @@ const (
 var kindNames = [numKinds]string{
 	KindGrant: "grant", KindCharge: "charge", KindRefund: "refund", KindHold: "hold",
 	KindCapture: "capture", KindRelease: "release", KindExpire: "expire",
-	KindRollover: "rollover", KindClaim: "claim", KindNotice: "notice",
+	KindRollover: "rollover", KindClaim: "claim", KindNotice: "notice", KindBudget: "budget",
 }
 
 // Valid reports whether k is one of the defined kinds.
@@ -109,10 +110,24 @@ type Entry struct {
 	BalanceAfter Credits `json:"balance_after"`   // the balance once this entry is applied
 	Source       Source  `json:"source,omitzero"` // grant: where the credits came from; rollover: which lots
 
-	Action       Action     `json:"action,omitzero"`         // charge: the action priced
+	Action       Action     `json:"action,omitzero"`         // charge, capture of a job's step: the action priced
 	Resolution   Resolution `json:"resolution,omitzero"`     // charge: the video resolution, if any
-	Quantity     int64      `json:"quantity,omitempty"`      // charge: units of the action
-	PriceVersion string     `json:"price_version,omitempty"` // charge: the price table used
+	Quantity     int64      `json:"quantity,omitempty"`      // charge, capture of a job's step: units of the action
+	PriceVersion string     `json:"price_version,omitempty"` // charge, job hold and its captures: the price table used
+
+	// Spender is who spent: on a charge or hold, the spender the request
+	// named (an API key, a member, an agent; "" for none); on a capture,
+	// release or lapse of a hold, the hold's; on a refund, the refunded
+	// entry's. On a budget entry it names what the budget caps (see
+	// [BudgetRequest.Spender]).
+	Spender      string         `json:"spender,omitempty"`
+	MultiCapture bool           `json:"multi_capture,omitempty"` // hold: it may be captured several times (see [HoldRequest.MultiCapture])
+	Lines        []EstimateLine `json:"lines,omitempty"`         // hold of a job run: the estimate's lines, each step's share of it
+	Failure      FailureKind    `json:"failure,omitzero"`        // release and refunds of a failed job run: why it failed
+
+	Cap    Credits    `json:"cap,omitempty"`   // budget: the most its spenders may spend and hold in one window
+	Window WindowUnit `json:"window,omitzero"` // budget: the window the cap is per; zero: the budget is removed
+	Zone   string     `json:"zone,omitempty"`  // budget: the IANA time zone of a day, week or month window ("" = UTC)
 
 	Hold      int64     `json:"hold,omitempty"`      // hold, capture, release, expire: the hold (its hold entry's ID)
 	Lot       int64     `json:"lot,omitempty"`       // expire: the lot that expired; rollover: the lot leftovers were carried into, or 0
@@ -122,7 +137,7 @@ type Entry struct {
 	Period    time.Time `json:"period,omitzero"`     // subscription grant, rollover: the start of the billing period
 	PeriodEnd time.Time `json:"period_end,omitzero"` // subscription grant, rollover: the end of that period (zero on entries written before v0.1.0)
 
-	Subscription string  `json:"subscription,omitempty"` // subscription grant, rollover: the subscription's ID
+	Subscription string  `json:"subscription,omitempty"` // subscription grant, rollover: the subscription's ID; budget: the subscription whose billing periods are its windows
 	Plan         string  `json:"plan,omitempty"`         // subscription grant: the plan's name
 	Carried      Credits `json:"carried,omitempty"`      // rollover: the credits carried into the lot Lot (not a change of balance)
 	Claim        string  `json:"claim,omitempty"`        // free-tier grant: the claim key it was granted under; claim: the account that holds the key ("" once given up)

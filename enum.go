@@ -7,7 +7,7 @@ import (
 
 // enum is the one implementation of the text names of the package's
 // enums (Kind, Source, Action, Resolution, AssetType, Pipeline, Interval,
-// RolloverMode): their String, Parse, MarshalText and UnmarshalText
+// RolloverMode, WindowUnit, JobStep, FailureKind, JobStatus): their String, Parse, MarshalText and UnmarshalText
 // methods delegate to it, so that all of them behave alike:
 //
 //   - String prints a value's name; the zero value of an enum whose zero

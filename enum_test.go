@@ -112,7 +112,7 @@ func checkEnum[T ~uint8, P textEnum[T]](t *testing.T, c enumCase[T]) {
 
 func TestEnums(t *testing.T) {
 	checkEnum[credits.Kind](t, enumCase[credits.Kind]{typ: "Kind", field: "kind", what: "entry kind", first: 1,
-		names: []string{"grant", "charge", "refund", "hold", "capture", "release", "expire", "rollover", "claim", "notice"},
+		names: []string{"grant", "charge", "refund", "hold", "capture", "release", "expire", "rollover", "claim", "notice", "budget"},
 		parse: credits.ParseKind, valid: credits.Kind.Valid})
 	checkEnum[credits.Source](t, enumCase[credits.Source]{typ: "Source", field: "source", what: "source", first: 1, zeroUnset: true,
 		names: []string{"free_tier", "subscription", "topup", "refund", "adjustment", "rollover", "auto_topup"},
@@ -135,6 +135,14 @@ func TestEnums(t *testing.T) {
 		names: []string{"all", "none", "capped", "carry"}, parse: credits.ParseRolloverMode, valid: credits.RolloverMode.Valid})
 	checkEnum[credits.NoticeKind](t, enumCase[credits.NoticeKind]{typ: "NoticeKind", field: "notice", what: "notice", first: 1, zeroUnset: true,
 		names: []string{"low_balance", "expiring", "hold_lapsed", "free_tier_claimed", "renewed", "topup_failed"}, parse: credits.ParseNoticeKind, valid: credits.NoticeKind.Valid})
+	checkEnum[credits.WindowUnit](t, enumCase[credits.WindowUnit]{typ: "WindowUnit", field: "window", what: "budget window", first: 1, zeroUnset: true,
+		names: []string{"day", "week", "month", "billing_period"}, parse: credits.ParseWindowUnit, valid: credits.WindowUnit.Valid})
+	checkEnum[credits.JobStep](t, enumCase[credits.JobStep]{typ: "JobStep", field: "step", what: "job step", first: 1, zeroUnset: true,
+		names: []string{"uploads", "public_api_ai_creation", "render"}, parse: credits.ParseJobStep, valid: credits.JobStep.Valid})
+	checkEnum[credits.FailureKind](t, enumCase[credits.FailureKind]{typ: "FailureKind", field: "failure", what: "failure kind", first: 1, zeroUnset: true,
+		names: []string{"provider_failure", "user_cancel"}, parse: credits.ParseFailureKind, valid: credits.FailureKind.Valid})
+	checkEnum[credits.JobStatus](t, enumCase[credits.JobStatus]{typ: "JobStatus", field: "status", what: "job status", first: 1, zeroUnset: true,
+		names: []string{"running", "lapsed", "completed", "failed"}, parse: credits.ParseJobStatus, valid: credits.JobStatus.Valid})
 }
 
 // parsed adapts a Parse function for FuzzEnumNames: the name it read
@@ -153,7 +161,7 @@ func parsed[T interface {
 	}
 }
 
-// FuzzEnumNames: no Parse function of the eight enums panics; each
+// FuzzEnumNames: no Parse function of the enums panics; each
 // rejection is an InputError; what one accepts prints back to a name that
 // parses to the same value, equal to the input (ignoring case where the
 // enum folds case).
@@ -174,6 +182,10 @@ func FuzzEnumNames(f *testing.F) {
 		{"Pipeline", false, parsed(credits.ParsePipeline)},
 		{"Interval", false, parsed(credits.ParseInterval)},
 		{"RolloverMode", false, parsed(credits.ParseRolloverMode)},
+		{"WindowUnit", false, parsed(credits.ParseWindowUnit)},
+		{"JobStep", false, parsed(credits.ParseJobStep)},
+		{"FailureKind", false, parsed(credits.ParseFailureKind)},
+		{"JobStatus", false, parsed(credits.ParseJobStatus)},
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, p := range parsers {

@@ -24,6 +24,19 @@ var (
 	// an [*InsufficientCreditsError] with the shortfall.
 	ErrInsufficientCredits = errors.New("insufficient credits")
 
+	// ErrBudgetExceeded: a charge or hold would take a spender over the
+	// cap of a budget that covers it. The returned error is a
+	// [*BudgetExceededError] naming the spender, the budget, its window,
+	// what is spent and held in it, and when it resets.
+	ErrBudgetExceeded = errors.New("budget exceeded")
+
+	// ErrJobNotFound: no job run was started under the key.
+	ErrJobNotFound = errors.New("job run not found")
+
+	// ErrJobFinished: the job run has failed, or every step of it was
+	// completed: it takes no more steps.
+	ErrJobFinished = errors.New("job run finished")
+
 	// ErrIdempotencyConflict: an idempotency key was reused for a different
 	// request. The returned error is an [*IdempotencyConflictError].
 	ErrIdempotencyConflict = errors.New("idempotency key reused for a different request")

@@ -62,3 +62,29 @@ func TestFingerprintsPinned(t *testing.T) {
 		t.Errorf("requestHash depends on the order of Metadata: %#x", got)
 	}
 }
+
+// The fields added with spenders, budgets and job runs are mixed in only
+// when set (so the values above stay), each behind a tag of its own: these
+// values pin how.
+func TestFingerprintsOfNewFieldsPinned(t *testing.T) {
+	lines := []EstimateLine{{Action: UploadVideo, Quantity: 2, UnitPrice: 5 * Credit, Subtotal: 10 * Credit}, {Action: Render, Quantity: 1, UnitPrice: 5 * Credit, Subtotal: 5 * Credit}}
+	entries := []Entry{
+		{Kind: KindCharge, Amount: -Credit, Spender: "key_live_7"},
+		{Kind: KindHold, Held: 15 * Credit, Spender: "key_live_7", MultiCapture: true, Lines: lines, PriceVersion: "v1"},
+		{Kind: KindBudget, Spender: "key_*", Cap: 50 * Credit, Window: WindowDay, Zone: "Europe/Paris"},
+		{Kind: KindBudget, Spender: "", Cap: 0, Window: WindowBillingPeriod, Subscription: "sub-1"},
+		{Kind: KindRelease, Failure: FailureProvider, Metadata: map[string]string{"why": "timeout"}},
+	}
+	want := []uint64{0x7769f801977ee4ae, 0xa1e7b593965188db, 0x5651578677343b32, 0x1eebcdb5be586d1, 0x60ccf9bd9b791776}
+	for i, e := range entries {
+		if got := requestHash(&e); got != want[i] {
+			t.Errorf("requestHash(entry %d) = %#x, want %#x", i, got, want[i])
+		}
+	}
+	// Each field counts: without it, another fingerprint.
+	base := entries[0]
+	base.Spender = ""
+	if requestHash(&base) == requestHash(&entries[0]) {
+		t.Error("the spender does not count")
+	}
+}

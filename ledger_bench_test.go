@@ -41,28 +41,54 @@ var benchNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // spends.
 const seed = 1_000_000_000 * credits.Credit
 
+// newBenchLedger is a memory ledger whose account "acct" has the seed;
+// with a spender, also a budget that caps it (per day, in a zone, so that
+// the check reads a window) at more than any run spends.
+func newBenchLedger(b *testing.B, spender string) *credits.Ledger {
+	ctx := context.Background()
+	l := credits.NewMemoryLedger(credits.Options{Now: func() time.Time { return benchNow }})
+	if _, err := l.Grant(ctx, "acct", credits.GrantRequest{Key: "seed", Amount: seed, Source: credits.SourceTopUp}); err != nil {
+		b.Fatal(err)
+	}
+	if spender != "" {
+		loc, err := time.LoadLocation("Europe/Paris")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := l.SetBudget(ctx, "acct", credits.BudgetRequest{Key: "budget", Spender: spender, Cap: seed, Window: credits.Day(loc)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return l
+}
+
+// BenchmarkCharge/memory-budget is a charge with a spender held to a
+// budget: against BenchmarkCharge/memory, what spenders and budgets cost
+// (BENCHMARKS.md, "Spenders and budgets").
 func BenchmarkCharge(b *testing.B) {
 	keys := benchKeys()
 	ctx := context.Background()
-	b.Run("memory", func(b *testing.B) {
-		var l *credits.Ledger
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			if i%batch == 0 {
-				// A new ledger every batch, outside the timer, so the
-				// figures do not depend on b.N through the history's size.
-				b.StopTimer()
-				l = credits.NewMemoryLedger(credits.Options{Now: func() time.Time { return benchNow }})
-				if _, err := l.Grant(ctx, "acct", credits.GrantRequest{Key: "seed", Amount: seed, Source: credits.SourceTopUp}); err != nil {
+	for _, c := range []struct {
+		name    string
+		spender string // the charges' spender, with a budget ("" for none)
+	}{{"memory", ""}, {"memory-budget", "key_live_7"}} {
+		b.Run(c.name, func(b *testing.B) {
+			var l *credits.Ledger
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if i%batch == 0 {
+					// A new ledger every batch, outside the timer, so the
+					// figures do not depend on b.N through the history's size.
+					b.StopTimer()
+					l = newBenchLedger(b, c.spender)
+					b.StartTimer()
+				}
+				if _, err := l.Charge(ctx, "acct", credits.ChargeRequest{Key: keys[i%batch], Amount: credits.Credit, Spender: c.spender}); err != nil {
 					b.Fatal(err)
 				}
-				b.StartTimer()
 			}
-			if _, err := l.Charge(ctx, "acct", credits.ChargeRequest{Key: keys[i%batch], Amount: credits.Credit}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 	b.Run("baseline", func(b *testing.B) {
 		var l *baseline
 		b.ReportAllocs()

@@ -30,6 +30,8 @@ type AccountState struct {
 	claimedBy string    // on a claim record ($claim:KEY): the account that holds the key
 	lowAt     Credits   // the threshold of the last low_balance notice, until available credits are back at it; 0: armed
 	topUps    topUps    // what AutoTopUp did
+	budgets   []budget  // the budgets in force, by scope (see budget.go)
+	spends    []spend   // the running sums of the budgets' current windows, by name
 	lastHash  Hash      // the chain hash of the last entry (zero before the chain, see chain.go)
 	prevHash  Hash      // the chain hash of the entry before it
 
@@ -70,14 +72,17 @@ type lot struct {
 	Warned    bool      `json:"warned,omitempty"` // an expiring notice was written for it
 }
 
-// hold is an open hold: the credits it reserved, lot by lot. A draw from
-// lot 0 is the part of the hold that the overdraft covers: it is debt only
-// once captured.
+// hold is an open hold: the credits it still reserves, lot by lot (a
+// multi-capture hold's captures so far are gone from Amount and Draws). A
+// draw from lot 0 is the part of the hold that the overdraft covers: it
+// is debt only once captured.
 type hold struct {
 	ID       int64     `json:"id"`
 	Amount   Credits   `json:"amount"`
 	Deadline time.Time `json:"deadline"`
 	Draws    []draw    `json:"draws"`
+	Spender  string    `json:"spender,omitempty"`
+	Multi    bool      `json:"multi,omitempty"` // a multi-capture hold
 }
 
 type draw struct {
@@ -258,6 +263,30 @@ func (s *AccountState) reserve(amount Credits, now time.Time) []draw {
 	return draws
 }
 
+// captureSome captures amount of hold i, in the order of its draws, and
+// leaves the hold open with the rest (a multi-capture hold's capture that
+// is not its last). The part the overdraft covered becomes debt.
+func (s *AccountState) captureSome(i int, amount Credits) {
+	h := &s.holds[i]
+	h.Amount -= amount
+	draws := h.Draws[:0]
+	for _, d := range h.Draws {
+		take := min(d.Amount, amount)
+		amount -= take
+		d.Amount -= take
+		if d.Lot == 0 {
+			s.debt += take
+		} else if j := s.lotIndex(d.Lot); j >= 0 {
+			s.lots[j].Reserved -= take
+		}
+		if d.Amount > 0 {
+			draws = append(draws, d)
+		}
+	}
+	h.Draws = draws
+	s.prune()
+}
+
 // closeHold captures amount of hold i, in the order of its draws, and gives
 // the rest back to the lots it was drawn from. The part the overdraft
 // covered becomes debt only as far as it is captured.
@@ -335,7 +364,7 @@ func (s *AccountState) due(now time.Time) []Entry {
 			c.lots[c.lotIndex(expiring[i].Lot)].Remaining = 0
 		}
 		h := lapsing[k]
-		out = append(out, Entry{Kind: KindExpire, Hold: h.ID, Held: -h.Amount, Time: h.Deadline})
+		out = append(out, Entry{Kind: KindExpire, Hold: h.ID, Held: -h.Amount, Spender: h.Spender, Time: h.Deadline})
 		c.closeHold(c.holdIndex(h.ID), 0)
 		since = h.Deadline
 	}
@@ -396,10 +425,24 @@ func (s *AccountState) apply(e *Entry) {
 		s.refunded[e.Reverses] += e.Amount
 	case KindCharge:
 		s.spend(-e.Amount, e.Time)
+		if e.Spender != "" {
+			s.addSpent(e.Spender, -e.Amount, e.Time)
+		}
 	case KindHold:
-		s.holds = append(s.holds, hold{ID: e.ID, Amount: e.Held, Deadline: e.ExpiresAt, Draws: s.reserve(e.Held, e.Time)})
+		s.holds = append(s.holds, hold{ID: e.ID, Amount: e.Held, Deadline: e.ExpiresAt, Draws: s.reserve(e.Held, e.Time),
+			Spender: e.Spender, Multi: e.MultiCapture})
 	case KindCapture:
-		s.closeHold(s.holdIndex(e.Hold), -e.Amount)
+		// A capture frees -e.Held of its hold: all that is left closes
+		// it; less (a multi-capture hold's capture that is not its last)
+		// leaves the rest held.
+		if i := s.holdIndex(e.Hold); i >= 0 && -e.Held < s.holds[i].Amount {
+			s.captureSome(i, -e.Amount)
+		} else {
+			s.closeHold(i, -e.Amount)
+		}
+		if e.Spender != "" {
+			s.addSpent(e.Spender, -e.Amount, e.Time)
+		}
 	case KindRelease:
 		s.closeHold(s.holdIndex(e.Hold), 0)
 	case KindExpire:
@@ -415,6 +458,8 @@ func (s *AccountState) apply(e *Entry) {
 		// A claim record says which account holds a free-tier claim key;
 		// it moves no credits.
 		s.claimedBy = e.Claim
+	case KindBudget:
+		s.applyBudget(e)
 	case KindNotice:
 		switch e.Notice {
 		case NoticeLowBalance:
@@ -437,7 +482,8 @@ func (s *AccountState) apply(e *Entry) {
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
 	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
-		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, topUps: s.topUps, lastHash: s.lastHash, prevHash: s.prevHash, stale: s.stale}
+		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, topUps: s.topUps,
+		budgets: slices.Clone(s.budgets), spends: slices.Clone(s.spends), lastHash: s.lastHash, prevHash: s.prevHash, stale: s.stale}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -467,13 +513,18 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 	return s, nil
 }
 
-// Equal reports whether s and o hold the same lots, holds, debt and refunds
-// at the same version.
+// Equal reports whether s and o hold the same lots, holds, debt, refunds,
+// subscriptions, claim and budgets at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
 	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) ||
 		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy || s.lowAt != o.lowAt || s.topUps != o.topUps ||
-		s.lastHash != o.lastHash || s.prevHash != o.prevHash {
+		!slices.Equal(s.budgets, o.budgets) || len(s.spends) != len(o.spends) || s.lastHash != o.lastHash || s.prevHash != o.prevHash {
 		return false
+	}
+	for i, a := range s.spends {
+		if b := o.spends[i]; a.Name != b.Name || !a.Start.Equal(b.Start) || !a.End.Equal(b.End) || a.Spent != b.Spent {
+			return false
+		}
 	}
 	for i, m := range s.subs {
 		if n := o.subs[i]; m.ID != n.ID || !m.Start.Equal(n.Start) || !m.End.Equal(n.End) || m.Entry != n.Entry {
@@ -488,7 +539,7 @@ func (s *AccountState) Equal(o *AccountState) bool {
 	}
 	for i := range s.holds {
 		a, b := s.holds[i], o.holds[i]
-		if a.ID != b.ID || a.Amount != b.Amount || !a.Deadline.Equal(b.Deadline) || !slices.Equal(a.Draws, b.Draws) {
+		if a.ID != b.ID || a.Amount != b.Amount || !a.Deadline.Equal(b.Deadline) || !slices.Equal(a.Draws, b.Draws) || a.Spender != b.Spender || a.Multi != b.Multi {
 			return false
 		}
 	}

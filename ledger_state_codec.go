@@ -19,14 +19,17 @@ type stateJSON struct {
 	ClaimedBy string            `json:"claimed_by,omitempty"`
 	LowAt     Credits           `json:"low_at,omitempty"`
 	TopUps    topUps            `json:"auto_topups,omitzero"`
+	Budgets   []budget          `json:"budgets,omitempty"`
+	Spends    []spend           `json:"spends,omitempty"`
 	LastHash  Hash              `json:"last_hash,omitzero"`
 	PrevHash  Hash              `json:"prev_hash,omitzero"`
 }
 
 // stateFormat is the format MarshalBinary writes. Format 1 (before
-// v0.1.0) lacks subscriptions and claimed_by: such a state decodes as
-// stale, and the Ledger rebuilds it from the history.
-const stateFormat = 2
+// v0.1.0) lacks subscriptions and claimed_by, format 2 the holds'
+// spenders and multi-capture, budgets and their running sums: such a
+// state decodes as stale, and the Ledger rebuilds it from the history.
+const stateFormat = 3
 
 // MarshalBinary encodes the state for a backend to store. The encoding is
 // JSON (readable in a database console) and round-trips exactly.
@@ -39,7 +42,7 @@ func (s *AccountState) MarshalBinary() ([]byte, error) {
 	}
 	return json.Marshal(stateJSON{Format: format, LastID: s.lastID, LastTime: s.lastTime, Debt: s.debt, Lots: s.lots, Holds: s.holds,
 		Refunded: s.refunded, Subs: s.subs, ClaimedBy: s.claimedBy, LowAt: s.lowAt, TopUps: s.topUps,
-		LastHash: s.lastHash, PrevHash: s.prevHash})
+		Budgets: s.budgets, Spends: s.spends, LastHash: s.lastHash, PrevHash: s.prevHash})
 }
 
 // UnmarshalBinary restores a state encoded by [AccountState.MarshalBinary].
@@ -52,7 +55,7 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("credits: decode account state: unknown format %d (a newer release of this package wrote it?)", j.Format)
 	}
 	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
-		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, topUps: j.TopUps,
+		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, topUps: j.TopUps, budgets: j.Budgets, spends: j.Spends,
 		lastHash: j.LastHash, prevHash: j.PrevHash, stale: j.Format < stateFormat}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/avstudio/credits/internal/fnv"
 )
 
 // GrantRequest adds credits to an account as a new lot.
@@ -29,7 +31,13 @@ type ChargeRequest struct {
 	// estimate showed the user) instead of the one in force now.
 	PriceVersion string
 	Amount       Credits // a raw amount, only when Action is zero
-	Metadata     map[string]string
+	// Spender names who spends (an API key, a member, an agent): the
+	// charge is held to the spender's budgets (see [Ledger.SetBudget])
+	// and listed under it in statements and History. "" for none; else
+	// 1 to 255 bytes, no control characters, no '*', not beginning with
+	// '$'.
+	Spender  string
+	Metadata map[string]string
 }
 
 // HoldRequest reserves credits for work in flight.
@@ -37,14 +45,26 @@ type HoldRequest struct {
 	Key      string    // idempotency key (required)
 	Amount   Credits   // more than zero
 	Deadline time.Time // when the hold lapses by itself (zero = now + Options.HoldTTL)
-	Metadata map[string]string
+	Spender  string    // who the hold is for, as [ChargeRequest.Spender]: it counts against the spender's budgets while open
+	// MultiCapture lets the hold be captured several times, each capture
+	// at most what is left of it, until a capture with Final (or one that
+	// takes all that is left), a release or its deadline closes it. A
+	// hold without it closes at its first capture, as holds always did.
+	MultiCapture bool
+	Metadata     map[string]string
 }
 
-// CaptureRequest closes a hold by spending Amount of it; the rest goes back.
+// CaptureRequest spends Amount of an open hold. A capture closes the hold,
+// giving the rest back, unless the hold is a multi-capture one (see
+// [HoldRequest.MultiCapture]): such a hold stays open with the rest until
+// a capture with Final, or one that takes all that is left.
 type CaptureRequest struct {
-	Key      string  // idempotency key (required)
-	Hold     int64   // the hold's ID (its hold entry's ID)
-	Amount   Credits // more than zero and at most the hold's amount
+	Key    string  // idempotency key (required)
+	Hold   int64   // the hold's ID (its hold entry's ID)
+	Amount Credits // more than zero and at most what is left of the hold
+	// Final closes a multi-capture hold with this capture: the rest goes
+	// back. (A hold without MultiCapture closes at any capture.)
+	Final    bool
 	Metadata map[string]string
 }
 
@@ -130,10 +150,14 @@ func (l *Ledger) Charge(ctx context.Context, account string, r ChargeRequest) (r
 		e.Action, e.Resolution, e.Quantity, e.PriceVersion = q.Action, q.Resolution, q.Quantity, q.PriceVersion
 		e.Amount = -q.Total
 	}
+	if err := checkSpender("spender", r.Spender); err != nil {
+		return Entry{}, err
+	}
+	e.Spender = r.Spender
 	// The fingerprint is of the request, not the price: a retry of "one
 	// chat message" is the same request even if it lands on new prices.
 	e.RequestHash = requestHash(&Entry{Kind: KindCharge, Action: r.Action, Resolution: r.Resolution, Quantity: r.Quantity,
-		PriceVersion: r.PriceVersion, Amount: -r.Amount, Metadata: r.Metadata})
+		PriceVersion: r.PriceVersion, Amount: -r.Amount, Spender: r.Spender, Metadata: r.Metadata})
 	return l.run(ctx, &ob, OpCharge, account, r.Key, now, e, nil)
 }
 
@@ -159,25 +183,39 @@ func (l *Ledger) Hold(ctx context.Context, account string, r HoldRequest) (res E
 	if err := checkInstant("deadline", r.Deadline); err != nil {
 		return Entry{}, err
 	}
+	if err := checkSpender("spender", r.Spender); err != nil {
+		return Entry{}, err
+	}
 	now := l.Now()
 	deadline := utcMicro(r.Deadline)
 	if deadline.IsZero() {
 		deadline = now.Add(l.holdTTL)
 	}
-	e := Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: deadline, Metadata: r.Metadata}
-	e.RequestHash = requestHash(&Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: utcMicro(r.Deadline), Metadata: r.Metadata})
+	e := Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: deadline, Spender: r.Spender, MultiCapture: r.MultiCapture, Metadata: r.Metadata}
+	e.RequestHash = requestHash(&Entry{Kind: KindHold, Held: r.Amount, ExpiresAt: utcMicro(r.Deadline), Spender: r.Spender,
+		MultiCapture: r.MultiCapture, Metadata: r.Metadata})
+	return l.hold(ctx, &ob, OpHold, account, r.Key, r.Deadline, now, e)
+}
+
+// hold makes the hold entry e (of Hold, or of a job run): the deadline
+// given (zero: none was) is checked after the key.
+func (l *Ledger) hold(ctx context.Context, ob *observation, op Op, account, key string, given, now time.Time, e Entry) (Entry, error) {
 	// The deadline is checked after the key: a retry after the hold
 	// lapsed still gets the first result.
 	check := func(_ *AccountState, e *Entry) error {
 		if !e.ExpiresAt.After(e.Time) {
-			return inputErr("deadline", r.Deadline.Format(time.RFC3339Nano), "must be in the future")
+			return inputErr("deadline", given.Format(time.RFC3339Nano), "must be in the future")
 		}
 		return nil
 	}
-	return l.run(ctx, &ob, OpHold, account, r.Key, now, e, check)
+	return l.run(ctx, ob, op, account, key, now, e, check)
 }
 
-// Capture closes a hold, spending Amount of it and giving the rest back.
+// Capture spends Amount of an open hold. It closes the hold, giving the
+// rest back, unless the hold is a multi-capture one and the capture is
+// neither Final nor all that is left (see [CaptureRequest]). The entry's
+// Held is what the capture takes off the hold: Amount, or all that was
+// left of it when it closes.
 func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) (res Entry, err error) {
 	ob := l.begin(ctx, OpCapture, account, r.Key)
 	defer func() { ob.end(res, err) }()
@@ -189,7 +227,10 @@ func (l *Ledger) Capture(ctx context.Context, account string, r CaptureRequest) 
 	}
 	e := Entry{Kind: KindCapture, Hold: r.Hold, Amount: -r.Amount, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.closeHold(ctx, &ob, OpCapture, account, r.Key, e)
+	if r.Final {
+		e.RequestHash = fnv.New().U64(e.RequestHash).Str("final").Sum64()
+	}
+	return l.closeHold(ctx, &ob, OpCapture, account, r.Key, e, r.Final)
 }
 
 // Release closes a hold without spending it.
@@ -201,10 +242,12 @@ func (l *Ledger) Release(ctx context.Context, account string, r ReleaseRequest) 
 	}
 	e := Entry{Kind: KindRelease, Hold: r.Hold, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
-	return l.closeHold(ctx, &ob, OpRelease, account, r.Key, e)
+	return l.closeHold(ctx, &ob, OpRelease, account, r.Key, e, true)
 }
 
-func (l *Ledger) closeHold(ctx context.Context, ob *observation, op Op, account, key string, e Entry) (Entry, error) {
+// closeHold captures (e.Amount) or releases an open hold; final closes a
+// multi-capture hold. The entry carries the hold's spender.
+func (l *Ledger) closeHold(ctx context.Context, ob *observation, op Op, account, key string, e Entry, final bool) (Entry, error) {
 	if e.Hold <= 0 {
 		return Entry{}, inputErr("hold", fmt.Sprint(e.Hold), "must be a hold's ID")
 	}
@@ -218,7 +261,10 @@ func (l *Ledger) closeHold(ctx context.Context, ob *observation, op Op, account,
 		if -e.Amount > h.Amount {
 			return inputErr("amount", (-e.Amount).String(), fmt.Sprintf("exceeds the %s held by hold %d", h.Amount, e.Hold))
 		}
-		e.Held = -h.Amount
+		e.Spender, e.Held = h.Spender, -h.Amount
+		if h.Multi && !final {
+			e.Held = e.Amount // what it takes; all that is left closes the hold
+		}
 		return nil
 	}
 	r, err := l.run(ctx, ob, op, account, key, l.Now(), e, check)
@@ -275,6 +321,7 @@ func (l *Ledger) Refund(ctx context.Context, account string, r RefundRequest) (r
 	}
 	e := Entry{Kind: KindRefund, Reverses: r.Entry, Amount: r.Amount, Metadata: r.Metadata}
 	e.RequestHash = requestHash(&e)
+	e.Spender = target.Spender
 	check := func(s *AccountState, e *Entry) error {
 		left := -target.Amount - s.refunded[r.Entry]
 		if r.Amount == 0 {
@@ -419,6 +466,11 @@ func (o *operation) decide(s *AccountState, existing *Entry) ([]Entry, error) {
 	}
 	if err := o.l.checkFunds(work, account, e); err != nil {
 		return nil, err
+	}
+	if e.Spender != "" && (e.Kind == KindCharge || e.Kind == KindHold) {
+		if err := work.checkBudgets(account, e.Spender, -e.Amount+e.Held, e.Time); err != nil {
+			return nil, err
+		}
 	}
 	if e.Amount > 0 {
 		// Credits coming in must not wrap the balance around.

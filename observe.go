@@ -16,6 +16,11 @@ const (
 	OpCapture       Op = "capture"
 	OpRelease       Op = "release"
 	OpRefund        Op = "refund"
+	OpSetBudget     Op = "set_budget"
+	OpStartJob      Op = "start_job"
+	OpCompleteStep  Op = "complete_step"
+	OpFailJob       Op = "fail_job"
+	OpRetryStep     Op = "retry_step"
 	OpClaimFreeTier Op = "claim_free_tier"
 	OpRenew         Op = "renew"
 	OpSweep         Op = "sweep"
@@ -26,6 +31,9 @@ const (
 	OpFeed          Op = "feed"
 	OpAccounts      Op = "accounts"
 	OpConsume       Op = "consume" // a consumer's lease and position
+	OpBudgets       Op = "budgets"
+	OpUsage         Op = "usage"
+	OpJob           Op = "job"
 	OpVerify        Op = "verify"
 )
 

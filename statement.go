@@ -38,9 +38,16 @@ type Statement struct {
 	Opening  Credits     `json:"opening"`           // the balance when the period started
 	Granted  []GrantLine `json:"granted,omitempty"` // grants by source, in Source order
 	Refunded Credits     `json:"refunded"`          // refunds of charges and captures
-	Spent    []SpendLine `json:"spent,omitempty"`   // charges by action (raw amounts first), then captures
+	Spent    []SpendLine `json:"spent,omitempty"`   // charges by action (raw amounts first), then captures by action
 	Expired  Credits     `json:"expired"`           // lots that expired and what rollovers let expire
 	Closing  Credits     `json:"closing"`           // the balance at AsOf
+
+	// Spenders breaks the spending down by spender (see
+	// [ChargeRequest.Spender]): one line per spender that spent or was
+	// refunded in the period, in the order of their names. Spending with
+	// no spender has no line, so the lines' Spent add up to at most
+	// TotalSpent(); the rest had no spender.
+	Spenders []SpenderLine `json:"spenders,omitempty"`
 
 	// Carried is what rollovers moved into new lots (RollOverCarry). It is
 	// not a change of balance, and not part of the sum above.
@@ -59,13 +66,23 @@ type GrantLine struct {
 
 // SpendLine is the credits spent one way in a statement's period: charges
 // of one action (Action zero: charges of a raw amount), or captures of
-// holds (Kind capture).
+// holds (Kind capture) of one action (a job run's step captures its
+// estimate's lines by action; zero for any other capture).
 type SpendLine struct {
 	Kind     Kind    `json:"kind"`               // KindCharge or KindCapture
-	Action   Action  `json:"action,omitzero"`    // the action charged; zero for raw amounts and captures
+	Action   Action  `json:"action,omitzero"`    // the action charged or captured; zero for raw amounts and plain captures
 	Entries  int     `json:"entries"`            // how many charges or captures
 	Quantity int64   `json:"quantity,omitempty"` // units of the action, summed
 	Amount   Credits `json:"amount"`             // credits spent (a positive number)
+}
+
+// SpenderLine is what one spender spent in a statement's period: its
+// charges and the captures of its holds, and the refunds of them.
+type SpenderLine struct {
+	Spender  string  `json:"spender"`
+	Entries  int     `json:"entries"`  // how many charges and captures
+	Spent    Credits `json:"spent"`    // credits charged and captured (a positive number)
+	Refunded Credits `json:"refunded"` // credits refunded of those charges and captures
 }
 
 // TotalGranted is the sum of the Granted lines.
@@ -118,7 +135,7 @@ func (l *Ledger) Statement(ctx context.Context, account string, period Period) (
 	if now.Before(period.End) {
 		st.AsOf = now
 	}
-	sum := statementSums{granted: map[Source]*GrantLine{}, spent: map[spendKey]*SpendLine{}}
+	sum := statementSums{granted: map[Source]*GrantLine{}, spent: map[spendKey]*SpendLine{}, spenders: map[string]*SpenderLine{}}
 
 	running := state.balance() // the recorded balance at version
 	endReached := false        // stopped at an entry stamped at or after period.End
@@ -201,6 +218,9 @@ func (l *Ledger) Statement(ctx context.Context, account string, period Period) (
 	}) {
 		st.Spent = append(st.Spent, *sum.spent[k])
 	}
+	for _, name := range slices.Sorted(maps.Keys(sum.spenders)) {
+		st.Spenders = append(st.Spenders, *sum.spenders[name])
+	}
 	return st, nil
 }
 
@@ -212,7 +232,17 @@ type spendKey struct {
 type statementSums struct {
 	granted                    map[Source]*GrantLine
 	spent                      map[spendKey]*SpendLine
+	spenders                   map[string]*SpenderLine
 	refunded, expired, carried Credits
+}
+
+func (s *statementSums) spender(name string) *SpenderLine {
+	line := s.spenders[name]
+	if line == nil {
+		line = &SpenderLine{Spender: name}
+		s.spenders[name] = line
+	}
+	return line
 }
 
 // add puts one entry on its line. Every kind that moves credits has a
@@ -231,11 +261,19 @@ func (s *statementSums) add(e *Entry) error {
 		g.Amount, err = g.Amount.Add(e.Amount)
 	case KindRefund:
 		s.refunded, err = s.refunded.Add(e.Amount)
-	case KindCharge, KindCapture:
-		k := spendKey{kind: e.Kind}
-		if e.Kind == KindCharge {
-			k.action = e.Action
+		if err == nil && e.Spender != "" {
+			line := s.spender(e.Spender)
+			line.Refunded, err = line.Refunded.Add(e.Amount)
 		}
+	case KindCharge, KindCapture:
+		if e.Spender != "" {
+			sl := s.spender(e.Spender)
+			sl.Entries++
+			if sl.Spent, err = sl.Spent.Sub(e.Amount); err != nil {
+				return err
+			}
+		}
+		k := spendKey{kind: e.Kind, action: e.Action}
 		line := s.spent[k]
 		if line == nil {
 			line = &SpendLine{Kind: k.kind, Action: k.action}
@@ -252,7 +290,7 @@ func (s *statementSums) add(e *Entry) error {
 		if err == nil && e.Kind == KindRollover {
 			s.carried, err = s.carried.Add(e.Carried)
 		}
-	case KindHold, KindRelease, KindClaim, KindNotice:
+	case KindHold, KindRelease, KindClaim, KindNotice, KindBudget:
 		if e.Amount != 0 {
 			return fmt.Errorf("entry %d: a %s entry with amount %s", e.ID, e.Kind, e.Amount)
 		}

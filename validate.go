@@ -114,6 +114,11 @@ func checkQuery(q *HistoryQuery) error {
 			return inputErr("kinds", k.String(), "unknown entry kind")
 		}
 	}
+	if q.Spender != "" {
+		if err := checkScope("spender", q.Spender); err != nil {
+			return err
+		}
+	}
 	if err := checkInstant("since", q.Since); err != nil {
 		return err
 	}

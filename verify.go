@@ -250,6 +250,12 @@ func stateDiff(stored, rebuilt *AccountState) string {
 	if stored.topUps != rebuilt.topUps {
 		differ("auto top-ups", stored.topUps, rebuilt.topUps)
 	}
+	if !slices.Equal(stored.budgets, rebuilt.budgets) {
+		differ("budgets", len(stored.budgets), len(rebuilt.budgets))
+	}
+	if !(&AccountState{spends: stored.spends}).Equal(&AccountState{spends: rebuilt.spends}) {
+		differ("budget windows' spending", len(stored.spends), len(rebuilt.spends))
+	}
 	if len(d) == 0 && !stored.Equal(rebuilt) {
 		d = append(d, "its content") // a field added to Equal but not here
 	}

@@ -25,6 +25,185 @@ func testConcurrency(t *testing.T, open func(*testing.T) credits.Backend) {
 	t.Run("same key", func(t *testing.T) { sameKey(t, open(t)) })
 	t.Run("same claim key", func(t *testing.T) { sameClaim(t, open(t)) })
 	t.Run("two claim keys", func(t *testing.T) { twoClaims(t, open(t)) })
+	t.Run("one spender's cap", func(t *testing.T) { oneSpendersCap(t, open(t)) })
+	t.Run("jobs of one key", func(t *testing.T) { jobsOfOneKey(t, open(t)) })
+}
+
+// oneSpendersCap runs 64 goroutines, over four Ledgers on the backend, of
+// charges, multi-capture holds captured in parts, and holds released, all
+// for one spender with a daily cap, on an account with credits for all of
+// them: only the cap refuses them, and it is never exceeded, whatever the
+// interleaving.
+func oneSpendersCap(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	ledgers := instancesOf(b)
+	l := ledgers[0]
+	const account, spender, capped = "capped ⛁", "key_hot", 60 * credits.Credit
+	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "seed", Amount: 100_000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.SetBudget(ctx, account, credits.BudgetRequest{Key: "cap", Spender: spender, Cap: capped, Window: credits.Day(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	refused, succeeded := 0, 0
+	atOnce(workers, func(g int) {
+		l := ledgers[g%len(ledgers)]
+		for i := range 6 {
+			key := fmt.Sprintf("w%d-op%d", g, i)
+			amount := credits.Credits(1+(g+i)%3) * credits.Credit
+			var err error
+			switch (g + i) % 3 {
+			case 0:
+				_, err = l.Charge(ctx, account, credits.ChargeRequest{Key: key, Amount: amount, Spender: spender})
+			case 1:
+				var h credits.Entry
+				if h, err = l.Hold(ctx, account, credits.HoldRequest{Key: key, Amount: 2 * amount, Spender: spender, MultiCapture: true}); err == nil {
+					if _, err = l.Capture(ctx, account, credits.CaptureRequest{Key: key + "-1", Hold: h.ID, Amount: amount}); err == nil {
+						_, err = l.Capture(ctx, account, credits.CaptureRequest{Key: key + "-2", Hold: h.ID, Amount: amount / 2, Final: true})
+					}
+				}
+			default:
+				var h credits.Entry
+				if h, err = l.Hold(ctx, account, credits.HoldRequest{Key: key, Amount: amount, Spender: spender}); err == nil {
+					_, err = l.Release(ctx, account, credits.ReleaseRequest{Key: key + "-r", Hold: h.ID})
+				}
+			}
+			mu.Lock()
+			switch {
+			case err == nil:
+				succeeded++
+			case errors.Is(err, credits.ErrBudgetExceeded):
+				refused++
+			default:
+				brokeOn(t, ruleBudgetConcurrent, "%s: %v", key, err)
+			}
+			mu.Unlock()
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	hist, err := history(ctx, t, l, account, credits.HistoryQuery{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHistory(t, account, hist, 0)
+	spent := checkCap(t, account, hist, spender, capped)
+	if refused == 0 || succeeded == 0 {
+		broke(t, ruleBudgetConcurrent, "%d operations succeeded and %d were refused: the cap of %s was never reached, or never let anything through", succeeded, refused, capped)
+	}
+	us, err := l.Usage(ctx, account, spender)
+	if err != nil || len(us) != 1 || us[0].Spent != spent || us[0].Held != 0 || us[0].Remaining != capped-spent {
+		broke(t, ruleUsage, "Usage(%q) after the goroutines: %+v, %v; the history says %s spent, nothing held", spender, us, err, spent)
+	}
+	checkStored(t, b, account, hist)
+}
+
+// instancesOf returns Ledgers on b, as instances of a service: each
+// batches its own writes of an account (group commit), and the backend
+// must serialize theirs.
+func instancesOf(b credits.Backend) []*credits.Ledger {
+	clock := NewClock(start)
+	ledgers := make([]*credits.Ledger, instances)
+	for i := range ledgers {
+		ledgers[i] = newLedger(b, clock, nil)
+	}
+	return ledgers
+}
+
+// checkCap checks, entry by entry, that a spender's charges and captures
+// and open holds never add up to more than capped (a budget set before
+// the history's spending, in one window), and returns what it spent.
+func checkCap(t failer, account string, hist []credits.Entry, spender string, capped credits.Credits) credits.Credits {
+	t.Helper()
+	var spent, held credits.Credits
+	for _, e := range hist {
+		if e.Spender != spender {
+			continue
+		}
+		switch e.Kind {
+		case credits.KindCharge, credits.KindCapture:
+			spent -= e.Amount
+		}
+		held += e.Held
+		if spent+held > capped && (e.Kind == credits.KindCharge || e.Kind == credits.KindHold) {
+			broke(t, ruleBudgetConcurrent, "account %q: after entry %d (%s), spender %q has %s spent and %s held, over its cap of %s\n%s",
+				account, e.ID, e.Kind, spender, spent, held, capped, describe(hist))
+		}
+	}
+	return spent
+}
+
+// checkStored checks that the backend's stored state is Rebuild of the
+// history.
+func checkStored(t failer, b credits.Backend, account string, hist []credits.Entry) {
+	t.Helper()
+	rebuilt, err := credits.Rebuild(hist)
+	if err != nil {
+		broke(t, ruleRebuild, "account %q: %v", account, err)
+	}
+	stored, err := b.Load(context.Background(), account)
+	if err != nil {
+		broke(t, ruleRebuild, "account %q: Load: %v", account, err)
+	}
+	if !rebuilt.Equal(stored) {
+		broke(t, ruleRebuild, "account %q: the stored state (version %d) differs from Rebuild of its %d entries", account, stored.Version(), len(hist))
+	}
+}
+
+// jobsOfOneKey starts 16 job runs of one API key at once, over four
+// Ledgers on the backend, each run to its end: its budget lets three
+// through, however they interleave.
+func jobsOfOneKey(t *testing.T, b credits.Backend) {
+	ctx := context.Background()
+	ledgers := instancesOf(b)
+	l := ledgers[0]
+	const account, spender, runs = "jobs ⚙", "key_jobs", 16
+	est := jobEstimates()[2] // 15 credits
+	capped := 3*est.Total + est.Total/2
+	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "seed", Amount: 10_000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.SetBudget(ctx, account, credits.BudgetRequest{Key: "cap", Spender: spender, Cap: capped, Window: credits.Month(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, runs)
+	atOnce(runs, func(i int) {
+		run, err := ledgers[i%len(ledgers)].StartJob(ctx, account, credits.JobRequest{Key: fmt.Sprintf("job-%d", i), Estimate: est, Spender: spender})
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		for _, st := range run.Steps {
+			if _, err := run.Complete(ctx, st.Step); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", st.Step, err)
+				return
+			}
+		}
+		if run.Status != credits.JobCompleted {
+			errs[i] = fmt.Errorf("run %d ended %s", i, run.Status)
+		}
+	})
+	started := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			started++
+		case !errors.Is(err, credits.ErrBudgetExceeded):
+			broke(t, ruleBudgetConcurrent, "job %d: %v, want success or ErrBudgetExceeded", i, err)
+		}
+	}
+	hist, err := history(ctx, t, l, account, credits.HistoryQuery{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHistory(t, account, hist, 0)
+	spent := checkCap(t, account, hist, spender, capped)
+	if started != 3 || spent != 3*est.Total {
+		broke(t, ruleBudgetConcurrent, "%d runs of %s under a cap of %s: %d ran, %s spent; want 3 runs and %s\n%s", runs, est.Total, capped, started, spent, 3*est.Total, describe(hist))
+	}
+	checkStored(t, b, account, hist)
 }
 
 const (
@@ -189,14 +368,14 @@ func requestOf(e credits.Entry) request {
 	case credits.KindGrant:
 		r.op, r.amount, r.source, r.expiresAt, r.priority, r.period = opGrant, e.Amount, e.Source, e.ExpiresAt, e.Priority, e.Period
 	case credits.KindCharge:
-		r.op = opCharge
+		r.op, r.spender = opCharge, e.Spender
 		if e.Action != 0 {
 			r.action, r.resolution, r.quantity, r.version = e.Action, e.Resolution, e.Quantity, e.PriceVersion
 		} else {
 			r.amount = -e.Amount
 		}
 	case credits.KindHold:
-		r.op, r.amount, r.expiresAt = opHold, e.Held, e.ExpiresAt
+		r.op, r.amount, r.expiresAt, r.spender, r.multi = opHold, e.Held, e.ExpiresAt, e.Spender, e.MultiCapture
 	case credits.KindCapture:
 		r.op, r.target, r.amount = opCapture, e.Hold, -e.Amount
 	case credits.KindRelease:

@@ -109,9 +109,13 @@ func filters(t *testing.T, b credits.Backend) {
 	must(l.Charge(ctx, account, credits.ChargeRequest{Key: "c2", Amount: credits.Credit / 3}))
 	clock.Advance(time.Hour + time.Microsecond)
 	t2 := l.Now()
-	h2 := must(l.Hold(ctx, account, credits.HoldRequest{Key: "h2", Amount: credits.Credit}))
+	h2 := must(l.Hold(ctx, account, credits.HoldRequest{Key: "h2", Amount: credits.Credit, Spender: "key ƒ"}))
 	must(l.Release(ctx, account, credits.ReleaseRequest{Key: "rel2", Hold: h2.ID}))
 	must(l.Grant(ctx, account, credits.GrantRequest{Key: "g2", Amount: credits.Credit, Source: credits.SourceAdjustment}))
+	sc := must(l.Charge(ctx, account, credits.ChargeRequest{Key: "c3", Amount: credits.Credit, Spender: "key ƒ"}))
+	must(l.Charge(ctx, account, credits.ChargeRequest{Key: "c4", Amount: credits.Credit, Spender: "agent"}))
+	must(l.Refund(ctx, account, credits.RefundRequest{Key: "r3", Entry: sc.ID}))
+	must(l.SetBudget(ctx, account, credits.BudgetRequest{Key: "b", Spender: "key ƒ", Cap: credits.Credit, Window: credits.Day(nil)}))
 
 	all, err := history(ctx, t, l, account, credits.HistoryQuery{}, 1000)
 	if err != nil {
@@ -137,11 +141,18 @@ func filters(t *testing.T, b credits.Backend) {
 		{Until: t1.Add(-time.Nanosecond)},
 		{Since: t0.Add(999 * time.Nanosecond), Until: t2.Add(1)},
 		{Since: t1.In(time.FixedZone("UTC-5", -5*3600)), Until: t2.In(time.FixedZone("UTC+9", 9*3600))},
+		// One spender's entries: its holds and their release, charges,
+		// refunds of them, its budget.
+		{Spender: "key ƒ"},
+		{Spender: "agent"},
+		{Spender: "nobody"},
+		{Spender: "key ƒ", Kinds: []credits.Kind{credits.KindCharge, credits.KindRefund}},
+		{Spender: "key ƒ", Since: t2, After: 2},
 	}
 	for _, q := range queries {
 		var want []credits.Entry
 		for _, e := range all {
-			if e.ID > q.After && (len(q.Kinds) == 0 || slices.Contains(q.Kinds, e.Kind)) &&
+			if e.ID > q.After && (len(q.Kinds) == 0 || slices.Contains(q.Kinds, e.Kind)) && (q.Spender == "" || e.Spender == q.Spender) &&
 				(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until)) {
 				want = append(want, e)
 			}
@@ -152,8 +163,8 @@ func filters(t *testing.T, b credits.Backend) {
 				broke(t, ruleFilters, "History(%+v): %v", q, err)
 			}
 			if diff := cmp.Diff(want, got, entryCmp...); diff != "" {
-				broke(t, ruleFilters, "History(kinds %v, since %s, until %s, after %d) in pages of %d (-want +got):\n%s",
-					q.Kinds, q.Since, q.Until, q.After, size, diff)
+				broke(t, ruleFilters, "History(kinds %v, since %s, until %s, spender %q, after %d) in pages of %d (-want +got):\n%s",
+					q.Kinds, q.Since, q.Until, q.Spender, q.After, size, diff)
 			}
 		}
 	}

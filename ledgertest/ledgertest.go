@@ -9,7 +9,9 @@
 // the doc comments of [credits.Ledger]'s methods): the balance is the sum
 // of the history; granted = spent + expired + balance; available credits
 // never go below minus the overdraft; no idempotency key is applied twice;
-// refunds never exceed their charge; a capture never exceeds its hold;
+// refunds never exceed their charge; a capture never exceeds what is left
+// of its hold; no spender goes over a budget's cap, however many write at
+// once; a job run pays each step once and a failure by its policy;
 // [credits.Rebuild] of the history equals the state the backend stores; a
 // failed operation changes nothing; and concurrent operations leave what
 // some serial order of them would. And those of subscriptions
@@ -64,15 +66,25 @@ import (
 //     America/New_York): the clock crosses period ends, Renew runs (now
 //     and then from several goroutines at once), plans change, the
 //     subscription is cancelled and resumed, a renewal with a changed past
-//     is refused, and statements are read over random periods. Each rapid
-//     case uses accounts of its own in the one backend. Its number of
-//     cases is rapid's flag: go test -rapid.checks=1000.
+//     is refused, and statements are read over random periods. Charges
+//     and holds name spenders (API keys, an agent); budgets are set,
+//     changed and removed for a spender, a group ("key_*", "*") or the
+//     default, per day, week or month in UTC, America/New_York or
+//     Asia/Kolkata, or per billing period, and the clock crosses their
+//     windows; Usage is read; holds may be multi-capture, captured in
+//     parts or with Final; job runs start, complete steps, fail by either
+//     policy, retry (holding again after a lapse) and are rebuilt with
+//     Ledger.Job as after a crash. Each rapid case uses accounts of its
+//     own in the one backend. Its number of cases is rapid's flag: go
+//     test -rapid.checks=1000.
 //   - concurrency: 64 goroutines charging, holding, capturing and
 //     releasing on one account, then on many; the same idempotency key
 //     sent from 16 goroutines at once; one claim key claimed from 16
-//     accounts at once.
+//     accounts at once; 64 goroutines charging, holding and capturing in
+//     parts for one spender with a cap; 16 job runs of one API key at once.
 //   - history: pagination with small limits while writes go on, filters by
-//     kind and time range, entries by ID, unknown accounts and entries.
+//     kind, time range and spender, entries by ID, unknown accounts and
+//     entries.
 //   - roundtrip: entries read back equal what the operations returned, to
 //     the microsecond and in UTC, with metadata at its size limits,
 //     Unicode account names and keys, and every field of every kind set.
@@ -176,7 +188,7 @@ const (
 	ruleReplay            = "a replayed idempotency key returns the first result and changes nothing"
 	ruleConflict          = "the same idempotency key with a different request is ErrIdempotencyConflict"
 	ruleRefundBound       = "refunds never exceed their charge"
-	ruleCaptureBound      = "a capture never exceeds its hold, and a hold closes once"
+	ruleCaptureBound      = "a capture never exceeds what is left of its hold, and a hold closes once"
 	ruleRebuild           = "Rebuild(history) equals the state the backend stores"
 	ruleOutcome           = "each operation succeeds or fails as the ledger's rules say, with the right error"
 	ruleReadBack          = "an entry reads back exactly as the operation returned it"
@@ -186,7 +198,7 @@ const (
 	ruleUnknown           = "an account with no entries has an empty history, a zero balance and the zero state; a missing entry is ErrEntryNotFound"
 	ruleEntryByKey        = "EntryByKey returns the entry the account stored under the key, or ErrEntryNotFound"
 	rulePages             = "following History's cursor visits every matching entry exactly once, in order"
-	ruleFilters           = "History's kind and time filters return exactly the matching entries, whatever the precision and zone of the bounds"
+	ruleFilters           = "History's kind, time and spender filters return exactly the matching entries, whatever the precision and zone of the bounds"
 	ruleSerial            = "concurrent operations leave the state of some serial order of them"
 	ruleSameKeyConcurrent = "one idempotency key sent concurrently is applied once, and every sender gets its entry"
 	ruleClaimOnce         = "a free-tier claim key is taken by one account only"
@@ -204,6 +216,15 @@ const (
 	ruleConsumerResume    = "a consumer restarted or taken over goes on from its stored position, skipping nothing"
 	ruleCancelled         = "a cancelled context fails and changes nothing"
 	ruleAliasing          = "an entry returned to the caller shares no memory with the stored history"
+
+	// The rules of spenders, budgets, multi-capture and job runs.
+	ruleSpenderCarried   = "captures, releases and lapses of a hold carry its spender; a refund, the refunded entry's"
+	ruleBudgetCap        = "a charge or hold that would take a spender over a budget's cap fails with ErrBudgetExceeded, and no other does"
+	ruleBudgetError      = "a *BudgetExceededError names the spender, the budget, its cap and window, what is spent and held in it, and when it resets"
+	ruleUsage            = "Usage reports each budget of a spender: what is spent and held in its window, its cap, what remains and when it resets"
+	ruleBudgetConcurrent = "concurrent charges, holds and job runs of one spender never take it over its cap"
+	ruleJobSteps         = "a job run captures each step's lines once, at its estimate's prices, and a failure pays what its policy says"
+	ruleJobResume        = "Ledger.Job rebuilds a job run from the entries alone"
 
 	// The rules of subscriptions, rollover and statements.
 	ruleRenewOnce         = "each period that has started is granted exactly once, with its plan's credits, however many callers renew at once"
@@ -416,6 +437,21 @@ func describe(entries []credits.Entry) string {
 		}
 		if e.Reverses != 0 {
 			fmt.Fprintf(&b, " reverses=%d", e.Reverses)
+		}
+		if e.Spender != "" || e.Kind == credits.KindBudget {
+			fmt.Fprintf(&b, " spender=%q", e.Spender)
+		}
+		if e.MultiCapture {
+			b.WriteString(" multi")
+		}
+		if e.Action != 0 && e.Kind == credits.KindCapture {
+			fmt.Fprintf(&b, " action=%s", e.Action)
+		}
+		if e.Kind == credits.KindBudget {
+			fmt.Fprintf(&b, " cap=%s window=%s zone=%q", e.Cap, e.Window, e.Zone)
+		}
+		if e.Failure != 0 {
+			fmt.Fprintf(&b, " failure=%s", e.Failure)
 		}
 		if e.Key != "" {
 			fmt.Fprintf(&b, " key=%q", e.Key)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/avstudio/credits"
@@ -27,10 +28,16 @@ const (
 	opRelease
 	opRefund
 	opClaim
+	opBudget
+	opStartJob
+	opCompleteStep
+	opFailJob
+	opRetryStep
 )
 
 func (k opKind) String() string {
-	return [...]string{"?", "grant", "charge", "hold", "capture", "release", "refund", "claim"}[k]
+	return [...]string{"?", "grant", "charge", "hold", "capture", "release", "refund", "claim", "budget",
+		"start_job", "complete_step", "fail_job", "retry_step"}[k]
 }
 
 // request is one operation as a caller sends it. Two requests under one
@@ -53,6 +60,22 @@ type request struct {
 	target     int64  // capture, release: the hold; refund: the entry
 	note       string // metadata {"note": note}, none if ""
 	bigMeta    bool   // metadata over the limit of keys: always invalid input
+
+	spender string // charge, hold, start_job: the spender; budget: its scope
+	multi   bool   // hold: MultiCapture
+	final   bool   // capture: Final
+
+	// budget: the cap and window, or a removal
+	capped credits.Credits
+	window credits.WindowUnit
+	zone   string // an IANA name, "" for UTC
+	sub    string // billing_period: the subscription
+	remove bool
+
+	// job runs: key is the job's key
+	estimate int                 // start_job: the index of the estimate in jobEstimates
+	step     credits.JobStep     // complete_step, retry_step; fail_job: the failure's step
+	failure  credits.FailureKind // fail_job
 }
 
 func (r request) metadata() map[string]string {
@@ -92,6 +115,21 @@ func (r request) String() string {
 	if r.note != "" {
 		s += fmt.Sprintf(" note=%q", r.note)
 	}
+	if r.spender != "" || r.op == opBudget {
+		s += fmt.Sprintf(" spender=%q", r.spender)
+	}
+	if r.multi {
+		s += " multi"
+	}
+	if r.final {
+		s += " final"
+	}
+	if r.op == opBudget {
+		s += fmt.Sprintf(" cap=%s window=%s zone=%q sub=%q remove=%v", r.capped, r.window, r.zone, r.sub, r.remove)
+	}
+	if r.op >= opStartJob {
+		s += fmt.Sprintf(" estimate=%d step=%s failure=%s", r.estimate, r.step, r.failure)
+	}
 	if r.bigMeta {
 		s += " metadata=17 keys"
 	}
@@ -105,7 +143,8 @@ type outcome struct {
 	entry     credits.Entry
 	err       error
 	shortfall credits.Credits
-	replay    bool // the entry is the first result of the same request
+	over      *credits.BudgetExceededError // ErrBudgetExceeded: the details the error must carry
+	replay    bool                         // the entry is the first result of the same request
 }
 
 // model is every account of one state-machine case, and the claim keys.
@@ -114,6 +153,7 @@ type model struct {
 	claims    map[string]string // claim key -> the account that took it
 	overdraft map[string]credits.Credits
 	ttl       time.Duration
+	jobs      map[[2]string]*mJob // (account, key) -> the job run started under it
 }
 
 type mLot struct {
@@ -131,9 +171,11 @@ type mDraw struct {
 
 type mHold struct {
 	id       int64
-	amount   credits.Credits
+	amount   credits.Credits // what is left of it
 	deadline time.Time
 	draws    []mDraw
+	spender  string
+	multi    bool
 }
 
 type mKey struct {
@@ -151,17 +193,19 @@ type mAccount struct {
 	debt     credits.Credits
 	refunded map[int64]credits.Credits // charge or capture ID -> refunded so far
 	keys     map[string]mKey
-	claimed  *request // the free-tier claim that succeeded
+	claimed  *request        // the free-tier claim that succeeded
+	budgets  []mBudget       // by scope
+	sums     map[string]mSum // the budgets' running sums, by name
 }
 
 func newModel(overdraft map[string]credits.Credits) *model {
-	return &model{accounts: make(map[string]*mAccount), claims: make(map[string]string), overdraft: overdraft, ttl: holdTTL}
+	return &model{accounts: make(map[string]*mAccount), claims: make(map[string]string), overdraft: overdraft, ttl: holdTTL, jobs: make(map[[2]string]*mJob)}
 }
 
 func (m *model) account(name string) *mAccount {
 	a := m.accounts[name]
 	if a == nil {
-		a = &mAccount{name: name, refunded: make(map[int64]credits.Credits), keys: make(map[string]mKey)}
+		a = &mAccount{name: name, refunded: make(map[int64]credits.Credits), keys: make(map[string]mKey), sums: make(map[string]mSum)}
 		m.accounts[name] = a
 	}
 	return a
@@ -178,6 +222,8 @@ func (a *mAccount) clone() *mAccount {
 	}
 	c.refunded = maps.Clone(a.refunded)
 	c.keys = maps.Clone(a.keys)
+	c.budgets = slices.Clone(a.budgets)
+	c.sums = maps.Clone(a.sums)
 	return &c
 }
 
@@ -300,6 +346,28 @@ func (a *mAccount) reserve(amount credits.Credits, now time.Time) []mDraw {
 	return draws
 }
 
+// captureSome spends amount of hold id, its draws in order, and leaves
+// the hold open with the rest.
+func (a *mAccount) captureSome(id int64, amount credits.Credits) {
+	h := &a.holds[slices.IndexFunc(a.holds, func(h mHold) bool { return h.id == id })]
+	h.amount -= amount
+	var left []mDraw
+	for _, d := range h.draws {
+		take := min(d.amount, amount)
+		amount -= take
+		d.amount -= take
+		if d.lot == 0 {
+			a.debt += take
+		} else {
+			a.lot(d.lot).reserved -= take
+		}
+		if d.amount > 0 {
+			left = append(left, d)
+		}
+	}
+	h.draws = left
+}
+
 // closeHold spends capture of hold id, its draws in order, and gives the
 // rest back to the lots it came from.
 func (a *mAccount) closeHold(id int64, capture credits.Credits) {
@@ -407,7 +475,7 @@ func (a *mAccount) settle(now time.Time) []credits.Entry {
 		}
 		h := lapsing[k]
 		a.closeHold(h.id, 0)
-		a.record(credits.Entry{Kind: credits.KindExpire, Hold: h.id, Held: -h.amount}, h.deadline)
+		a.record(credits.Entry{Kind: credits.KindExpire, Hold: h.id, Held: -h.amount, Spender: h.spender}, h.deadline)
 		since = h.deadline
 	}
 	return slices.Clone(a.entries[first:])
@@ -425,6 +493,9 @@ func (a *mAccount) settled(now time.Time) *mAccount {
 func (m *model) do(r request, now time.Time) outcome {
 	if r.op == opClaim {
 		return m.claim(r, now)
+	}
+	if r.op >= opStartJob {
+		panic("ledgertest: job runs go through model.job")
 	}
 	if invalid(r) {
 		return outcome{err: credits.ErrInvalidInput}
@@ -452,7 +523,7 @@ func (m *model) do(r request, now time.Time) outcome {
 	}
 	a := stored.clone()
 	a.settle(now)
-	e := credits.Entry{Key: r.key, Metadata: r.metadata()}
+	e := credits.Entry{Key: r.key, Metadata: r.metadata(), Spender: r.spender}
 	switch r.op {
 	case opGrant:
 		if !r.expiresAt.IsZero() && !r.expiresAt.After(now) {
@@ -481,7 +552,11 @@ func (m *model) do(r request, now time.Time) outcome {
 		if sf := m.shortfall(a, -e.Amount, now); sf > 0 {
 			return outcome{err: credits.ErrInsufficientCredits, shortfall: sf}
 		}
+		if over := a.overBudget(r.spender, -e.Amount, now); over != nil {
+			return outcome{err: credits.ErrBudgetExceeded, over: over}
+		}
 		a.spend(-e.Amount, now)
+		a.addSpent(r.spender, -e.Amount, now)
 	case opHold:
 		deadline := r.expiresAt
 		if deadline.IsZero() {
@@ -489,11 +564,14 @@ func (m *model) do(r request, now time.Time) outcome {
 		} else if !deadline.After(now) {
 			return outcome{err: credits.ErrInvalidInput}
 		}
-		e.Kind, e.Held, e.ExpiresAt = credits.KindHold, r.amount, deadline
+		e.Kind, e.Held, e.ExpiresAt, e.MultiCapture = credits.KindHold, r.amount, deadline, r.multi
 		if sf := m.shortfall(a, r.amount, now); sf > 0 {
 			return outcome{err: credits.ErrInsufficientCredits, shortfall: sf}
 		}
-		a.holds = append(a.holds, mHold{id: a.nextID(), amount: r.amount, deadline: deadline, draws: a.reserve(r.amount, now)})
+		if over := a.overBudget(r.spender, r.amount, now); over != nil {
+			return outcome{err: credits.ErrBudgetExceeded, over: over}
+		}
+		a.holds = append(a.holds, mHold{id: a.nextID(), amount: r.amount, deadline: deadline, draws: a.reserve(r.amount, now), spender: r.spender, multi: r.multi})
 	case opCapture, opRelease:
 		i := slices.IndexFunc(a.holds, func(h mHold) bool { return h.id == r.target })
 		if i < 0 {
@@ -506,11 +584,19 @@ func (m *model) do(r request, now time.Time) outcome {
 		if r.amount > h.amount {
 			return outcome{err: credits.ErrInvalidInput}
 		}
-		e.Kind, e.Hold, e.Held, e.Amount = credits.KindCapture, h.id, -h.amount, -r.amount
+		e.Kind, e.Hold, e.Held, e.Amount, e.Spender = credits.KindCapture, h.id, -h.amount, -r.amount, h.spender
 		if r.op == opRelease {
 			e.Kind = credits.KindRelease
 		}
-		a.closeHold(h.id, r.amount)
+		if r.op == opCapture && h.multi && !r.final && r.amount < h.amount {
+			e.Held = -r.amount
+			a.captureSome(h.id, r.amount)
+		} else {
+			a.closeHold(h.id, r.amount)
+		}
+		if r.op == opCapture {
+			a.addSpent(h.spender, r.amount, now)
+		}
 	case opRefund:
 		charged := -stored.entries[r.target-1].Amount
 		left := charged - a.refunded[r.target]
@@ -521,9 +607,18 @@ func (m *model) do(r request, now time.Time) outcome {
 		if left == 0 || amount > left {
 			return outcome{err: credits.ErrNotRefundable}
 		}
-		e.Kind, e.Reverses, e.Amount = credits.KindRefund, r.target, amount
+		e.Kind, e.Reverses, e.Amount, e.Spender = credits.KindRefund, r.target, amount, stored.entries[r.target-1].Spender
 		a.refunded[r.target] += amount
 		a.addCredits(mLot{id: a.nextID(), source: credits.SourceRefund, remaining: amount})
+	case opBudget:
+		if r.remove && a.budgetIndex(r.spender) < 0 {
+			return outcome{err: credits.ErrInvalidInput}
+		}
+		e.Kind = credits.KindBudget
+		if !r.remove {
+			e.Cap, e.Window, e.Zone, e.Subscription = r.capped, r.window, r.zone, r.sub
+		}
+		a.applyBudget(e, a.nextID(), now)
 	}
 	e = a.record(e, now)
 	a.keys[r.key] = mKey{r, e.ID}
@@ -576,7 +671,7 @@ func (m *model) sweep(account string, now time.Time) []credits.Entry {
 // invalid reports the requests the ledger refuses before looking at the
 // account. The suite only makes invalid requests of these few kinds.
 func invalid(r request) bool {
-	if r.bigMeta || r.key == "" {
+	if r.bigMeta || r.key == "" || strings.ContainsRune(r.spender, '*') && r.op != opBudget {
 		return true
 	}
 	switch r.op {

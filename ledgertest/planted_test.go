@@ -3,6 +3,7 @@ package ledgertest_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,6 +275,88 @@ func (b keysAnyAccount) EntryByKey(ctx context.Context, account, key string) (cr
 	return b.MemoryBackend.EntryByKey(ctx, account, key)
 }
 
+// checksBudgetsOutside checks budgets outside the atomic step, as a
+// service that reads a spender's usage and then charges does: it runs the
+// decision on a snapshot loaded outside the account's lock and returns a
+// budget refusal from there; inside the lock it runs the decision with
+// every cap lifted (and puts the caps back in the state stored), so
+// nothing there refuses a budget. Serially it is right; concurrently two
+// writers can both pass the check of one snapshot.
+type checksBudgetsOutside struct{ *credits.MemoryBackend }
+
+func (b checksBudgetsOutside) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b checksBudgetsOutside) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	snap, err := b.Load(ctx, account)
+	if err != nil {
+		return err
+	}
+	var existing *credits.Entry
+	if key != "" {
+		if e, err := b.EntryByKey(ctx, account, key); err == nil {
+			existing = &e
+		}
+	}
+	if _, err := decide(snap, existing); errors.Is(err, credits.ErrBudgetExceeded) {
+		return err
+	}
+	time.Sleep(100 * time.Microsecond) // let another writer in, as a round trip to the service would
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+		lifted, caps, err := withCaps(s, nil)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := decide(lifted, existing)
+		if err != nil {
+			return nil, err
+		}
+		back, _, err := withCaps(lifted, caps)
+		if err != nil {
+			return nil, err
+		}
+		*s = *back
+		return entries, nil
+	})
+}
+
+// withCaps returns a copy of s whose budgets' caps are lifted (caps nil),
+// or put back (caps as the lifting returned them), and the caps it found,
+// by budget entry. It edits the state's JSON: the caps are the core's.
+func withCaps(s *credits.AccountState, caps map[string]json.Number) (*credits.AccountState, map[string]json.Number, error) {
+	blob, err := s.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(blob))
+	dec.UseNumber()
+	var j map[string]any
+	if err := dec.Decode(&j); err != nil {
+		return nil, nil, err
+	}
+	found := make(map[string]json.Number)
+	budgets, _ := j["budgets"].([]any)
+	for _, x := range budgets {
+		bm := x.(map[string]any)
+		id := fmt.Sprint(bm["scope"], "@", bm["entry"])
+		found[id], _ = bm["cap"].(json.Number)
+		if caps == nil {
+			bm["cap"] = json.Number("9000000000000")
+		} else if c, ok := caps[id]; ok {
+			bm["cap"] = c
+		}
+	}
+	if blob, err = json.Marshal(j); err != nil {
+		return nil, nil, err
+	}
+	out := new(credits.AccountState)
+	if err := out.UnmarshalBinary(blob); err != nil {
+		return nil, nil, err
+	}
+	return out, found, nil
+}
+
 // naiveFeed numbers entries when their write starts, as a database
 // sequence does, and its Feed returns the entries numbered above the
 // cursor: a write that takes longer commits after a later-numbered one was
@@ -356,7 +440,7 @@ func (b sharedConsumer) SaveConsumer(ctx context.Context, rec credits.ConsumerRe
 
 var planted = map[string]struct {
 	open  func() credits.Backend
-	rules []string // the suite's report must name each
+	rules []string // the suite's report must name each (one of "rule | rule" alternatives)
 }{
 	// (The state machine fails on it too, under whichever rule its random
 	// sequence breaks first: a replay, a conflict.)
@@ -394,11 +478,32 @@ var planted = map[string]struct {
 	"local times": {func() credits.Backend { return localTimes{credits.NewMemoryBackend()} }, []string{
 		"entry times read back in UTC, to the microsecond",
 	}},
+	"checks budgets outside the decision": {func() credits.Backend { return checksBudgetsOutside{credits.NewMemoryBackend()} }, []string{
+		"concurrent charges, holds and job runs of one spender never take it over its cap",
+	}},
 	"keys the last entry": {func() credits.Backend {
 		return keysLastEntry{credits.NewMemoryBackend(), new(sync.Mutex), make(map[[2]string]credits.Entry)}
 	}, []string{
-		"each period that has started is granted exactly once, with its plan's credits, however many callers renew at once",
+		// A renewal in two lots, or a job step's captures (the key on
+		// the first), whichever the state machine meets first.
+		"each period that has started is granted exactly once, with its plan's credits, however many callers renew at once" +
+			" | Ledger.Job rebuilds a job run from the entries alone",
 	}},
+}
+
+// plantedOnly names, for a planted bug that only some of the suite's
+// subtests can see (a race the state machine's one goroutine never makes,
+// a feed's order), those subtests: the child runs only them, so that the
+// whole run, under -race too, stays short. The state machine of every
+// other bug runs its 100 cases.
+var plantedOnly = map[string]string{
+	"unserialized":                          "concurrency",
+	"checks budgets outside the decision":   "concurrency",
+	"numbers entries before they commit":    "feed",
+	"decides a batch on its starting state": "concurrency|history",
+	"shares a consumer":                     "consumers",
+	"local times":                           "roundtrip|history",
+	"loses state":                           "statemachine|concurrency|history|roundtrip", // not the consumers', which wait 30 s for a broken backend
 }
 
 const plantedEnv = "LEDGERTEST_PLANTED_BUG"
@@ -412,7 +517,11 @@ func TestPlantedBugs(t *testing.T) {
 	}
 	for name, bug := range planted {
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestPlantedBug$", "-test.count=1", "-test.timeout=300s",
+			run := "^TestPlantedBug$"
+			if only, ok := plantedOnly[name]; ok {
+				run += "/^(" + only + ")$"
+			}
+			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.count=1", "-test.timeout=300s",
 				"-rapid.nofailfile", "-rapid.shrinktime=3s", "-rapid.checks=100")
 			cmd.Env = append(os.Environ(), plantedEnv+"="+name)
 			out, err := cmd.CombinedOutput()
@@ -424,7 +533,11 @@ func TestPlantedBugs(t *testing.T) {
 				t.Fatalf("the child process failed, but not in the suite:\n%s", out)
 			}
 			for _, rule := range bug.rules {
-				if !bytes.Contains(out, []byte("rule: "+rule)) {
+				found := false
+				for _, alt := range strings.Split(rule, " | ") {
+					found = found || bytes.Contains(out, []byte("rule: "+alt))
+				}
+				if !found {
 					t.Errorf("on a backend that %s, the suite did not report %q; its output:\n%s", name, rule, out)
 				}
 			}

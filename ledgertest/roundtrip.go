@@ -75,10 +75,61 @@ func roundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, clock *Cloc
 	do(l.Refund(ctx, account, credits.RefundRequest{Key: "refund rest", Entry: capture.ID}))
 	do(l.ClaimFreeTier(ctx, account, "claim of "+account))
 	do(l.Hold(ctx, account, credits.HoldRequest{Key: "hold 3", Amount: credits.Credit, Deadline: clock.Now().Add(30 * time.Minute)}))
+
+	// Spenders, budgets, multi-capture holds and job runs: every field
+	// they add.
+	doAll := func(es []credits.Entry, err error) []credits.Entry {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("operation %d: %v", len(made)+1, err)
+		}
+		made = append(made, es...)
+		return es
+	}
+	do(l.Grant(ctx, account, credits.GrantRequest{Key: "for jobs", Amount: 200 * credits.Credit, Source: credits.SourceTopUp}))
+	loc := newYork()
+	do(l.SetBudget(ctx, account, credits.BudgetRequest{Key: "budget key", Spender: "clé ✓", Cap: 90*credits.Credit + 7, Window: credits.Week(loc),
+		Metadata: map[string]string{"why": "a team's key"}}))
+	do(l.SetBudget(ctx, account, credits.BudgetRequest{Key: "budget group", Spender: "clé*", Cap: 100 * credits.Credit, Window: credits.BillingPeriod("round trip ✓")}))
+	do(l.SetBudget(ctx, account, credits.BudgetRequest{Key: "budget default", Cap: 0, Window: credits.Day(nil)}))
+	do(l.Charge(ctx, account, credits.ChargeRequest{Key: "spender charge", Action: credits.ChatMessage, Spender: "clé ✓"}))
+	multi := do(l.Hold(ctx, account, credits.HoldRequest{Key: "multi", Amount: 6 * credits.Credit, Spender: "clé ✓", MultiCapture: true, Deadline: clock.Now().Add(3 * time.Hour)}))
+	do(l.Capture(ctx, account, credits.CaptureRequest{Key: "multi 1", Hold: multi.ID, Amount: 2 * credits.Credit}))
+	do(l.Capture(ctx, account, credits.CaptureRequest{Key: "multi 2", Hold: multi.ID, Amount: credits.Credit, Final: true}))
+	do(l.SetBudget(ctx, account, credits.BudgetRequest{Key: "budget removed", Remove: true}))
+	run, err := l.StartJob(ctx, account, credits.JobRequest{Key: "job ✓", Estimate: jobEstimates()[0], Spender: "clé ✓",
+		Deadline: clock.Now().Add(2 * time.Hour), Metadata: map[string]string{"job": "42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(l.Entry(ctx, account, run.Holds[0]))
+	doAll(run.Complete(ctx, credits.StepUploads))
+	doAll(run.Complete(ctx, credits.StepAICreation))
+	doAll(run.Complete(ctx, credits.StepRender))
+	doAll(run.Fail(ctx, credits.JobFailure{Kind: credits.FailureProvider, Step: credits.StepRender, Metadata: map[string]string{"why": "broken file"}}))
+	cancelled, err := l.StartJob(ctx, account, credits.JobRequest{Key: "job ✗", Estimate: jobEstimates()[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(l.Entry(ctx, account, cancelled.Holds[0]))
+	doAll(cancelled.Fail(ctx, credits.JobFailure{Kind: credits.FailureUserCancel, Step: credits.StepUploads}))
+
 	clock.Advance(time.Hour + 1500*time.Nanosecond)
 	swept, err := l.Sweep(ctx, account)
 	if err != nil || len(swept) != 2 {
 		t.Fatalf("Sweep after a lot expired and a hold lapsed: %d entries, %v; want 2", len(swept), err)
+	}
+	kinds := map[credits.Kind]bool{}
+	var sawLines, sawFailure, sawMulti, sawZone bool
+	for _, e := range made {
+		kinds[e.Kind] = true
+		sawLines = sawLines || len(e.Lines) > 0
+		sawFailure = sawFailure || e.Failure != 0
+		sawMulti = sawMulti || e.MultiCapture
+		sawZone = sawZone || e.Zone != ""
+	}
+	if !kinds[credits.KindBudget] || !sawLines || !sawFailure || !sawMulti || !sawZone {
+		t.Fatalf("the round trip does not cover every field: budget %v, lines %v, failure %v, multi-capture %v, zone %v", kinds[credits.KindBudget], sawLines, sawFailure, sawMulti, sawZone)
 	}
 	made = append(made, swept...)
 

@@ -43,6 +43,7 @@ type machine struct {
 	failed    bool                     // the last operation failed
 	subs      map[string]*subscription // account -> its subscription, if any
 	subCount  int
+	jobs      []*machineJob
 }
 
 // overdraftLimit is the overdraft of the case's third account.
@@ -88,6 +89,15 @@ func (m *machine) actions() map[string]func(*rapid.T) {
 		"cancel":        m.cancel,
 		"renew_past":    m.renewConflict,
 		"statement":     m.statement,
+		"budget":        m.budget,
+		"usage":         m.usage,
+		"start_job":     m.startJob,
+		"complete_step": m.completeStep,
+		"complete_more": m.completeStep,
+		"start_another": m.startJob,
+		"fail_job":      m.failJob,
+		"retry_step":    m.retryStep,
+		"resume_job":    m.resumeJob,
 		"":              m.check,
 	}
 }
@@ -140,7 +150,7 @@ func (m *machine) grant(t *rapid.T) {
 }
 
 func (m *machine) chargeAction(t *rapid.T) {
-	r := request{op: opCharge, account: m.account(t), key: m.key(t), note: note(t),
+	r := request{op: opCharge, account: m.account(t), key: m.key(t), note: note(t), spender: m.spender(t),
 		action:   rapid.SampledFrom(credits.Actions()).Draw(t, "action"),
 		quantity: rapid.Int64Range(0, 2).Draw(t, "quantity"),
 		version:  rapid.SampledFrom([]string{"", "", v1Name, v2Name, "no-such-version"}).Draw(t, "version")}
@@ -151,11 +161,12 @@ func (m *machine) chargeAction(t *rapid.T) {
 }
 
 func (m *machine) chargeRaw(t *rapid.T) {
-	m.step(t, request{op: opCharge, account: m.account(t), key: m.key(t), amount: amount(t, "amount"), note: note(t)})
+	m.step(t, request{op: opCharge, account: m.account(t), key: m.key(t), amount: amount(t, "amount"), note: note(t), spender: m.spender(t)})
 }
 
 func (m *machine) hold(t *rapid.T) {
-	r := request{op: opHold, account: m.account(t), key: m.key(t), amount: amount(t, "amount"), note: note(t)}
+	r := request{op: opHold, account: m.account(t), key: m.key(t), amount: amount(t, "amount"), note: note(t),
+		spender: m.spender(t), multi: rapid.Bool().Draw(t, "multi-capture")}
 	if rapid.Bool().Draw(t, "deadline given") {
 		r.expiresAt = m.later(t, "deadline in")
 	}
@@ -183,10 +194,20 @@ func (m *machine) pick(t *rapid.T, account string, kinds ...credits.Kind) int64 
 
 func (m *machine) capture(t *rapid.T) {
 	account := m.account(t)
-	r := request{op: opCapture, account: account, key: m.key(t), note: note(t), target: m.pick(t, account, credits.KindHold)}
+	r := request{op: opCapture, account: account, key: m.key(t), note: note(t), target: m.pick(t, account, credits.KindHold),
+		final: rapid.IntRange(0, 2).Draw(t, "final") == 0}
+	if m.model.jobHold(account, r.target) {
+		t.Skip("a job run's hold: its steps capture it")
+	}
 	held := credits.Credit
 	if r.target <= int64(len(m.model.account(account).entries)) {
 		held = max(m.model.account(account).entries[r.target-1].Held, 1)
+		// What is left of an open hold, if it was captured before.
+		for _, h := range m.model.account(account).settled(m.ledger.Now()).holds {
+			if h.id == r.target && rapid.Bool().Draw(t, "of what is left") {
+				held = h.amount
+			}
+		}
 	}
 	switch rapid.IntRange(0, 4).Draw(t, "how much") {
 	case 0:
@@ -301,6 +322,8 @@ func (m *machine) invalidInput(t *rapid.T) {
 		{op: opCapture, account: account, key: key, amount: 0, target: 1},
 		{op: opRelease, account: account, key: key, target: 0},
 		{op: opRefund, account: account, key: key, amount: -1, target: 1},
+		{op: opCharge, account: account, key: key, amount: credits.Credit, spender: "key_*"},
+		{op: opHold, account: account, key: key, amount: credits.Credit, spender: "*"},
 	}).Draw(t, "invalid request")
 	m.step(t, r)
 }
@@ -312,11 +335,21 @@ func (m *machine) send(r request) (credits.Entry, error) {
 	case opGrant:
 		return m.ledger.Grant(m.ctx, r.account, credits.GrantRequest{Key: r.key, Amount: r.amount, Source: r.source, ExpiresAt: r.expiresAt, Priority: r.priority, Period: r.period, Metadata: md})
 	case opCharge:
-		return m.ledger.Charge(m.ctx, r.account, credits.ChargeRequest{Key: r.key, Action: r.action, Resolution: r.resolution, Quantity: r.quantity, PriceVersion: r.version, Amount: r.amount, Metadata: md})
+		return m.ledger.Charge(m.ctx, r.account, credits.ChargeRequest{Key: r.key, Action: r.action, Resolution: r.resolution, Quantity: r.quantity,
+			PriceVersion: r.version, Amount: r.amount, Spender: r.spender, Metadata: md})
 	case opHold:
-		return m.ledger.Hold(m.ctx, r.account, credits.HoldRequest{Key: r.key, Amount: r.amount, Deadline: r.expiresAt, Metadata: md})
+		return m.ledger.Hold(m.ctx, r.account, credits.HoldRequest{Key: r.key, Amount: r.amount, Deadline: r.expiresAt, Spender: r.spender, MultiCapture: r.multi, Metadata: md})
 	case opCapture:
-		return m.ledger.Capture(m.ctx, r.account, credits.CaptureRequest{Key: r.key, Hold: r.target, Amount: r.amount, Metadata: md})
+		return m.ledger.Capture(m.ctx, r.account, credits.CaptureRequest{Key: r.key, Hold: r.target, Amount: r.amount, Final: r.final, Metadata: md})
+	case opBudget:
+		br := credits.BudgetRequest{Key: r.key, Spender: r.spender, Remove: r.remove, Metadata: md}
+		if !r.remove {
+			br.Cap, br.Window = r.capped, credits.Window{Unit: r.window, Subscription: r.sub}
+			if r.zone != "" {
+				br.Window.Location = zoneNamed(r.zone)
+			}
+		}
+		return m.ledger.SetBudget(m.ctx, r.account, br)
 	case opRelease:
 		return m.ledger.Release(m.ctx, r.account, credits.ReleaseRequest{Key: r.key, Hold: r.target, Metadata: md})
 	case opRefund:
@@ -337,8 +370,11 @@ func (m *machine) step(t *rapid.T, r request) {
 	m.failed = want.err != nil
 	if want.err != nil {
 		rule := ruleOutcome
-		if want.err == credits.ErrIdempotencyConflict {
+		switch want.err {
+		case credits.ErrIdempotencyConflict:
 			rule = ruleConflict
+		case credits.ErrBudgetExceeded:
+			rule = ruleBudgetCap
 		}
 		if err == nil {
 			broke(t, rule, "%s at %s: succeeded with entry %d, want an error matching %q\n%s", r, now, got.ID, want.err, m.historyOf(r.account))
@@ -350,11 +386,17 @@ func (m *machine) step(t *rapid.T, r request) {
 		if want.err == credits.ErrInsufficientCredits && (!errors.As(err, &ie) || ie.Shortfall != want.shortfall) {
 			broke(t, rule, "%s: got %v, want a *credits.InsufficientCreditsError with shortfall %s", r, err, want.shortfall)
 		}
+		if want.over != nil {
+			checkOver(t, r, err, want.over)
+		}
 		return
 	}
 	rule := ruleOutcome
 	if want.replay {
 		rule = ruleReplay
+	}
+	if errors.Is(err, credits.ErrBudgetExceeded) {
+		rule = ruleBudgetCap
 	}
 	if err != nil {
 		broke(t, rule, "%s at %s: %v\n%s", r, now, err, m.historyOf(r.account))
@@ -505,7 +547,8 @@ func checkHistory(t failer, account string, hist []credits.Entry, overdraft cred
 	keys := make(map[string]int64)
 	byID := make(map[int64]*credits.Entry)
 	refunded := make(map[int64]credits.Credits)
-	closed := make(map[int64]int64)
+	closed := make(map[int64]int64)         // hold -> the entry that closed it
+	left := make(map[int64]credits.Credits) // open hold -> what is left of it
 	var prev credits.Hash
 	for i := range hist {
 		e := &hist[i]
@@ -545,6 +588,11 @@ func checkHistory(t failer, account string, hist []credits.Entry, overdraft cred
 			if target == nil || (target.Kind != credits.KindCharge && target.Kind != credits.KindCapture) || refunded[e.Reverses] > -target.Amount {
 				broke(t, ruleRefundBound, "account %q: refund %d brings the refunds of entry %d to %s\n%s", account, e.ID, e.Reverses, refunded[e.Reverses], describe(hist))
 			}
+			if e.Spender != target.Spender {
+				broke(t, ruleSpenderCarried, "account %q: refund %d has spender %q, the entry it refunds %q", account, e.ID, e.Spender, target.Spender)
+			}
+		case credits.KindHold:
+			left[e.ID] = e.Held
 		case credits.KindCapture, credits.KindRelease, credits.KindExpire:
 			if e.Hold == 0 {
 				break
@@ -554,11 +602,22 @@ func checkHistory(t failer, account string, hist []credits.Entry, overdraft cred
 				broke(t, ruleCaptureBound, "account %q: %s %d closes %d, which is not an earlier hold", account, e.Kind, e.ID, e.Hold)
 			}
 			if first, ok := closed[e.Hold]; ok {
-				broke(t, ruleCaptureBound, "account %q: hold %d closed by entries %d and %d\n%s", account, e.Hold, first, e.ID, describe(hist))
+				broke(t, ruleCaptureBound, "account %q: hold %d closed by entry %d, then %s %d\n%s", account, e.Hold, first, e.Kind, e.ID, describe(hist))
 			}
-			closed[e.Hold] = e.ID
-			if -e.Amount > h.Held || e.Held != -h.Held {
-				broke(t, ruleCaptureBound, "account %q: %s %d takes %s and frees %s of hold %d, which held %s", account, e.Kind, e.ID, -e.Amount, -e.Held, e.Hold, h.Held)
+			// A capture takes at most what it frees of the hold, and
+			// frees at most what is left; a release or a lapse, and any
+			// capture of a hold that is not multi-capture, frees all that
+			// is left.
+			rest := left[e.Hold]
+			if -e.Amount > -e.Held || -e.Held > rest || ((e.Kind != credits.KindCapture || !h.MultiCapture) && -e.Held != rest) {
+				broke(t, ruleCaptureBound, "account %q: %s %d takes %s and frees %s of hold %d, of which %s was left (it held %s)\n%s",
+					account, e.Kind, e.ID, -e.Amount, -e.Held, e.Hold, rest, h.Held, describe(hist))
+			}
+			if left[e.Hold] = rest + e.Held; left[e.Hold] == 0 {
+				closed[e.Hold] = e.ID
+			}
+			if e.Spender != h.Spender {
+				broke(t, ruleSpenderCarried, "account %q: %s %d of hold %d has spender %q, the hold %q", account, e.Kind, e.ID, e.Hold, e.Spender, h.Spender)
 			}
 		}
 	}

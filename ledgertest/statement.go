@@ -33,6 +33,13 @@ func wantStatement(a *mAccount, period credits.Period, now time.Time) credits.St
 	}
 	granted := make(map[credits.Source]*credits.GrantLine)
 	spent := make(map[spendKey]*credits.SpendLine)
+	bySpender := make(map[string]*credits.SpenderLine)
+	spender := func(name string) *credits.SpenderLine {
+		if bySpender[name] == nil {
+			bySpender[name] = &credits.SpenderLine{Spender: name}
+		}
+		return bySpender[name]
+	}
 	for _, e := range a.entries {
 		if e.Time.Before(period.Start) {
 			st.Opening = e.BalanceAfter
@@ -54,7 +61,14 @@ func wantStatement(a *mAccount, period credits.Period, now time.Time) credits.St
 			granted[e.Source].Amount += e.Amount
 		case credits.KindRefund:
 			st.Refunded += e.Amount
+			if e.Spender != "" {
+				spender(e.Spender).Refunded += e.Amount
+			}
 		case credits.KindCharge, credits.KindCapture:
+			if e.Spender != "" {
+				spender(e.Spender).Entries++
+				spender(e.Spender).Spent -= e.Amount
+			}
 			k := spendKey{kind: e.Kind, action: e.Action}
 			if spent[k] == nil {
 				spent[k] = &credits.SpendLine{Kind: k.kind, Action: k.action}
@@ -74,6 +88,9 @@ func wantStatement(a *mAccount, period credits.Period, now time.Time) credits.St
 		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.action, y.action))
 	}) {
 		st.Spent = append(st.Spent, *spent[k])
+	}
+	for _, name := range slices.Sorted(maps.Keys(bySpender)) {
+		st.Spenders = append(st.Spenders, *bySpender[name])
 	}
 	// What is due by now and not recorded yet took effect at its own
 	// instant, after every recorded entry: before the period, in it, or

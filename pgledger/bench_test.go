@@ -69,18 +69,22 @@ CREATE TABLE `+s+`.baseline_entries (
 		charge func(ctx context.Context, account string) error
 	}
 	var decisions atomic.Int64 // calls of Decisions, retries included
-	ledgerImpl := func(name string, backend *pgledger.Backend) impl {
+	// spender, if not "", is the charges' spender, held to a budget.
+	ledgerImpl := func(name string, backend *pgledger.Backend, spender string) impl {
 		l := credits.NewLedger(countDecisions{backend, &decisions}, credits.Options{})
 		return impl{
 			name: name,
 			setup: func(accounts []string) error {
 				return parallel(16, len(accounts), func(i int) error {
 					_, err := l.Grant(ctx, accounts[i], credits.GrantRequest{Key: "funds", Amount: funds, Source: credits.SourceTopUp})
+					if err == nil && spender != "" {
+						_, err = l.SetBudget(ctx, accounts[i], credits.BudgetRequest{Key: "budget", Spender: spender, Cap: funds, Window: credits.Day(nil)})
+					}
 					return err
 				})
 			},
 			charge: func(ctx context.Context, account string) error {
-				_, err := l.Charge(ctx, account, credits.ChargeRequest{Key: fmt.Sprint("c", keys.Add(1)), Amount: credits.Credit})
+				_, err := l.Charge(ctx, account, credits.ChargeRequest{Key: fmt.Sprint("c", keys.Add(1)), Amount: credits.Credit, Spender: spender})
 				return err
 			},
 		}
@@ -109,7 +113,10 @@ CREATE TABLE `+s+`.baseline_entries (
 		},
 	}
 	done := map[string]bool{} // the impls and account counts set up in this schema
-	impls := []impl{ledgerImpl("pgledger", locked), baseline}
+	// pgledger-budget charges for a spender held to a budget: against
+	// pgledger, what spenders and budgets cost (BENCHMARKS.md, "Spenders
+	// and budgets").
+	impls := []impl{ledgerImpl("pgledger", locked, ""), ledgerImpl("pgledger-budget", locked, "key_live_7"), baseline}
 
 	for _, nAccounts := range []int{1, 1000} {
 		for _, workers := range []int{1, 16} {

@@ -11,7 +11,7 @@ import (
 // The entries table holds the columns of internal/sqlentry (the one
 // encoding of an entry both SQL backends share); what is PostgreSQL's own
 // is the type of an instant: timestamptz, NULL for a zero ExpiresAt,
-// Period or PeriodEnd; and metadata as json, sent as text, which every
+// Period or PeriodEnd; and metadata and lines as json, sent as text, which every
 // query mode of pgx can send (the simple protocol cannot encode a map).
 
 // entryArgs returns e's column values in the order of sqlentry.Columns.
@@ -20,15 +20,19 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var metadata any
+	var metadata, lines any
 	if r.Metadata != nil {
 		metadata = string(r.Metadata)
+	}
+	if r.Lines != nil {
+		lines = string(r.Lines)
 	}
 	return []any{
 		r.Account, r.ID, r.Kind, r.Time, r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, r.Priority, nullTime(r.ExpiresAt), nullTime(r.Period), nullTime(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata, r.Hash,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
+		r.Spender, r.MultiCapture, lines, r.Failure, r.BudgetCap, r.BudgetWindow, r.BudgetZone, r.Hash,
 	}, nil
 }
 
@@ -73,7 +77,8 @@ func scan(row rowScanner, withXid bool) (credits.Entry, string, error) {
 	dests := []any{&r.Account, &r.ID, &r.Kind, &r.Time, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &r.Metadata, &r.Hash}
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &r.Metadata,
+		&r.Spender, &r.MultiCapture, &r.Lines, &r.Failure, &r.BudgetCap, &r.BudgetWindow, &r.BudgetZone, &r.Hash}
 	if withXid {
 		dests = append(dests, &xid)
 	}

@@ -1,9 +1,9 @@
 package pgledger
 
 // HistorySQL returns the SQL of the history query with the given filters
-// (kinds, since, until), and KeyedEntrySQL the idempotency lookup's, for
-// the tests that EXPLAIN them.
-func HistorySQL(b *Backend, kinds, since, until bool) string {
+// (kinds, since, until, spender), and KeyedEntrySQL the idempotency
+// lookup's, for the tests that EXPLAIN them.
+func HistorySQL(b *Backend, kinds, since, until, spender bool) string {
 	f := 0
 	if kinds {
 		f |= filterKinds
@@ -13,6 +13,9 @@ func HistorySQL(b *Backend, kinds, since, until bool) string {
 	}
 	if until {
 		f |= filterUntil
+	}
+	if spender {
+		f |= filterSpender
 	}
 	return b.q.entries[f]
 }

@@ -135,7 +135,7 @@ type queries struct {
 	// entries are the history queries, indexed by which filters a
 	// HistoryQuery has (see historyFilter): each has its own SQL, so that
 	// the planner can use the index that fits it.
-	entries [8]string
+	entries [16]string
 }
 
 // The filters of a history query, as bits of an index into queries.entries.
@@ -143,6 +143,7 @@ const (
 	filterKinds = 1 << iota
 	filterSince
 	filterUntil
+	filterSpender
 )
 
 // New returns a Backend that keeps accounts in pool's database, in the
@@ -199,6 +200,12 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 		if f&filterUntil != 0 {
 			n++
 			q += fmt.Sprintf(" AND time < $%d", n)
+		}
+		if f&filterSpender != 0 {
+			// Repeated for the partial index, so that a generic plan
+			// can use it.
+			n++
+			q += fmt.Sprintf(" AND spender = $%d AND spender <> ''", n)
 		}
 		b.q.entries[f] = q + " ORDER BY id LIMIT $3"
 	}
@@ -541,7 +548,8 @@ func (b *Backend) one(ctx context.Context, query string, args ...any) (credits.E
 
 // Entries implements [credits.Backend]. The query is served by the
 // entries table's indexes: the primary key (account, id) from the cursor,
-// (account, kind, id) for a kind filter, (account, time) for a time range.
+// (account, kind, id) for a kind filter, (account, time) for a time range,
+// (account, spender, id) for a spender.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
 	args := []any{account, q.After, q.Limit}
 	filter := 0
@@ -560,6 +568,10 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 	if !q.Until.IsZero() {
 		filter |= filterUntil
 		args = append(args, q.Until)
+	}
+	if q.Spender != "" {
+		filter |= filterSpender
+		args = append(args, q.Spender)
 	}
 	rows, err := b.pool.Query(ctx, b.q.entries[filter], args...)
 	if err != nil {

@@ -30,8 +30,15 @@ var benchSyncModes = []sqliteledger.Synchronous{sqliteledger.SynchronousFull, sq
 // Compare each with the baseline of its own synchronous setting.
 func BenchmarkSQLiteCharge(b *testing.B) {
 	for _, s := range benchSyncModes {
-		b.Run(string(s), func(b *testing.B) { benchLedgerCharge(b, s) })
+		b.Run(string(s), func(b *testing.B) { benchLedgerCharge(b, s, "") })
 	}
+	// A charge with a spender held to a budget, against the plain one of
+	// its synchronous setting (BENCHMARKS.md, "Spenders and budgets").
+	b.Run("budget", func(b *testing.B) {
+		for _, s := range benchSyncModes {
+			b.Run(string(s), func(b *testing.B) { benchLedgerCharge(b, s, "key_live_7") })
+		}
+	})
 	b.Run("baseline", func(b *testing.B) {
 		for _, s := range benchSyncModes {
 			b.Run(string(s), func(b *testing.B) { benchBaselineCharge(b, s) })
@@ -69,17 +76,22 @@ func benchKeys(n int) []string {
 	return keys
 }
 
-func benchLedgerCharge(b *testing.B, s sqliteledger.Synchronous) {
+func benchLedgerCharge(b *testing.B, s sqliteledger.Synchronous, spender string) {
 	ctx := context.Background()
 	backend := openFile(b, filepath.Join(b.TempDir(), "bench.db"), sqliteledger.Options{Synchronous: s})
 	l := credits.NewLedger(backend, credits.Options{})
 	if _, err := l.Grant(ctx, "acct", credits.GrantRequest{Key: "grant", Amount: 1_000_000_000 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
 		b.Fatal(err)
 	}
+	if spender != "" {
+		if _, err := l.SetBudget(ctx, "acct", credits.BudgetRequest{Key: "budget", Spender: spender, Cap: 1_000_000_000 * credits.Credit, Window: credits.Day(nil)}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	keys := benchKeys(b.N)
 	cpu := startCPU(b)
 	for i := range b.N {
-		if _, err := l.Charge(ctx, "acct", credits.ChargeRequest{Key: keys[i], Action: credits.ChatMessage}); err != nil {
+		if _, err := l.Charge(ctx, "acct", credits.ChargeRequest{Key: keys[i], Action: credits.ChatMessage, Spender: spender}); err != nil {
 			b.Fatal(err)
 		}
 	}

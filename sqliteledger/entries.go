@@ -22,15 +22,23 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var metadata any // NULL for none
+	var metadata, lines any // NULL for none
 	if r.Metadata != nil {
 		metadata = string(r.Metadata)
+	}
+	if r.Lines != nil {
+		lines = string(r.Lines)
+	}
+	multi := 0
+	if r.MultiCapture {
+		multi = 1
 	}
 	return []any{
 		r.Account, r.ID, r.Kind, micros(r.Time), r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, int64(r.Priority), micros(r.ExpiresAt), micros(r.Period), micros(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata, r.Hash,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
+		r.Spender, multi, lines, r.Failure, r.BudgetCap, r.BudgetWindow, r.BudgetZone, r.Hash,
 	}, nil
 }
 
@@ -69,13 +77,14 @@ func scan(row scanner, withSeq bool) (credits.Entry, int64, error) {
 	var (
 		r                                sqlentry.Row
 		at, expiresAt, period, periodEnd sql.NullInt64
-		metadata                         sql.NullString
+		metadata, lines                  sql.NullString
 	)
 	var seq int64
 	dests := []any{&r.Account, &r.ID, &r.Kind, &at, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &metadata, &r.Hash}
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &metadata,
+		&r.Spender, &r.MultiCapture, &lines, &r.Failure, &r.BudgetCap, &r.BudgetWindow, &r.BudgetZone, &r.Hash}
 	if withSeq {
 		dests = append(dests, &seq)
 	}
@@ -85,6 +94,9 @@ func scan(row scanner, withSeq bool) (credits.Entry, int64, error) {
 	r.Time, r.ExpiresAt, r.Period, r.PeriodEnd = instant(at), instant(expiresAt), instant(period), instant(periodEnd)
 	if metadata.Valid {
 		r.Metadata = []byte(metadata.String)
+	}
+	if lines.Valid {
+		r.Lines = []byte(lines.String)
 	}
 	e, err := r.Entry()
 	return e, seq, err

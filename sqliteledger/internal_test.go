@@ -102,6 +102,10 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{After: 10, Limit: 100},
 		{After: 10, Limit: 100, Since: since, Until: since.Add(time.Hour)},
 		{Limit: 100, Kinds: []credits.Kind{credits.KindCharge, credits.KindHold}, Since: since},
+		// A spender's history walks the primary key too, filtering on
+		// the way (there is no index on spender).
+		{After: 10, Limit: 100, Spender: "key_live_7"},
+		{Limit: 100, Spender: "key_live_7", Kinds: []credits.Kind{credits.KindCharge}, Until: since},
 	} {
 		query, args := entriesQuery("a", &q)
 		p := plan(query, args...)

@@ -610,8 +610,8 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 // entriesQuery builds the query for q. It walks the primary key
 // (account, id) from the cursor, in the order the history is read, checks
 // the filters on the way and stops at the limit: a page costs the entries
-// it returns plus those it skips. There is deliberately no index on kind
-// or time: each index on entries costs every write (one on (account,
+// it returns plus those it skips. There is deliberately no index on kind,
+// time or spender: each index on entries costs every write (one on (account,
 // kind, id) made BenchmarkSQLiteCharge about 10% slower), while a filter
 // that matches few of a long history's entries is rare.
 func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
@@ -636,6 +636,10 @@ func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
 	if !q.Until.IsZero() {
 		sb.WriteString(` AND time < ?`)
 		args = append(args, q.Until.UnixMicro())
+	}
+	if q.Spender != "" {
+		sb.WriteString(` AND spender = ?`)
+		args = append(args, q.Spender)
 	}
 	sb.WriteString(` ORDER BY id LIMIT ?`)
 	args = append(args, q.Limit)

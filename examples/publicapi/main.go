@@ -1,12 +1,16 @@
-// Command publicapi shows the life of a paid public-API job: estimate it,
-// hold the estimate on the account while the job runs, then capture the
-// hold if the job succeeded or release it if it failed, and print the
-// account's statement.
+// Command publicapi shows the life of a paid public-API job as a job run:
+// estimate it, hold the estimate on the account while it runs, capture
+// each step as it finishes, retry a failed render inside the same hold,
+// give back what a failed job did not run, and print the account's
+// statement.
 //
 //	go run ./examples/publicapi
 //
-// It runs two jobs on an account that claimed its free tier: the first
-// renders, the second fails, so both ends of a hold are shown.
+// It runs two jobs for one API key on an account that claimed its free
+// tier: the first one's render fails once and is retried, and succeeds;
+// the second one's render fails on the renderer's side for good, so the
+// user pays its uploads and AI creation only, and gets the render's
+// credits back.
 package main
 
 import (
@@ -21,14 +25,18 @@ import (
 	"github.com/avstudio/credits"
 )
 
-const account = "studio-42"
+const (
+	account = "studio-42"
+	apiKey  = "key_live_1" // the spender: the API key the jobs came in with
+)
 
-// jobs are the two requests the program runs, and whether the renderer
-// (simulated here) succeeds at each.
+// jobs are the two requests the program runs, and how many times the
+// renderer (simulated here) fails each one's render before it succeeds;
+// -1: it never does.
 var jobs = []struct {
-	id      string
-	job     credits.Job
-	succeed bool
+	id          string
+	job         credits.Job
+	renderFails int
 }{
 	{"job-1", credits.Job{
 		Pipeline: credits.PromptToMP4,
@@ -38,11 +46,12 @@ var jobs = []struct {
 			{URL: "https://cdn.example.com/music/theme.mp3"},
 			{URL: "https://cdn.example.com/brand/logo.png"},
 		},
-	}, true},
+	}, 1},
 	{"job-2", credits.Job{
-		Pipeline:     credits.JSONToMP4,
+		Pipeline:     credits.PromptToMP4,
+		Prompt:       "Cut the b-roll into a 15-second teaser",
 		RemoteAssets: []credits.RemoteAsset{{URL: "https://cdn.example.com/clips/b-roll.mov"}},
-	}, false},
+	}, -1},
 }
 
 func main() {
@@ -56,6 +65,7 @@ func main() {
 // is now, writing what happens to w.
 func run(ctx context.Context, w io.Writer, now func() time.Time) error {
 	ledger := credits.NewMemoryLedger(credits.Options{Now: now})
+	start := ledger.Now()
 
 	// The user verified their email: 30 free credits, once per account and
 	// once per (normalized) address.
@@ -63,17 +73,18 @@ func run(ctx context.Context, w io.Writer, now func() time.Time) error {
 		return err
 	}
 	for _, j := range jobs {
-		if err := runJob(ctx, w, ledger, j.id, j.job, j.succeed); err != nil {
+		if err := runJob(ctx, w, ledger, j.id, j.job, j.renderFails); err != nil {
 			return err
 		}
 	}
-	return printStatement(ctx, w, ledger)
+	return printStatement(ctx, w, ledger, credits.Period{Start: start, End: start.Add(24 * time.Hour)})
 }
 
-// runJob estimates one job, holds the estimate, runs the job, and settles
-// the hold. Every ledger call carries an idempotency key derived from the
-// job's ID, so a retry after a crash or a timeout is safe.
-func runJob(ctx context.Context, w io.Writer, ledger *credits.Ledger, id string, job credits.Job, succeed bool) error {
+// runJob estimates one job and runs it step by step. Every ledger write
+// of a run has an idempotency key derived from the job's ID, so running
+// the same job again after a crash (or resuming it with ledger.Job) never
+// holds or charges twice.
+func runJob(ctx context.Context, w io.Writer, ledger *credits.Ledger, id string, job credits.Job, renderFails int) error {
 	table, err := ledger.Prices().At(ledger.Now())
 	if err != nil {
 		return err
@@ -87,12 +98,11 @@ func runJob(ctx context.Context, w io.Writer, ledger *credits.Ledger, id string,
 		fmt.Fprintf(w, "  %-24s %d x %s = %s\n", line.Action, line.Quantity, line.UnitPrice, line.Subtotal)
 	}
 
-	// Reserve the estimate for as long as the job may take. If the
-	// account cannot cover it, the job is refused before it starts.
-	meta := map[string]string{"job": id, "price_version": est.PriceVersion}
-	hold, err := ledger.Hold(ctx, account, credits.HoldRequest{
-		Key: id + "/hold", Amount: est.Total, Deadline: ledger.Now().Add(30 * time.Minute), Metadata: meta,
-	})
+	// Hold the estimate for as long as the job may take. If the account
+	// (or the key's budget) cannot cover it, the job is refused before it
+	// starts.
+	run, err := ledger.StartJob(ctx, account, credits.JobRequest{Key: id, Estimate: est, Spender: apiKey,
+		Deadline: ledger.Now().Add(30 * time.Minute), Metadata: map[string]string{"job": id}})
 	var short *credits.InsufficientCreditsError
 	if errors.As(err, &short) {
 		fmt.Fprintf(w, "  refused: %s credits short\n", short.Shortfall)
@@ -101,33 +111,65 @@ func runJob(ctx context.Context, w io.Writer, ledger *credits.Ledger, id string,
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  held %s credits (hold %d)\n", hold.Held, hold.ID)
-
-	if render(job, succeed) {
-		// Success: spend what was estimated. (A job that cost less would
-		// capture less; the rest goes back to the account.)
-		if _, err := ledger.Capture(ctx, account, credits.CaptureRequest{Key: id + "/capture", Hold: hold.ID, Amount: est.Total, Metadata: meta}); err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "  rendered: captured %s credits\n", est.Total)
-	} else {
-		if _, err := ledger.Release(ctx, account, credits.ReleaseRequest{Key: id + "/release", Hold: hold.ID, Metadata: meta}); err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "  failed: released %s credits\n", hold.Held)
+	fmt.Fprintf(w, "  held %s credits (hold %d)\n", est.Total, run.Holds[0])
+	if run.Status == credits.JobCompleted || run.Status == credits.JobFailed {
+		// Started before (StartJob with the same key returns the run as
+		// the ledger has it): nothing left to do.
+		fmt.Fprintf(w, "  %s already\n", run.Status)
+		return nil
 	}
+
+	for _, st := range run.Steps {
+		if st.Done {
+			continue // completed before a crash: paid once
+		}
+		// Each step runs (here: the render is simulated), then is paid.
+		for attempt := 1; st.Step == credits.StepRender && !render(attempt, renderFails); attempt++ {
+			if renderFails < 0 || attempt == maxAttempts {
+				// The renderer is down: the render is not paid, and the
+				// rest of the hold goes back.
+				es, err := run.Fail(ctx, credits.JobFailure{Kind: credits.FailureProvider, Step: credits.StepRender,
+					Metadata: map[string]string{"job": id, "why": "renderer unavailable"}})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "  render failed (provider): released %s credits\n", -es[len(es)-1].Held)
+				return nil
+			}
+			// The render failed: run it again, inside the same hold (a
+			// new one only if the hold lapsed meanwhile).
+			if _, err := run.Retry(ctx, credits.StepRender); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "  render failed (attempt %d): retried inside hold %d\n", attempt, run.Holds[len(run.Holds)-1])
+		}
+		captures, err := run.Complete(ctx, st.Step)
+		if err != nil {
+			return err
+		}
+		var paid credits.Credits
+		for _, c := range captures {
+			paid -= c.Amount
+		}
+		fmt.Fprintf(w, "  %s done: captured %s credits\n", st.Step, paid)
+	}
+	fmt.Fprintf(w, "  %s\n", run.Status)
 	return nil
 }
 
-// render stands in for the real renderer.
-func render(_ credits.Job, succeed bool) bool { return succeed }
+// maxAttempts is how many times a render is tried before the job fails.
+const maxAttempts = 3
 
-// printStatement prints the account's history, oldest first, and its
-// balance.
-func printStatement(ctx context.Context, w io.Writer, ledger *credits.Ledger) error {
-	fmt.Fprintf(w, "\nstatement of %s\n", account)
+// render stands in for the real renderer: it fails the first fails
+// attempts (every one if fails < 0).
+func render(attempt, fails int) bool { return fails >= 0 && attempt > fails }
+
+// printStatement prints the account's history, oldest first, and the
+// statement of the period, with its spending by action and by spender.
+func printStatement(ctx context.Context, w io.Writer, ledger *credits.Ledger, period credits.Period) error {
+	fmt.Fprintf(w, "\nhistory of %s\n", account)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "#\ttime\tkind\tamount\theld\tbalance\tjob\t")
+	fmt.Fprintln(tw, "#\ttime\tkind\taction\tamount\theld\tbalance\tspender\t")
 	q := credits.HistoryQuery{Limit: 50}
 	for {
 		page, err := ledger.History(ctx, account, q)
@@ -135,7 +177,11 @@ func printStatement(ctx context.Context, w io.Writer, ledger *credits.Ledger) er
 			return err
 		}
 		for _, e := range page.Entries {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.ID, e.Time.Format("15:04:05"), e.Kind, e.Amount, e.Held, e.BalanceAfter, e.Metadata["job"])
+			action := ""
+			if e.Action != 0 {
+				action = e.Action.String()
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.ID, e.Time.Format("15:04:05"), e.Kind, action, e.Amount, e.Held, e.BalanceAfter, e.Spender)
 		}
 		if page.Next == 0 {
 			break
@@ -144,6 +190,19 @@ func printStatement(ctx context.Context, w io.Writer, ledger *credits.Ledger) er
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+
+	st, err := ledger.Statement(ctx, account, period)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nstatement of %s\n", account)
+	fmt.Fprintf(w, "  opening %s, granted %s, spent %s, refunded %s, closing %s\n", st.Opening, st.TotalGranted(), st.TotalSpent(), st.Refunded, st.Closing)
+	for _, line := range st.Spent {
+		fmt.Fprintf(w, "  spent on %s: %s (%d units)\n", line.Action, line.Amount, line.Quantity)
+	}
+	for _, line := range st.Spenders {
+		fmt.Fprintf(w, "  spent by %s: %s in %d captures and charges\n", line.Spender, line.Spent, line.Entries)
 	}
 	b, err := ledger.Balance(ctx, account)
 	if err != nil {

@@ -3,7 +3,8 @@
 // internal/sqlmigrate is for their migrations: the columns and their
 // order, names as their stable text (” for none), amounts as integers of
 // micro-credits, the request fingerprint as the int64 with its bits,
-// metadata as a JSON object (NULL for none), and instants as time.Time in
+// metadata and a job hold's estimate lines as JSON (NULL for none), a
+// flag as a boolean, and instants as time.Time in
 // UTC (the zero time for NULL). What differs between drivers, the SQL
 // type of an instant and its NULL, stays in each backend.
 package sqlentry
@@ -21,7 +22,8 @@ import (
 // fields, of Row.Values and of the destinations a backend scans.
 const Columns = "account, id, kind, time, amount, held, balance_after, source, action, resolution, quantity, " +
 	"price_version, hold, lot, reverses, priority, expires_at, period, period_end, subscription, plan, carried, claim, " +
-	"notice, value, key, request_hash, metadata, hash"
+	"notice, value, key, request_hash, metadata, " +
+	"spender, multi_capture, lines, failure, budget_cap, budget_window, budget_zone, hash"
 
 // NumColumns is the number of Columns.
 var NumColumns = strings.Count(Columns, ",") + 1
@@ -46,6 +48,12 @@ type Row struct {
 	Key                          string
 	RequestHash                  int64
 	Metadata                     []byte // a JSON object; nil: NULL
+	Spender                      string
+	MultiCapture                 bool
+	Lines                        []byte // a JSON array of estimate lines; nil: NULL
+	Failure                      string
+	BudgetCap                    int64
+	BudgetWindow, BudgetZone     string
 	Hash                         []byte // the chain hash, 32 bytes; nil: NULL, an entry written before the chain
 }
 
@@ -61,6 +69,7 @@ func Encode(e *credits.Entry) (Row, error) {
 		ExpiresAt: utc(e.ExpiresAt), Period: utc(e.Period), PeriodEnd: utc(e.PeriodEnd),
 		Subscription: e.Subscription, Plan: e.Plan, Carried: int64(e.Carried), Claim: e.Claim,
 		Value: int64(e.Value), Key: e.Key, RequestHash: int64(e.RequestHash),
+		Spender: e.Spender, MultiCapture: e.MultiCapture, BudgetCap: int64(e.Cap), BudgetZone: e.Zone,
 	}
 	if !e.Hash.IsZero() {
 		r.Hash = e.Hash[:]
@@ -73,6 +82,21 @@ func Encode(e *credits.Entry) (Row, error) {
 	}
 	if r.Kind, err = text(e.Kind, e.ID); err != nil {
 		return Row{}, err
+	}
+	if e.Failure != 0 {
+		if r.Failure, err = text(e.Failure, e.ID); err != nil {
+			return Row{}, err
+		}
+	}
+	if e.Window != 0 {
+		if r.BudgetWindow, err = text(e.Window, e.ID); err != nil {
+			return Row{}, err
+		}
+	}
+	if len(e.Lines) > 0 {
+		if r.Lines, err = json.Marshal(e.Lines); err != nil {
+			return Row{}, fmt.Errorf("entry %d: lines: %w", e.ID, err)
+		}
 	}
 	if e.Source != 0 {
 		if r.Source, err = text(e.Source, e.ID); err != nil {
@@ -124,6 +148,7 @@ func (r *Row) Entry() (credits.Entry, error) {
 		ExpiresAt: utc(r.ExpiresAt), Period: utc(r.Period), PeriodEnd: utc(r.PeriodEnd),
 		Subscription: r.Subscription, Plan: r.Plan, Carried: credits.Credits(r.Carried), Claim: r.Claim,
 		Value: credits.Credits(r.Value), Key: r.Key, RequestHash: uint64(r.RequestHash),
+		Spender: r.Spender, MultiCapture: r.MultiCapture, Cap: credits.Credits(r.BudgetCap), Zone: r.BudgetZone,
 	}
 	switch len(r.Hash) {
 	case 0:
@@ -140,6 +165,24 @@ func (r *Row) Entry() (credits.Entry, error) {
 	}
 	if e.Kind, err = credits.ParseKind(r.Kind); err != nil {
 		return credits.Entry{}, fmt.Errorf("entry %d: column kind: %w", r.ID, err)
+	}
+	if r.Failure != "" {
+		if e.Failure, err = credits.ParseFailureKind(r.Failure); err != nil {
+			return credits.Entry{}, fmt.Errorf("entry %d: column failure: %w", r.ID, err)
+		}
+	}
+	if r.BudgetWindow != "" {
+		if e.Window, err = credits.ParseWindowUnit(r.BudgetWindow); err != nil {
+			return credits.Entry{}, fmt.Errorf("entry %d: column budget_window: %w", r.ID, err)
+		}
+	}
+	if r.Lines != nil {
+		if err := json.Unmarshal(r.Lines, &e.Lines); err != nil {
+			return credits.Entry{}, fmt.Errorf("entry %d: column lines: %w", r.ID, err)
+		}
+		if len(e.Lines) == 0 {
+			e.Lines = nil
+		}
 	}
 	if r.Source != "" {
 		if e.Source, err = credits.ParseSource(r.Source); err != nil {

@@ -23,7 +23,10 @@ func TestRoundTrip(t *testing.T) {
 		{Account: "a", ID: 3, Kind: credits.KindRollover, Time: at, Source: credits.SourceSubscription, Lot: 3, Carried: 40, Subscription: "s"},
 		{Account: "$claim:x", ID: 1, Kind: credits.KindClaim, Time: at, Claim: "alice"},
 		{Account: "a", ID: 5, Kind: credits.KindNotice, Time: at, Notice: credits.NoticeExpiring, Lot: 3, ExpiresAt: at, Value: 7},
-		{Account: "a", ID: 4, Kind: credits.KindRefund, Time: at, Reverses: 2, Amount: 3, Metadata: map[string]string{}},
+		{Account: "a", ID: 4, Kind: credits.KindRefund, Time: at, Reverses: 2, Amount: 3, Metadata: map[string]string{}, Spender: "key ✓", Failure: credits.FailureProvider},
+		{Account: "a", ID: 6, Kind: credits.KindHold, Time: at, Held: 15, Spender: "k", MultiCapture: true, PriceVersion: "v1",
+			Lines: []credits.EstimateLine{{Action: credits.UploadVideo, Quantity: 2, UnitPrice: 5, Subtotal: 10}, {Action: credits.Render, Quantity: 1, UnitPrice: 5, Subtotal: 5}}},
+		{Account: "a", ID: 7, Kind: credits.KindBudget, Time: at, Spender: "key_*", Cap: 50, Window: credits.WindowWeek, Zone: "Asia/Kolkata", Subscription: "s"},
 	} {
 		r, err := Encode(&e)
 		if err != nil {
@@ -45,20 +48,23 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("entry %d: time not in UTC", e.ID)
 		}
 	}
-	if n := strings.Count(Columns, ",") + 1; n != NumColumns || n != 29 {
+	if n := strings.Count(Columns, ",") + 1; n != NumColumns || n != 36 {
 		t.Errorf("NumColumns %d, columns %d", NumColumns, n)
 	}
 }
 
 func TestDecodeRefuses(t *testing.T) {
 	for column, r := range map[string]Row{
-		"kind":       {ID: 1, Kind: "gift"},
-		"source":     {ID: 1, Kind: "grant", Source: "lottery"},
-		"action":     {ID: 1, Kind: "charge", Action: "teleport"},
-		"resolution": {ID: 1, Kind: "charge", Action: "video_generation", Resolution: "8k"},
-		"notice":     {ID: 1, Kind: "notice", Notice: "lottery"},
-		"metadata":   {ID: 1, Kind: "grant", Metadata: []byte(`["not an object"]`)},
-		"hash":       {ID: 1, Kind: "grant", Hash: make([]byte, 31)},
+		"kind":          {ID: 1, Kind: "gift"},
+		"source":        {ID: 1, Kind: "grant", Source: "lottery"},
+		"action":        {ID: 1, Kind: "charge", Action: "teleport"},
+		"resolution":    {ID: 1, Kind: "charge", Action: "video_generation", Resolution: "8k"},
+		"notice":        {ID: 1, Kind: "notice", Notice: "lottery"},
+		"metadata":      {ID: 1, Kind: "grant", Metadata: []byte(`["not an object"]`)},
+		"failure":       {ID: 1, Kind: "release", Failure: "meteor"},
+		"budget_window": {ID: 1, Kind: "budget", BudgetWindow: "fortnight"},
+		"lines":         {ID: 1, Kind: "hold", Lines: []byte(`{"not": "an array"}`)},
+		"hash":          {ID: 1, Kind: "grant", Hash: make([]byte, 31)},
 	} {
 		if _, err := r.Entry(); err == nil || !strings.Contains(err.Error(), "column "+column) {
 			t.Errorf("%s: %v, want an error naming the column", column, err)

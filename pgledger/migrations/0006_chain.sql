@@ -1,4 +1,4 @@
--- 0005: each entry's link in its account's tamper-evident chain
+-- 0006: each entry's link in its account's tamper-evident chain
 -- (credits.Hash: SHA-256 over the entry before's hash and this entry's
 -- fields). NULL on entries written before: the chain of an account starts
 -- at its first entry written after this migration.
