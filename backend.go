@@ -35,7 +35,10 @@ import (
 // they are (with whatever context it likes to add); the Ledger wraps them
 // in a [*BackendError] naming the operation and the account. The only
 // errors with a meaning of their own are ErrEntryNotFound, from Entry and
-// EntryByKey, and a Decision's error, which Update returns unchanged.
+// EntryByKey, and a Decision's error, which Update returns unchanged; and,
+// from a backend that can tell, an error wrapping ErrCorrupt (a
+// [*CorruptError]) for stored data it cannot trust, on which it refuses
+// to act.
 //
 // A backend stores each account's state as the opaque bytes of
 // [AccountState.MarshalBinary] and restores it with

@@ -61,6 +61,17 @@ var (
 	// may or may not have been stored: retry it with the same idempotency
 	// key.
 	ErrBackend = errors.New("backend failure")
+
+	// ErrCorrupt: a durable backend found stored data it cannot trust (a
+	// state that does not decode, or disagrees with its checksum or with
+	// the account's entries; an entry row that does not decode, or is not
+	// the one asked for), and refused to act on it. The error is a
+	// [*CorruptError] naming the account and what is wrong; under a Ledger
+	// operation it comes wrapped in a [*BackendError], which matches both
+	// ErrBackend and ErrCorrupt. Nothing was changed; retrying will fail
+	// the same way until the data is repaired (restore the account from a
+	// backup, or rebuild its state from its entries).
+	ErrCorrupt = errors.New("corrupt ledger data")
 )
 
 // InputError reports bad input: which field, the value found there, and
@@ -145,3 +156,37 @@ func (e *BackendError) Error() string {
 
 // Unwrap returns [ErrBackend] and the backend's error.
 func (e *BackendError) Unwrap() []error { return []error{ErrBackend, e.Err} }
+
+// CorruptError reports stored data of an account that a backend cannot
+// trust. It matches [ErrCorrupt] with errors.Is, and Err, if any.
+type CorruptError struct {
+	Account string // the account whose data is corrupt ("" when it cannot be told, e.g. a damaged file page)
+	Entry   int64  // the entry at fault; 0 for the account's stored state, or none in particular
+	Reason  string // what is wrong, in a few words
+	Err     error  // the underlying error (a decoding or storage engine error), or nil
+}
+
+// Error names the account, the entry if any, and what is wrong.
+func (e *CorruptError) Error() string {
+	var where string
+	switch {
+	case e.Account == "":
+		where = "ledger data"
+	case e.Entry != 0:
+		where = fmt.Sprintf("account %q: entry %d", e.Account, e.Entry)
+	default:
+		where = fmt.Sprintf("account %q", e.Account)
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s: corrupt: %s: %v", where, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("%s: corrupt: %s", where, e.Reason)
+}
+
+// Unwrap returns [ErrCorrupt] and Err, if any.
+func (e *CorruptError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrCorrupt}
+	}
+	return []error{ErrCorrupt, e.Err}
+}

@@ -681,6 +681,36 @@ func TestBackendErrorsAreWrapped(t *testing.T) {
 	}
 }
 
+// A backend's ErrCorrupt shows through the *BackendError of a read and
+// of a write, with the *CorruptError's details.
+func TestCorruptErrorsShowThrough(t *testing.T) {
+	corrupt := &credits.CorruptError{Account: "a", Reason: "the stored state does not match its checksum", Err: errors.New("crc 1 != 2")}
+	l := credits.NewLedger(brokenBackend{credits.NewMemoryBackend(), corrupt}, credits.Options{})
+	ctx := context.Background()
+	_, werr := l.Charge(ctx, "a", credits.ChargeRequest{Key: "k", Amount: 1})
+	_, rerr := l.Balance(ctx, "a")
+	for _, err := range []error{werr, rerr} {
+		var ce *credits.CorruptError
+		if !errors.Is(err, credits.ErrCorrupt) || !errors.Is(err, credits.ErrBackend) || !errors.As(err, &ce) || ce.Account != "a" {
+			t.Errorf("%v: want ErrCorrupt and ErrBackend, with the *CorruptError", err)
+		}
+		if want := `account "a": corrupt: the stored state does not match its checksum: crc 1 != 2`; !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: want it to say %s", err, want)
+		}
+	}
+	for _, tc := range []struct {
+		err  *credits.CorruptError
+		want string
+	}{
+		{&credits.CorruptError{Account: "a", Entry: 7, Reason: "unknown kind"}, `account "a": entry 7: corrupt: unknown kind`},
+		{&credits.CorruptError{Reason: "database disk image is malformed"}, `ledger data: corrupt: database disk image is malformed`},
+	} {
+		if got := tc.err.Error(); got != tc.want || !errors.Is(tc.err, credits.ErrCorrupt) {
+			t.Errorf("Error() = %q, want %q, matching ErrCorrupt", got, tc.want)
+		}
+	}
+}
+
 // brokenBackend fails every Update and Load with err.
 type brokenBackend struct {
 	*credits.MemoryBackend
