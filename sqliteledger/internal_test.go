@@ -93,9 +93,10 @@ func TestQueriesUseIndexes(t *testing.T) {
 			t.Errorf("%s: plan %q scans the entries", what, plan)
 		}
 	}
-	check("load state", plan(sqlLoadState, "a"), "SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)")
-	check("state and entry by key", plan(sqlLoadForUpdate, "a", "k"), "SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)",
-		"SEARCH entries USING COVERING INDEX entries_key (account=? AND key=?)")
+	check("load state", plan(sqlLoadState, "a"), "SEARCH a USING INDEX sqlite_autoindex_accounts_1 (id=?)",
+		"SEARCH entries USING PRIMARY KEY (account=?)")
+	check("state and entry by key", plan(sqlLoadForUpdate, "a", "k"), "SEARCH a USING INDEX sqlite_autoindex_accounts_1 (id=?)",
+		"SEARCH entries USING PRIMARY KEY (account=?)", "SEARCH entries USING COVERING INDEX entries_key (account=? AND key=?)")
 	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
 	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH entries USING INDEX entries_key (account=? AND key=?)")
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

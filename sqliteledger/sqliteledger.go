@@ -42,6 +42,22 @@
 // separate pool of read-only connections; in WAL mode they see the last
 // committed state and never block, nor wait for, the writer.
 //
+// # Integrity
+//
+// Each account's state is stored with a checksum (CRC-32C over the
+// account, its version and the state's bytes), and read together with the
+// ID of the account's last entry, in one snapshot. A Backend refuses to
+// act on what it cannot trust, with an error wrapping
+// [credits.ErrCorrupt] (a [*credits.CorruptError] naming the account): a
+// state that does not match its checksum, does not decode, or is not at
+// the account's last entry; entries without a state; an entry row that
+// does not decode or is not the one asked for; a page of history with a
+// gap in its IDs; a file SQLite finds damaged. It does not change the
+// account then, and reads of other accounts go on. What it cannot tell is
+// an entry changed so that it still decodes, or one missing from the
+// middle of the history where only filtered pages read it: that takes a
+// chain of entry hashes.
+//
 // # Durability
 //
 // An operation is durable when Update returns: it survives the process
@@ -135,17 +151,17 @@ var _ credits.Backend = (*Backend)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
-// The statements a Backend prepares once. sqlLoadForUpdate reads an
-// account's state and the ID of the entry stored under a key (NULL for
-// none, and for the key ""): no row means no account, and so no entry
-// either. It repeats the condition of the partial index entries_key, so
-// that SQLite uses that index.
+// The statements a Backend prepares once. sqlLoadState reads an
+// account's stored state and the ID of its last entry (see
+// sqlStateColumns); sqlLoadForUpdate also the ID of the entry stored under
+// a key (NULL for none, and for the key ""), repeating the condition of
+// the partial index entries_key, so that SQLite uses that index.
 const (
-	sqlLoadState     = `SELECT state FROM accounts WHERE id = ?`
-	sqlLoadForUpdate = `SELECT state, (SELECT id FROM entries WHERE account = ?1 AND key = ?2 AND key <> '')
-		FROM accounts WHERE id = ?1`
-	sqlInsertState = `INSERT INTO accounts (id, version, state) VALUES (?, ?, ?)`
-	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3 WHERE id = ?1`
+	sqlLoadState     = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
+	sqlLoadForUpdate = `SELECT ` + sqlStateColumns + `, (SELECT id FROM entries WHERE account = ?1 AND key = ?2 AND key <> '')
+		FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
+	sqlInsertState = `INSERT INTO accounts (id, version, state, state_check) VALUES (?, ?, ?, ?)`
+	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3, state_check = ?4 WHERE id = ?1`
 	sqlReadEntry   = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id = ?`
 	sqlReadKey     = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND key = ? AND key <> ''`
 )
@@ -344,16 +360,18 @@ func (b *Backend) closeAll() error {
 // Load implements [credits.Backend]. It reads the last committed state
 // without waiting for writers.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
-	var blob []byte
-	err := b.readState.QueryRowContext(ctx, account).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return new(credits.AccountState), nil
-	}
+	stored, err := readState(ctx, b.readState, account, []any{account})
 	if err != nil {
-		return nil, fmt.Errorf("sqliteledger: load: %w", err)
+		return nil, fmt.Errorf("sqliteledger: load: %w", corrupt(account, err))
 	}
 	s := new(credits.AccountState)
-	if err := s.UnmarshalBinary(blob); err != nil {
+	if !stored.version.Valid {
+		return s, nil
+	}
+	if err := s.UnmarshalBinary(stored.state); err != nil {
+		return nil, fmt.Errorf("sqliteledger: load: %w", decodeCorrupt(account, err))
+	}
+	if err := stored.checkDecoded(account, s); err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	return s, nil
@@ -378,8 +396,11 @@ var zeroState = func() []byte {
 // too, and is returned wrapped. decide must not call Update (of this
 // Backend, or of another on the same file): the write lock is held until
 // it returns. A decision that appends nothing and leaves the state as it
-// was stores nothing (an account that gets no entry gets no row).
-func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+// was stores nothing (an account that gets no entry gets no row). A state
+// or entry it cannot trust is an error wrapping credits.ErrCorrupt, and
+// decide is not called.
+func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
+	defer func() { err = corrupt(account, err) }()
 	tx, err := b.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqliteledger: begin: %w", err)
@@ -392,26 +413,34 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 	}()
 
 	var (
-		stored   []byte // nil: a new account
 		keyed    sql.NullInt64
 		existing *credits.Entry
 	)
-	err = tx.StmtContext(ctx, b.loadForUpdate).QueryRowContext(ctx, account, key).Scan(&stored, &keyed)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	row, err := readState(ctx, tx.StmtContext(ctx, b.loadForUpdate), account, []any{account, key}, &keyed)
+	if err != nil {
 		return fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	if keyed.Valid {
-		e, err := scanEntry(tx.StmtContext(ctx, b.loadEntry).QueryRowContext(ctx, account, keyed.Int64))
+		e, err := readEntry(ctx, tx.StmtContext(ctx, b.loadEntry), account, keyed.Int64, key, account, keyed.Int64)
+		if errors.Is(err, credits.ErrEntryNotFound) {
+			err = &credits.CorruptError{Account: account, Entry: keyed.Int64, Reason: fmt.Sprintf("the index of keys names entry %d for key %q, which is missing", keyed.Int64, key)}
+		}
 		if err != nil {
 			return fmt.Errorf("sqliteledger: load entry %d of key %q: %w", keyed.Int64, key, err)
 		}
 		existing = &e
 	}
+	stored := row.state // nil: a new account
 	isNew := stored == nil
 	if stored == nil {
 		stored = zeroState
 	}
 	state, err := b.states.take(account, stored)
+	if err == nil {
+		err = row.checkDecoded(account, state)
+	} else {
+		err = decodeCorrupt(account, err)
+	}
 	if err != nil {
 		return fmt.Errorf("sqliteledger: load: %w", err)
 	}
@@ -430,7 +459,7 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 	if isNew {
 		storeState = b.insertState
 	}
-	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, account, state.Version(), blob); err != nil {
+	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, account, state.Version(), blob, stateCheck(account, state.Version(), blob)); err != nil {
 		return fmt.Errorf("sqliteledger: store state: %w", err)
 	}
 	if len(entries) > 0 {
@@ -510,22 +539,24 @@ func (c *stateCache) put(account string, blob []byte, state *credits.AccountStat
 // Entry implements [credits.Backend]. It reads without waiting for
 // writers.
 func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
-	return b.readOne(b.readEntry.QueryRowContext(ctx, account, id))
+	e, err := readEntry(ctx, b.readEntry, account, id, "", account, id)
+	return readOne(account, e, err)
 }
 
 // EntryByKey implements [credits.Backend]. It reads without waiting for
 // writers, through the unique index on (account, key).
 func (b *Backend) EntryByKey(ctx context.Context, account, key string) (credits.Entry, error) {
-	return b.readOne(b.readKey.QueryRowContext(ctx, account, key))
+	e, err := readEntry(ctx, b.readKey, account, 0, key, account, key)
+	return readOne(account, e, err)
 }
 
-func (b *Backend) readOne(row *sql.Row) (credits.Entry, error) {
-	e, err := scanEntry(row)
-	if errors.Is(err, sql.ErrNoRows) {
+// readOne is what Entry and EntryByKey return for readEntry's answer.
+func readOne(account string, e credits.Entry, err error) (credits.Entry, error) {
+	if errors.Is(err, credits.ErrEntryNotFound) {
 		return credits.Entry{}, credits.ErrEntryNotFound
 	}
 	if err != nil {
-		return credits.Entry{}, fmt.Errorf("sqliteledger: read entry: %w", err)
+		return credits.Entry{}, fmt.Errorf("sqliteledger: read entry: %w", corrupt(account, err))
 	}
 	return e, nil
 }
@@ -537,23 +568,31 @@ func (b *Backend) readOne(row *sql.Row) (credits.Entry, error) {
 // skips, never a sort.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
 	query, args := entriesQuery(account, &q)
+	out, err := b.entries(ctx, account, query, args)
+	if err == nil {
+		err = sqlentry.CheckPage(out, account, q.After, len(q.Kinds) == 0 && q.Since.IsZero() && q.Until.IsZero())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqliteledger: read history: %w", corrupt(account, err))
+	}
+	return out, nil
+}
+
+func (b *Backend) entries(ctx context.Context, account, query string, args []any) ([]credits.Entry, error) {
 	rows, err := b.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqliteledger: read history: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []credits.Entry
 	for rows.Next() {
-		e, err := scanEntry(rows)
+		e, err := entryRow(rows, account)
 		if err != nil {
-			return nil, fmt.Errorf("sqliteledger: read history: %w", err)
+			return nil, err
 		}
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqliteledger: read history: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // entriesQuery builds the query for q. It walks the primary key
