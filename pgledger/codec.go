@@ -52,8 +52,10 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanEntry reads a row of sqlentry.Columns.
-func scanEntry(row rowScanner) (credits.Entry, error) {
+// scanEntry reads a row of sqlentry.Columns, of account's entries. A row
+// that does not convert or decode is corrupt (credits.ErrCorrupt): row is
+// one pgx.Rows already read, whose Scan only converts.
+func scanEntry(row rowScanner, account string) (credits.Entry, error) {
 	var (
 		r                            sqlentry.Row
 		expiresAt, period, periodEnd pgtype.Timestamptz
@@ -63,7 +65,7 @@ func scanEntry(row rowScanner) (credits.Entry, error) {
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
 		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Key, &r.RequestHash, &r.Metadata)
 	if err != nil {
-		return credits.Entry{}, err
+		return credits.Entry{}, &credits.CorruptError{Account: account, Reason: "an entry row does not read", Err: err}
 	}
 	r.ExpiresAt, r.Period, r.PeriodEnd = instant(expiresAt), instant(period), instant(periodEnd)
 	return r.Entry()
