@@ -27,7 +27,9 @@ import (
 //     that is not a JSON object, a value of the wrong type), that is not
 //     the entry asked for, or a history page with a gap in its IDs (see
 //     sqlentry.CheckPage);
-//   - a file SQLite finds damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+//   - a file SQLite finds damaged (SQLITE_CORRUPT, SQLITE_NOTADB), or a
+//     row of it holding a value of the wrong type (a STRICT table's
+//     SQLITE_CONSTRAINT_DATATYPE when the row is rewritten).
 //
 // What it cannot tell: an entry changed so that it still decodes (an
 // amount, a key, an instant), or removed from the middle of the history
@@ -190,5 +192,97 @@ func corrupt(account string, err error) error {
 	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
 		return &credits.CorruptError{Account: account, Reason: "SQLite finds the file damaged", Err: err}
 	}
+	if se.Code() == sqlite3.SQLITE_CONSTRAINT_DATATYPE {
+		// The Backend stores only values of their columns' types: a
+		// row it rewrites holds one that is not.
+		return &credits.CorruptError{Account: account, Reason: "a stored value is not of its column's type", Err: err}
+	}
 	return err
 }
+
+// sqlVersion reads an account's stored version (none: no row).
+const sqlVersion = `SELECT version FROM accounts WHERE id = ?`
+
+// checkMissing is Entry's answer for entry id of account, which it did
+// not find: ErrEntryNotFound, unless the account's stored version, read in
+// one snapshot with the entry's absence, says the entry should be there.
+func (b *Backend) checkMissing(ctx context.Context, account string, id int64) error {
+	return b.snapshot(ctx, func(tx *sql.Tx) error {
+		_, err := readEntry(ctx, tx.StmtContext(ctx, b.readEntry), account, id, "", account, id)
+		if !errors.Is(err, credits.ErrEntryNotFound) {
+			return err // found in the meantime, or failed
+		}
+		version, err := storedVersion(ctx, tx, account)
+		if err == nil && id >= 1 && id <= version {
+			err = &credits.CorruptError{Account: account, Entry: id, Reason: fmt.Sprintf("the entry is missing, the account's state is at version %d", version)}
+		}
+		if err == nil {
+			err = credits.ErrEntryNotFound
+		}
+		return err
+	})
+}
+
+// denseEntries reads a page of account's history without filters from
+// the cursor after: IDs must run after+1, after+2... with no gap, and a
+// page shorter than limit, the end of the history, must end at the
+// account's stored version, read in the same snapshot.
+func (b *Backend) denseEntries(ctx context.Context, account string, after int64, limit int, query string, args []any) (out []credits.Entry, err error) {
+	err = b.snapshot(ctx, func(tx *sql.Tx) error {
+		if out, err = entries(ctx, tx, account, query, args); err != nil {
+			return err
+		}
+		if err := sqlentry.CheckPage(out, account, after, true); err != nil || len(out) >= limit {
+			return err
+		}
+		version, err := storedVersion(ctx, tx, account)
+		last := after
+		if len(out) > 0 {
+			last = out[len(out)-1].ID
+		}
+		if err == nil && last < version {
+			err = &credits.CorruptError{Account: account, Entry: last + 1,
+				Reason: fmt.Sprintf("the history ends at entry %d, the account's state is at version %d: the entries after are missing", last, version)}
+		}
+		return err
+	})
+	return out, err
+}
+
+// storedVersion reads the account's stored version (0 for no row).
+func storedVersion(ctx context.Context, tx *sql.Tx, account string) (int64, error) {
+	var version int64
+	err := tx.QueryRowContext(ctx, sqlVersion, account).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, &credits.CorruptError{Account: account, Reason: "the stored version does not read", Err: err}
+	}
+	return version, nil
+}
+
+// snapshot runs fn in one read transaction on a read connection: what fn
+// reads is one snapshot of the file.
+func (b *Backend) snapshot(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := b.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // it only reads
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// allKinds are the kinds of entry.
+var allKinds = func() []credits.Kind {
+	var out []credits.Kind
+	for k := credits.Kind(1); ; k++ {
+		if _, err := k.MarshalText(); err != nil {
+			return out
+		}
+		out = append(out, k)
+	}
+}()

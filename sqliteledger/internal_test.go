@@ -98,7 +98,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 	check("state and entry by key", plan(sqlLoadForUpdate, "a", "k"), "SEARCH a USING INDEX sqlite_autoindex_accounts_1 (id=?)",
 		"SEARCH entries USING PRIMARY KEY (account=?)", "SEARCH entries USING COVERING INDEX entries_key (account=? AND key=?)")
 	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
-	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH entries USING INDEX entries_key (account=? AND key=?)")
+	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH k USING COVERING INDEX entries_key (account=? AND key=?)",
+		"SEARCH e USING PRIMARY KEY (account=? AND id=?)")
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, q := range []credits.HistoryQuery{
 		{After: 10, Limit: 100},

@@ -76,6 +76,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -163,8 +164,12 @@ const (
 	sqlInsertState = `INSERT INTO accounts (id, version, state, state_check) VALUES (?, ?, ?, ?)`
 	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3, state_check = ?4 WHERE id = ?1`
 	sqlReadEntry   = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id = ?`
-	sqlReadKey     = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND key = ? AND key <> ''`
 )
+
+// sqlReadKey finds the entry's ID in the index of keys, then the entry:
+// should the entry be missing, the LEFT JOIN's NULLs do not read.
+var sqlReadKey = `SELECT e.` + strings.ReplaceAll(sqlentry.Columns, ", ", ", e.") + ` FROM entries k INDEXED BY entries_key
+		LEFT JOIN entries e ON e.account = k.account AND e.id = k.id WHERE k.account = ?1 AND k.key = ?2 AND k.key <> ''`
 
 var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `) VALUES (` + entryPlaceholders + `)`
 
@@ -540,6 +545,9 @@ func (c *stateCache) put(account string, blob []byte, state *credits.AccountStat
 // writers.
 func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
 	e, err := readEntry(ctx, b.readEntry, account, id, "", account, id)
+	if errors.Is(err, credits.ErrEntryNotFound) {
+		err = b.checkMissing(ctx, account, id)
+	}
 	return readOne(account, e, err)
 }
 
@@ -568,9 +576,20 @@ func readOne(account string, e credits.Entry, err error) (credits.Entry, error) 
 // skips, never a sort.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
 	query, args := entriesQuery(account, &q)
-	out, err := b.entries(ctx, account, query, args)
-	if err == nil {
-		err = sqlentry.CheckPage(out, account, q.After, len(q.Kinds) == 0 && q.Since.IsZero() && q.Until.IsZero())
+	var out []credits.Entry
+	var err error
+	if len(q.Kinds) == 0 && q.Since.IsZero() && q.Until.IsZero() {
+		out, err = b.denseEntries(ctx, account, q.After, q.Limit, query, args)
+	} else {
+		out, err = entries(ctx, b.reader, account, query, args)
+		if err == nil {
+			err = sqlentry.CheckPage(out, account, q.After, false)
+		}
+		for i := 0; err == nil && i < len(out); i++ {
+			if !q.Match(&out[i]) { // read for a kind stored as no kind (see entriesQuery)
+				err = &credits.CorruptError{Account: account, Entry: out[i].ID, Reason: "the entry's kind is stored damaged"}
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqliteledger: read history: %w", corrupt(account, err))
@@ -578,8 +597,11 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 	return out, nil
 }
 
-func (b *Backend) entries(ctx context.Context, account, query string, args []any) ([]credits.Entry, error) {
-	rows, err := b.reader.QueryContext(ctx, query, args...)
+// entries reads the entries query selects.
+func entries(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, account, query string, args []any) ([]credits.Entry, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -607,15 +629,26 @@ func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
 	args := []any{account, q.After}
 	sb.WriteString(`SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id > ?`)
 	if len(q.Kinds) > 0 {
-		sb.WriteString(` AND kind IN (`)
-		for i, k := range q.Kinds {
-			if i > 0 {
-				sb.WriteString(", ")
+		// It leaves out the entries of the other kinds, rather than
+		// keeping those of the kinds asked for: a row whose kind is
+		// damaged (no kind's name, NULL, a BLOB) is read too, and
+		// refused as corrupt, not silently left out.
+		n := 0
+		for _, k := range allKinds {
+			if slices.Contains(q.Kinds, k) {
+				continue
 			}
-			sb.WriteString("?")
+			if n == 0 {
+				sb.WriteString(` AND coalesce(kind IN (?`)
+			} else {
+				sb.WriteString(", ?")
+			}
 			args = append(args, k.String())
+			n++
 		}
-		sb.WriteString(`)`)
+		if n > 0 {
+			sb.WriteString(`), 0) = 0`)
+		}
 	}
 	if !q.Since.IsZero() {
 		sb.WriteString(` AND time >= ?`)
