@@ -130,6 +130,7 @@ type Options struct {
 // use (see the package documentation for how it serializes writes).
 type Backend struct {
 	path   string
+	busy   time.Duration // Options.BusyTimeout, its default filled in
 	writer *sql.DB // one connection: every write transaction runs on it
 	reader *sql.DB // read-only connections
 
@@ -215,7 +216,7 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("sqliteledger: open %s: %w", path, err)
 	}
 
-	b := &Backend{path: abs}
+	b := &Backend{path: abs, busy: busy}
 	if err := b.open(ctx, syncMode, busy, readers); err != nil {
 		b.closeAll()
 		return nil, fmt.Errorf("sqliteledger: open %s: %w", path, err)

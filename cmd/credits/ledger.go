@@ -12,8 +12,9 @@ package main
 //	credits ledger balance   --account A
 //	credits ledger history   --account A [--after ID] [--limit N] [--kind K]... [--since T] [--until T]
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
+//	credits ledger backup    --db FILE --to FILE
 //
-// Every subcommand also takes --db (a SQLite file, default ./credits.db, or
+// Every subcommand but backup also takes --db (a SQLite file, default ./credits.db, or
 // a postgres:// or postgresql:// URL), --schema (PostgreSQL only), --json
 // and --timeout; writes take --key. The decisions the CLI makes on the
 // library's behalf are documented on runLedger.
@@ -65,6 +66,8 @@ func ledgerCommands() []command {
 			"print a page of an account's entries, oldest first", runLedgerHistory},
 		{"statement", "--account A [--period YYYY-MM | --from RFC3339 --to RFC3339]",
 			"print an account's statement for a period (default: this month, UTC)", runLedgerStatement},
+		{"backup", "--db FILE --to FILE [--timeout D]",
+			"copy a SQLite ledger, while it is in use, to a new file", runLedgerBackup},
 	}
 }
 
@@ -106,7 +109,7 @@ func (e *env) ledgerUsage(w io.Writer) {
 		fmt.Fprintf(w, "  credits ledger %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every subcommand takes --account (required), --db, --schema, --json and --timeout; the")
+	fmt.Fprintln(w, "Every subcommand but backup takes --account (required), --db, --schema, --json and --timeout; the")
 	fmt.Fprintln(w, "writes take --key, an idempotency key: without one, a random key is made and printed, so")
 	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once. A write prints its")
 	fmt.Fprintln(w, "entry and the balance now; run again with the same key, it says it was replayed and changed")

@@ -334,6 +334,12 @@ func TestLedgerUsage(t *testing.T) {
 		for _, args := range [][]string{{"ledger", c.name, "-h"}, {"ledger", "help", c.name}} {
 			r := runCLI(t, "", args...)
 			wantOK(t, r)
+			if c.name == "backup" {
+				if !strings.HasPrefix(r.stdout, "usage: credits ledger backup --db FILE --to FILE") || !strings.Contains(r.stdout, "-to file") {
+					t.Errorf("%v:\n%s", args, r.stdout)
+				}
+				continue
+			}
 			if !strings.HasPrefix(r.stdout, "usage: credits ledger "+c.name+" --account A") ||
 				!strings.Contains(r.stdout, "-db path") || !strings.Contains(r.stdout, "-json") {
 				t.Errorf("%v:\n%s", args, r.stdout)
@@ -773,4 +779,28 @@ func TestLedgerWriteFailure(t *testing.T) {
 	if code := run([]string{"ledger", "balance", "--db", db, "--account", "a"}, strings.NewReader(""), &out, &errOut); code != exitOK || out.String() != "a: 5 credits, 0 held, 5 available\n" {
 		t.Errorf("balance after the grant: exit %d, %q %q", code, out.String(), errOut.String())
 	}
+}
+
+// ledger backup copies a SQLite ledger to a new file the library opens,
+// with the same accounts; it refuses to overwrite a file, a missing
+// ledger, and PostgreSQL.
+func TestLedgerBackup(t *testing.T) {
+	c, path := newSQLiteCLI(t)
+	c.ok("grant", "--account", "alice", "--amount", "10", "--source", "topup", "--key", "g1")
+	c.ok("charge", "--account", "alice", "--amount", "3", "--key", "c1")
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	r := runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst)
+	wantOK(t, r)
+	if !strings.HasPrefix(r.stdout, "backed up "+path+" to "+dst+" (") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	copyCLI := &ledgerCLI{t: t, dbArgs: []string{"--db", dst}, now: c.now}
+	if got, want := copyCLI.balance("alice"), c.balance("alice"); got != want || got.Total != 7*credits.Credit {
+		t.Errorf("the backup's balance %+v, the ledger's %+v", got, want)
+	}
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst), exitInput, "already exists: a backup never overwrites a file")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", filepath.Join(t.TempDir(), "none.db"), "--to", dst+"2"), exitInput, "no ledger file")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path), exitUsage, "--to is required")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", "postgres://x/y", "--to", dst+"3"), exitUsage, "--db must be a SQLite file")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst+"4", "--account", "a"), exitUsage, "flag provided but not defined: -account")
 }
