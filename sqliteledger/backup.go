@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,7 +21,7 @@ import (
 // connection of its own, so it takes no lock that a writer waits for (in
 // WAL mode, readers and the writer do not block each other); the copy is
 // compact (no free pages), in rollback-journal mode so that it can be read
-// from read-only media, and synced to disk before
+// from read-only media (see [Options.ReadOnly]), and synced to disk before
 // Backup returns. [Open] opens it as a ledger like any other.
 //
 // dst must not exist (Backup never overwrites a file) and must not be the
@@ -70,7 +69,7 @@ func (b *Backend) backup(ctx context.Context, dst string) (err error) {
 		}
 	}()
 
-	db, err := sql.Open("sqlite", b.readOnlyDSN())
+	db, err := sql.Open("sqlite", readOnlyURL(b.path, b.busy, b.immutable, false))
 	if err != nil {
 		return err
 	}
@@ -102,18 +101,6 @@ func (b *Backend) backup(ctx context.Context, dst string) (err error) {
 		return nil // a directory cannot be synced there
 	}
 	return syncFile(dir)
-}
-
-// readOnlyDSN is the data source name of a read-only connection to the
-// Backend's file that may write other files (VACUUM INTO): no query_only,
-// which refuses VACUUM INTO.
-func (b *Backend) readOnlyDSN() string {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", b.busy.Milliseconds()))
-	q.Add("_pragma", "synchronous(FULL)")
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(b.path), RawQuery: q.Encode()}
-	return u.String()
 }
 
 // syncFile flushes the file or directory at path to disk.

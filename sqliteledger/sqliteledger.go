@@ -123,6 +123,13 @@ type Options struct {
 	// MaxReaders caps the read connections. Zero means the larger of 4
 	// and runtime.GOMAXPROCS(0).
 	MaxReaders int
+
+	// ReadOnly opens an existing ledger for reading only: Open neither
+	// creates nor migrates the file (its schema must be up to date), and
+	// Update fails with ErrReadOnly. It reads a file this process may not
+	// write, in a directory it may not write, or on a read-only medium;
+	// see [Open].
+	ReadOnly bool
 }
 
 // Backend is a [credits.Backend] on one SQLite file. Create it with
@@ -130,9 +137,11 @@ type Options struct {
 // use (see the package documentation for how it serializes writes).
 type Backend struct {
 	path   string
-	busy   time.Duration // Options.BusyTimeout, its default filled in
-	writer *sql.DB // one connection: every write transaction runs on it
+	writer *sql.DB // one connection: every write transaction runs on it; nil with Options.ReadOnly
 	reader *sql.DB // read-only connections
+
+	busy      time.Duration // Options.BusyTimeout, its default filled in
+	immutable bool          // read-only, with SQLite's immutable=1 (see openReadOnly)
 
 	loadForUpdate *sql.Stmt // writer: an account's state and the ID of the entry under a key
 	loadEntry     *sql.Stmt // writer: one entry by ID
@@ -189,6 +198,16 @@ var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `) VALUES (` +
 // opened, is not a ledger this package can use (say, its schema is newer
 // than this package knows), or cannot be switched to WAL mode. A failed
 // Open leaves nothing open.
+//
+// Writing needs the file writable by this process, and its directory too:
+// SQLite creates the write-ahead log and its index (path-wal, path-shm)
+// beside the file. When either is not (permissions, a read-only file
+// system), Open says which, and that Options.ReadOnly reads the file.
+// With ReadOnly, the file is opened read-only; if SQLite cannot create
+// path-shm either, and there is no write-ahead log to read (path-wal does
+// not exist, as after the last writer closed the file), it is opened as
+// immutable: no locks, on the understanding that nobody writes it while it
+// is open, which on a read-only medium nobody can.
 func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	syncMode, err := checkSynchronous(opts.Synchronous)
 	if err != nil {
@@ -217,7 +236,19 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 
 	b := &Backend{path: abs, busy: busy}
-	if err := b.open(ctx, syncMode, busy, readers); err != nil {
+	switch {
+	case opts.ReadOnly:
+		err = b.openReadOnly(ctx, readers)
+	case fileNotWritable(abs) != "":
+		err = fmt.Errorf("%s: open it with Options.ReadOnly to read it", fileNotWritable(abs))
+	default:
+		if err = b.open(ctx, syncMode, busy, readers); err != nil {
+			if why := dirNotWritable(abs); why != "" {
+				err = fmt.Errorf("%s: open it with Options.ReadOnly to read it: %w", why, err)
+			}
+		}
+	}
+	if err != nil {
 		b.closeAll()
 		return nil, fmt.Errorf("sqliteledger: open %s: %w", path, err)
 	}
@@ -407,9 +438,12 @@ var zeroState = func() []byte {
 // decide is not called.
 func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
 	defer func() { err = corrupt(account, err) }()
+	if b.writer == nil {
+		return fmt.Errorf("sqliteledger: update: %w", ErrReadOnly)
+	}
 	tx, err := b.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqliteledger: begin: %w", err)
+		return fmt.Errorf("sqliteledger: begin: %w", b.explainBusy(err))
 	}
 	committed := false
 	defer func() {
