@@ -89,7 +89,8 @@ func ledgerCommands() []command {
 //     context), and prints the balance read after the write: on a replay
 //     the entry's own balance_after is the balance it left back then.
 //   - Reads (balance, history, statement) take no --key, and do not create
-//     a SQLite file that does not exist: they fail, naming it.
+//     a SQLite file that does not exist: they fail, naming it. A file
+//     they may not write (read-only media) they read read-only.
 //   - hold --ttl D sets the ledger's hold TTL rather than a deadline of
 //     now+D, so that running the same hold again with the same --key is a
 //     retry, not a conflicting request.
@@ -273,6 +274,13 @@ func openBackend(ctx context.Context, db, schema string, create bool) (_ credits
 		}
 	}
 	backend, err := sqliteledger.Open(ctx, db, sqliteledger.Options{})
+	if err != nil && !create {
+		// A read of a file this process may not write (a backup on
+		// read-only media) reads it read-only.
+		if ro, rerr := sqliteledger.Open(ctx, db, sqliteledger.Options{ReadOnly: true}); rerr == nil {
+			backend, err = ro, nil
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -803,4 +804,25 @@ func TestLedgerBackup(t *testing.T) {
 	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path), exitUsage, "--to is required")
 	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", "postgres://x/y", "--to", dst+"3"), exitUsage, "--db must be a SQLite file")
 	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst+"4", "--account", "a"), exitUsage, "flag provided but not defined: -account")
+}
+
+// The reads of a ledger file this process may not write (chmod 0444, or,
+// for root, whom permissions do not stop, chattr +i) read it read-only;
+// a write fails, naming why.
+func TestLedgerReadsReadOnlyFile(t *testing.T) {
+	c, path := newSQLiteCLI(t)
+	c.ok("grant", "--account", "alice", "--amount", "10", "--source", "topup", "--key", "g1")
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+			t.Skipf("chattr +i (root ignores file permissions): %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("chattr", "-i", path).Run() })
+	} else if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.balance("alice"); got.Total != 10*credits.Credit {
+		t.Errorf("balance of the read-only ledger: %+v", got)
+	}
+	r := c.run("charge", "--account", "alice", "--amount", "1", "--key", "c1")
+	wantFail(t, r, exitInput, "the file is not writable by this process", "Options.ReadOnly")
 }
