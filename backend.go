@@ -52,27 +52,38 @@ type Backend interface {
 	// reads what is committed and should not wait for writers.
 	Load(ctx context.Context, account string) (*AccountState, error)
 
-	// Update runs one decision atomically against one account. It loads
-	// the account's state (the zero AccountState for an account with no
-	// entries) and, if key is not empty, the entry stored under key (nil if
-	// none), and calls decide with them. If decide returns an error, Update
-	// stores nothing and returns that error unchanged. Otherwise it appends
-	// the entries decide returned (possibly none) and stores the state as
-	// decide left it, together: either both are durable or neither is.
-	// A decision that returns no entries leaves the state unchanged, and
-	// Update may then store nothing at all (an account that gets no entry
-	// need not exist afterwards).
+	// Update runs writes atomically, in one transaction: either all it
+	// stores is durable or none of it. Each Write is of another account.
+	// For each, Update loads the account's state (the zero AccountState
+	// for an account with no entries) and runs the Write's Ops in order:
+	// each Op's Decide is called with the state as the Ops before it left
+	// it and the entry stored under the Op's Key (nil if the Key is "" or
+	// has no entry). A WriteOp whose Decide returns an error has that error
+	// set in its Err: its Decide left the state as it was, and none of its
+	// entries is stored; the Ops after it go on. Update then appends, for
+	// each account, the entries its successful Ops returned, in order, and
+	// stores its state as the last Op left it. The Ledger never puts two
+	// Ops with one non-empty Key into one Write. An account that gets no
+	// entry need not be stored at all (its state is then unchanged).
 	//
-	// Updates of one account are serialized: each decision sees the state
-	// the previous one left, and no other writer can change the state or
-	// the key's entry between the load and the store. Updates of different
+	// Update returns nil when the transaction committed (even if some Ops
+	// failed: see their Err), and otherwise an error, having stored
+	// nothing; Decide errors are never returned, only set. A backend that
+	// cannot trust an account's stored data may instead set the Err of
+	// that Write's Ops to an error wrapping ErrCorrupt, without deciding
+	// them, and go on with the other Writes (the Ledger reports it as the
+	// backend's failure). Writes of one
+	// account are serialized: no other writer can change its state or its
+	// keyed entries between the load and the store. Writes of different
 	// accounts should not wait for each other: a backend with one global
-	// lock is correct, but every account then waits for the busiest.
-	// decide may be called more than once if the backend retries after a
-	// conflict, each time with a freshly loaded state; it has no effect
-	// but on the state it is given. Neither the state nor the entries may
-	// be used by the backend after Update returns.
-	Update(ctx context.Context, account, key string, decide Decision) error
+	// lock is correct, but every account then waits for the busiest (and
+	// should then say so, see [OneWriter]). A backend that retries after a
+	// conflict runs every Op again, with freshly loaded states and Err
+	// cleared; an Op's Decide has no effect but on the state it is given.
+	// Neither the states nor the entries may be used by the backend after
+	// Update returns. ([UpdateOne] runs one Decision alone, for tests and
+	// wrappers.)
+	Update(ctx context.Context, writes []Write) error
 
 	// Entry returns the account's entry with the given ID, or an error
 	// wrapping ErrEntryNotFound. Entries never change once stored, so it
@@ -91,6 +102,102 @@ type Backend interface {
 	// at most q.Limit of them, from one consistent snapshot. An account
 	// with no entries has none; that is not an error.
 	Entries(ctx context.Context, account string, q HistoryQuery) ([]Entry, error)
+
+	// Accounts returns the names of accounts that have entries, in
+	// ascending byte order, starting after the name after ("" for the
+	// first), at most limit (1 to 1001) of them. Accounts whose names
+	// begin with '$' are the ledger's own records and are listed too.
+	Accounts(ctx context.Context, after string, limit int) ([]string, error)
+
+	// Feed returns entries of every account in the order they became
+	// durable, starting after the cursor after ("" for the very first),
+	// at most limit (1 to 1001) of them, with the cursor to pass to read
+	// on (after itself when there is nothing new). Following the cursors
+	// returned, a reader sees every entry an Update stored exactly once,
+	// and never one whose Update failed or has not yet returned: an entry
+	// may appear only once it is durable, and must appear then or later,
+	// never behind a cursor already handed out. Entries of one account
+	// come in ID order. Beyond that, the order is the backend's, but must
+	// be consistent with commit order: an entry whose Update returned
+	// before another's started comes first.
+	//
+	// A cursor is the backend's own, opaque to the Ledger and to users:
+	// a short printable string, stored by consumers (see SaveConsumer)
+	// and given back to Feed as it was. A cursor the backend did not make
+	// is an error wrapping ErrInvalidInput. Feed reads what is committed
+	// and takes no lock a writer waits for.
+	//
+	// This is the hard part of a change feed on a database whose sequence
+	// numbers are handed out before commit: a reader that returns rows
+	// by "sequence > cursor" skips a row whose transaction commits after
+	// a later row was read, and loses it for ever. See pgledger for one
+	// way to do it right.
+	Feed(ctx context.Context, after Cursor, limit int) ([]Entry, Cursor, error)
+
+	// LoadConsumer returns the stored record of the feed consumer named
+	// name, or the zero record (Version 0) if there is none.
+	LoadConsumer(ctx context.Context, name string) (ConsumerRecord, error)
+
+	// SaveConsumer stores rec, a consumer's record, if the stored record
+	// of rec.Name is at version rec.Version-1 (none counts as version 0):
+	// a compare-and-swap. Otherwise it stores nothing and returns an
+	// error wrapping ErrConflict. The Ledger keeps consumers' leases and
+	// positions with it; the backend only compares and stores.
+	SaveConsumer(ctx context.Context, rec ConsumerRecord) error
+}
+
+// Write is one account's part of a [Backend.Update]: the operations to
+// decide on it, in order.
+type Write struct {
+	Account string
+	Ops     []WriteOp
+}
+
+// WriteOp is one operation of a [Write]: its Decision, the idempotency key
+// whose stored entry the Decision is given, and, once Update has run it,
+// the error the Decision returned (nil if it succeeded).
+type WriteOp struct {
+	Key    string
+	Decide Decision
+	Err    error // set by Update
+}
+
+// OneWriter is an optional interface of a [Backend] whose writes are
+// serialized whatever their accounts (SQLite's one write lock): the
+// Ledger then batches writes of every account into one Update (one commit
+// for many operations), where otherwise it batches only writes of one
+// account.
+type OneWriter interface {
+	// OneWriter reports whether every write of the backend waits for
+	// every other.
+	OneWriter() bool
+}
+
+// UpdateOne runs decide alone on account through b.Update: decide's error
+// comes back as it is, and b's own as it is. It is how a test or a
+// wrapper runs one Decision.
+func UpdateOne(ctx context.Context, b Backend, account, key string, decide Decision) error {
+	ops := []WriteOp{{Key: key, Decide: decide}}
+	if err := b.Update(ctx, []Write{{Account: account, Ops: ops}}); err != nil {
+		return err
+	}
+	return ops[0].Err
+}
+
+// Cursor is a position in a backend's feed of entries (see
+// [Backend.Feed]): opaque, printable, and "" for the start of the feed.
+type Cursor string
+
+// ConsumerRecord is what a backend stores for one consumer of the feed:
+// its position and who holds it. Only the Ledger reads or writes its
+// fields (see [Ledger.Consume]); a backend stores them as they are, Until
+// in UTC to the microsecond.
+type ConsumerRecord struct {
+	Name    string    // the consumer's name
+	Cursor  Cursor    // the feed's position after the last batch handled
+	Owner   string    // the instance holding the lease ("" for none)
+	Until   time.Time // when the lease ends
+	Version int64     // 1 for the first record stored, one more each time
 }
 
 // Decision decides one operation on one account. Given the account's

@@ -125,6 +125,19 @@
 // spending by action, refunds, expirations and closing balance, adding up
 // exactly.
 //
+// # The feed, consumers and notices
+//
+// [Ledger.Feed] reads every account's entries in commit order, on every
+// backend, never an entry before it is durable; [Ledger.Consume] runs a
+// durable consumer of it, whose position the backend stores, one instance
+// at a time (a lease), handing a failed batch over again. Writes also
+// write notices (see [NoticeKind]) in the same atomic step: a low balance
+// ([Options].LowBalance) and credits expiring soon
+// ([Options].ExpiringNotice); lapsed holds, free-tier claims and renewals
+// are notices by [NoticeOf]. [AutoTopUp] is a consumer that recharges an
+// account after a low balance, never twice. [Ledger.SweepAll], from a
+// scheduler, writes what time alone makes due.
+//
 // # Storage
 //
 // A [Backend] stores accounts: each account's state and its entries. It

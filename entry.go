@@ -17,6 +17,7 @@ const (
 	KindExpire                   // expire: a lot's credits or a hold's deadline ran out
 	KindRollover                 // rollover: a period ended; the policy let some credits expire
 	KindClaim                    // claim: a free-tier claim key taken (on a claim record)
+	KindNotice                   // notice: something a service should hear of (see NoticeKind); it moves no credits
 
 	numKinds = iota + 1
 )
@@ -24,7 +25,7 @@ const (
 var kindNames = [numKinds]string{
 	KindGrant: "grant", KindCharge: "charge", KindRefund: "refund", KindHold: "hold",
 	KindCapture: "capture", KindRelease: "release", KindExpire: "expire",
-	KindRollover: "rollover", KindClaim: "claim",
+	KindRollover: "rollover", KindClaim: "claim", KindNotice: "notice",
 }
 
 // Valid reports whether k is one of the defined kinds.
@@ -60,13 +61,14 @@ const (
 	SourceRefund                         // refund: credits given back
 	SourceAdjustment                     // adjustment: a manual correction
 	SourceRollover                       // rollover: leftovers carried into a new lot at a period's end
+	SourceAutoTopUp                      // auto_topup: credits bought by an AutoTopUp when the balance ran low
 
 	numSources = iota + 1
 )
 
 var sourceNames = [numSources]string{
 	SourceFreeTier: "free_tier", SourceSubscription: "subscription", SourceTopUp: "topup",
-	SourceRefund: "refund", SourceAdjustment: "adjustment", SourceRollover: "rollover",
+	SourceRefund: "refund", SourceAdjustment: "adjustment", SourceRollover: "rollover", SourceAutoTopUp: "auto_topup",
 }
 
 // Valid reports whether s is one of the defined sources.
@@ -124,6 +126,9 @@ type Entry struct {
 	Plan         string  `json:"plan,omitempty"`         // subscription grant: the plan's name
 	Carried      Credits `json:"carried,omitempty"`      // rollover: the credits carried into the lot Lot (not a change of balance)
 	Claim        string  `json:"claim,omitempty"`        // free-tier grant: the claim key it was granted under; claim: the account that holds the key ("" once given up)
+
+	Notice NoticeKind `json:"notice,omitzero"` // notice: what it is about
+	Value  Credits    `json:"value,omitempty"` // notice: low_balance, the threshold crossed; expiring, the credits of lot Lot that expire at ExpiresAt
 
 	Key         string            `json:"key,omitempty"`          // the idempotency key of the request that made it; "" for entries the ledger made itself
 	RequestHash uint64            `json:"request_hash,omitempty"` // fingerprint of that request, to tell a retry from a conflict

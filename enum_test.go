@@ -112,10 +112,10 @@ func checkEnum[T ~uint8, P textEnum[T]](t *testing.T, c enumCase[T]) {
 
 func TestEnums(t *testing.T) {
 	checkEnum[credits.Kind](t, enumCase[credits.Kind]{typ: "Kind", field: "kind", what: "entry kind", first: 1,
-		names: []string{"grant", "charge", "refund", "hold", "capture", "release", "expire", "rollover", "claim"},
+		names: []string{"grant", "charge", "refund", "hold", "capture", "release", "expire", "rollover", "claim", "notice"},
 		parse: credits.ParseKind, valid: credits.Kind.Valid})
 	checkEnum[credits.Source](t, enumCase[credits.Source]{typ: "Source", field: "source", what: "source", first: 1, zeroUnset: true,
-		names: []string{"free_tier", "subscription", "topup", "refund", "adjustment", "rollover"},
+		names: []string{"free_tier", "subscription", "topup", "refund", "adjustment", "rollover", "auto_topup"},
 		parse: credits.ParseSource, valid: credits.Source.Valid})
 	var actions []string
 	for _, a := range credits.Actions() {
@@ -133,6 +133,8 @@ func TestEnums(t *testing.T) {
 		names: []string{"monthly", "yearly"}, parse: credits.ParseInterval, valid: credits.Interval.Valid})
 	checkEnum[credits.RolloverMode](t, enumCase[credits.RolloverMode]{typ: "RolloverMode", field: "rollover.mode", what: "rollover mode", first: 0,
 		names: []string{"all", "none", "capped", "carry"}, parse: credits.ParseRolloverMode, valid: credits.RolloverMode.Valid})
+	checkEnum[credits.NoticeKind](t, enumCase[credits.NoticeKind]{typ: "NoticeKind", field: "notice", what: "notice", first: 1, zeroUnset: true,
+		names: []string{"low_balance", "expiring", "hold_lapsed", "free_tier_claimed", "renewed", "topup_failed"}, parse: credits.ParseNoticeKind, valid: credits.NoticeKind.Valid})
 }
 
 // parsed adapts a Parse function for FuzzEnumNames: the name it read

@@ -62,6 +62,14 @@ var (
 	// key.
 	ErrBackend = errors.New("backend failure")
 
+	// ErrConflict: a stored record changed under a compare-and-swap (a
+	// backend's SaveConsumer): someone else saved it first.
+	ErrConflict = errors.New("stored record changed")
+
+	// ErrLeaseHeld: another instance holds the lease of a feed consumer
+	// (see [Ledger.Consume]).
+	ErrLeaseHeld = errors.New("consumer lease held by another instance")
+
 	// ErrCorrupt: a durable backend found stored data it cannot trust (a
 	// state that does not decode, or disagrees with its checksum or with
 	// the account's entries; an entry row that does not decode, or is not

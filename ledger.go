@@ -32,6 +32,22 @@ type Options struct {
 	// Observer, if not nil, is told about every operation once it
 	// returns (see [Observer]).
 	Observer Observer
+
+	// LowBalance, if not nil, returns an account's low-balance threshold
+	// (zero or less: none): a write that leaves its available credits
+	// below it also writes a low_balance notice, once, until they are
+	// back at it (see [NoticeLowBalance]).
+	LowBalance func(account string) Credits
+
+	// NoBatching turns group commit off: each write is then a transaction
+	// of its own (see the package documentation, "Group commit"). Batching
+	// is on by default.
+	NoBatching bool
+
+	// ExpiringNotice, if more than zero, is how long before a lot's
+	// credits expire a write (or Sweep, see [Ledger.SweepAll]) writes an
+	// expiring notice for it, once per lot (see [NoticeExpiring]).
+	ExpiringNotice time.Duration
 }
 
 // Ledger keeps accounts of credits on a [Backend]: grants, charges, holds,
@@ -46,6 +62,12 @@ type Ledger struct {
 	holdTTL   time.Duration
 	freeTier  Credits
 	observer  Observer
+	commits   commits // wakes this Ledger's consumers when it stores entries
+
+	lowBalance     func(string) Credits
+	expiringNotice time.Duration
+	noBatching     bool
+	lanes          lanes // group commit: the writes queued behind one in flight
 }
 
 // Validate reports whether the options are usable: an [*InputError]
@@ -56,6 +78,9 @@ func (o Options) Validate() error {
 	}
 	if o.FreeTier < 0 {
 		return inputErr("free_tier", o.FreeTier.String(), "must not be negative")
+	}
+	if o.ExpiringNotice < 0 {
+		return inputErr("expiring_notice", o.ExpiringNotice.String(), "must not be negative")
 	}
 	return nil
 }
@@ -70,7 +95,11 @@ func NewLedger(b Backend, opts Options) *Ledger {
 	if err := opts.Validate(); err != nil {
 		panic("credits: NewLedger: invalid Options: " + err.Error())
 	}
-	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer}
+	l := &Ledger{backend: b, prices: opts.Prices, now: opts.Now, overdraft: opts.Overdraft, holdTTL: opts.HoldTTL, freeTier: opts.FreeTier, observer: opts.Observer,
+		lowBalance: opts.LowBalance, expiringNotice: opts.ExpiringNotice, noBatching: opts.NoBatching}
+	if ow, ok := b.(OneWriter); ok && ow.OneWriter() {
+		l.lanes.one = true
+	}
 	if l.prices == nil {
 		l.prices = DefaultPriceBook()
 	}

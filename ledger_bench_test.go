@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/benchkit"
 )
 
 // The charge benchmarks: the memory ledger against a baseline that does
@@ -171,4 +172,13 @@ func (l *baseline) charge(account, key string, amount credits.Credits, now time.
 	a.entries = append(a.entries, e)
 	a.keys[key] = len(a.entries) - 1
 	return e, nil
+}
+
+// BenchmarkFeed measures the memory backend's feed: a consumer reading
+// while 16 writers charge (entries/s), and the time from a charge's commit
+// to its low_balance notice in a consumer's handler (p50-ns, p99-ns).
+// BENCHMARKS.md, "Feed", has the figures and the command.
+func BenchmarkFeed(b *testing.B) {
+	b.Run("throughput/writers=16", func(b *testing.B) { benchkit.Throughput(b, credits.NewMemoryBackend(), 16) })
+	b.Run("latency", func(b *testing.B) { benchkit.Latency(b, credits.NewMemoryBackend()) })
 }

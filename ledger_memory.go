@@ -3,6 +3,9 @@ package credits
 import (
 	"context"
 	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/avstudio/credits/internal/fnv"
@@ -14,6 +17,18 @@ import (
 // other. The zero value is not ready; use [NewMemoryBackend].
 type MemoryBackend struct {
 	shards [memShards]memShard
+
+	feedMu sync.Mutex
+	feed   chunked[feedRef] // every entry, in the order its Update stored it
+
+	consumersMu sync.Mutex
+	consumers   map[string]ConsumerRecord
+}
+
+// feedRef is one entry of the feed: its account and ID.
+type feedRef struct {
+	account *memAccount
+	id      int64
 }
 
 const memShards = 64
@@ -26,42 +41,44 @@ type memShard struct {
 type memAccount struct {
 	mu      sync.Mutex
 	removed bool // taken out of its shard (it had no entries): writers look again
+	name    string
 	state   AccountState
-	history history
+	history chunked[Entry]   // entry ID i is at position i
 	keys    map[string]int64 // idempotency key -> the ID of the entry stored under it
 }
 
-// history is an account's entries in chunks of at most historyChunk: a
-// long history is never copied as it grows (one growing slice would copy
-// all of it, and leave the old copy to the garbage collector, at every
-// doubling), and a short one takes no more room than a slice.
-type history struct {
-	chunks [][]Entry // all full but the last; entry ID i is at index i-1
+// chunked is a list kept in chunks of at most chunkLen: a long list is
+// never copied as it grows (one growing slice would copy all of it, and
+// leave the old copy to the garbage collector, at every doubling), and a
+// short one takes no more room than a slice. An account's history is one;
+// the feed another.
+type chunked[T any] struct {
+	chunks [][]T // all full but the last
 	n      int64
 }
 
-const historyChunk = 512
+const chunkLen = 512
 
-func (h *history) len() int64 { return h.n }
+func (c *chunked[T]) len() int64 { return c.n }
 
-// at returns the entry at position id (its ID), 1 <= id <= len().
-func (h *history) at(id int64) *Entry {
-	i := id - 1
-	return &h.chunks[i/historyChunk][i%historyChunk]
+// at returns the element at position i, 1 <= i <= len().
+func (c *chunked[T]) at(i int64) *T {
+	i--
+	return &c.chunks[i/chunkLen][i%chunkLen]
 }
 
-func (h *history) append(e Entry) {
-	if h.n%historyChunk == 0 {
-		h.chunks = append(h.chunks, nil) // grows like a slice, up to historyChunk
+func (c *chunked[T]) append(v T) {
+	if c.n%chunkLen == 0 {
+		c.chunks = append(c.chunks, nil) // grows like a slice, up to chunkLen
 	}
-	last := len(h.chunks) - 1
-	h.chunks[last] = append(h.chunks[last], e)
-	h.n++
+	last := len(c.chunks) - 1
+	c.chunks[last] = append(c.chunks[last], v)
+	c.n++
 }
 
 // NewMemoryBackend returns an empty in-memory backend.
 func NewMemoryBackend() *MemoryBackend {
-	m := &MemoryBackend{}
+	m := &MemoryBackend{consumers: make(map[string]ConsumerRecord)}
 	for i := range m.shards {
 		m.shards[i].accounts = make(map[string]*memAccount)
 	}
@@ -97,7 +114,7 @@ func (m *MemoryBackend) lock(account string) *memAccount {
 			sh := m.shard(account)
 			sh.mu.Lock()
 			if a = sh.accounts[account]; a == nil {
-				a = &memAccount{keys: make(map[string]int64)}
+				a = &memAccount{name: account, keys: make(map[string]int64)}
 				sh.accounts[account] = a
 			}
 			sh.mu.Unlock()
@@ -139,32 +156,66 @@ func (m *MemoryBackend) Load(ctx context.Context, account string) (*AccountState
 	return a.state.Clone(), nil
 }
 
-// Update implements [Backend].
-func (m *MemoryBackend) Update(ctx context.Context, account, key string, decide Decision) error {
+// Update implements [Backend]. It locks the writes' accounts, in the
+// order of their names (so that two Updates never wait for each other in
+// a circle), decides every operation on the stored state itself (a
+// decision that fails leaves it untouched), and appends what they made.
+func (m *MemoryBackend) Update(ctx context.Context, writes []Write) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	a := m.lock(account)
-	defer m.unlock(account, a)
-	var existing *Entry
-	if key != "" {
-		if id, ok := a.keys[key]; ok {
-			e := copyEntry(*a.history.at(id))
-			existing = &e
+	order := make([]int, len(writes))
+	for i := range order {
+		order[i] = i
+	}
+	if len(writes) > 1 {
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(writes[x].Account, writes[y].Account) })
+	}
+	locked := make([]*memAccount, len(writes))
+	for _, i := range order {
+		locked[i] = m.lock(writes[i].Account)
+	}
+	defer func() {
+		for _, i := range order {
+			m.unlock(writes[i].Account, locked[i])
+		}
+	}()
+	var refs []feedRef
+	for i, w := range writes {
+		a := locked[i]
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			op.Err = nil
+			var existing *Entry
+			if op.Key != "" {
+				if id, ok := a.keys[op.Key]; ok {
+					e := copyEntry(*a.history.at(id))
+					existing = &e
+				}
+			}
+			entries, err := op.Decide(&a.state, existing)
+			if err != nil {
+				op.Err = err
+				continue
+			}
+			for _, e := range entries {
+				e.Metadata = maps.Clone(e.Metadata)
+				a.history.append(e)
+				if e.Key != "" {
+					a.keys[e.Key] = e.ID
+				}
+				refs = append(refs, feedRef{a, e.ID})
+			}
 		}
 	}
-	// The decision leaves the state untouched when it fails, so it may
-	// work on the stored state directly.
-	entries, err := decide(&a.state, existing)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		e.Metadata = maps.Clone(e.Metadata)
-		a.history.append(e)
-		if e.Key != "" {
-			a.keys[e.Key] = e.ID
+	if len(refs) > 0 {
+		// Into the feed while the accounts are still locked, so that each
+		// account's entries are there in ID order.
+		m.feedMu.Lock()
+		for _, r := range refs {
+			m.feed.append(r)
 		}
+		m.feedMu.Unlock()
 	}
 	return nil
 }
@@ -222,4 +273,111 @@ func (m *MemoryBackend) Entries(ctx context.Context, account string, q HistoryQu
 func copyEntry(e Entry) Entry {
 	e.Metadata = maps.Clone(e.Metadata)
 	return e
+}
+
+// Accounts implements [Backend].
+func (m *MemoryBackend) Accounts(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for name := range sh.accounts {
+			if name > after {
+				names = append(names, name)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	slices.Sort(names)
+	// An account's record exists from its first write on, but has entries
+	// only once the write is done: leave out those that have none yet.
+	out := names[:0]
+	for _, name := range names {
+		if len(out) == limit {
+			break
+		}
+		if a := m.lookup(name); a != nil {
+			a.mu.Lock()
+			n := a.history.len()
+			a.mu.Unlock()
+			if n > 0 {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Feed implements [Backend]. Its cursors are "m" and the number of
+// entries read so far: Update puts each account's new entries into one
+// list while it still holds the account's lock, so the list is in the
+// order entries were stored, and an entry is in it only once stored.
+func (m *MemoryBackend) Feed(ctx context.Context, after Cursor, limit int) ([]Entry, Cursor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, after, err
+	}
+	n, err := memCursor(after)
+	if err != nil {
+		return nil, after, err
+	}
+	m.feedMu.Lock()
+	end := min(m.feed.len(), n+int64(limit))
+	refs := make([]feedRef, 0, max(end-n, 0))
+	for i := n + 1; i <= end; i++ {
+		refs = append(refs, *m.feed.at(i))
+	}
+	m.feedMu.Unlock()
+	out := make([]Entry, len(refs))
+	for i, r := range refs {
+		r.account.mu.Lock()
+		out[i] = copyEntry(*r.account.history.at(r.id))
+		r.account.mu.Unlock()
+	}
+	if len(out) == 0 {
+		return nil, after, nil
+	}
+	return out, Cursor("m" + strconv.FormatInt(n+int64(len(out)), 10)), nil
+}
+
+// memCursor reads a cursor of the memory backend's feed.
+func memCursor(c Cursor) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimPrefix(string(c), "m"), 10, 64)
+	if err != nil || !strings.HasPrefix(string(c), "m") || n < 0 {
+		return 0, inputErr("cursor", string(c), "not a cursor of this backend's feed")
+	}
+	return n, nil
+}
+
+// LoadConsumer implements [Backend].
+func (m *MemoryBackend) LoadConsumer(ctx context.Context, name string) (ConsumerRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return ConsumerRecord{}, err
+	}
+	m.consumersMu.Lock()
+	defer m.consumersMu.Unlock()
+	rec, ok := m.consumers[name]
+	if !ok {
+		return ConsumerRecord{Name: name}, nil
+	}
+	return rec, nil
+}
+
+// SaveConsumer implements [Backend].
+func (m *MemoryBackend) SaveConsumer(ctx context.Context, rec ConsumerRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.consumersMu.Lock()
+	defer m.consumersMu.Unlock()
+	if m.consumers[rec.Name].Version != rec.Version-1 {
+		return ErrConflict
+	}
+	m.consumers[rec.Name] = rec
+	return nil
 }

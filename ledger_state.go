@@ -28,11 +28,22 @@ type AccountState struct {
 	refunded  map[int64]Credits
 	subs      []subMark // the last period granted of each subscription, by ID (few: a plain slice)
 	claimedBy string    // on a claim record ($claim:KEY): the account that holds the key
+	lowAt     Credits   // the threshold of the last low_balance notice, until available credits are back at it; 0: armed
+	topUps    topUps    // what AutoTopUp did
 
 	// stale marks a state decoded from an older format, which lacks what
 	// the core has folded since: the Ledger rebuilds it from the history
-	// before using it (see Ledger.fresh).
+	// before using it (see Ledger.update).
 	stale bool
+}
+
+// topUps is what an AutoTopUp did on the account: how many top-ups it
+// granted in the calendar month (UTC) of the last one, and how many
+// times in a row it failed to charge since a top-up of any kind.
+type topUps struct {
+	Month    int `json:"month,omitempty"` // year*100 + month of the last auto top-up
+	Count    int `json:"count,omitempty"` // auto top-ups in that month
+	Failures int `json:"failures,omitempty"`
 }
 
 // subMark is the last period granted of one subscription: a renewal must
@@ -54,6 +65,7 @@ type lot struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	Remaining Credits   `json:"remaining"`
 	Reserved  Credits   `json:"reserved,omitempty"`
+	Warned    bool      `json:"warned,omitempty"` // an expiring notice was written for it
 }
 
 // hold is an open hold: the credits it reserved, lot by lot. A draw from
@@ -354,6 +366,17 @@ func (s *AccountState) apply(e *Entry) {
 	switch e.Kind {
 	case KindGrant:
 		s.addCredits(lot{ID: e.ID, Source: e.Source, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: e.Amount})
+		switch e.Source {
+		case SourceAutoTopUp:
+			if m := monthOf(e.Time); m == s.topUps.Month {
+				s.topUps.Count++
+			} else {
+				s.topUps.Month, s.topUps.Count = m, 1
+			}
+			s.topUps.Failures = 0
+		case SourceTopUp:
+			s.topUps.Failures = 0
+		}
 		if e.Subscription != "" && !e.Period.IsZero() {
 			m := subMark{ID: e.Subscription, Start: e.Period, End: e.PeriodEnd, Entry: e.ID}
 			if i := s.subIndex(e.Subscription); i >= 0 {
@@ -389,13 +412,29 @@ func (s *AccountState) apply(e *Entry) {
 		// A claim record says which account holds a free-tier claim key;
 		// it moves no credits.
 		s.claimedBy = e.Claim
+	case KindNotice:
+		switch e.Notice {
+		case NoticeLowBalance:
+			s.lowAt = e.Value
+		case NoticeExpiring:
+			if i := s.lotIndex(e.Lot); i >= 0 {
+				s.lots[i].Warned = true
+			}
+		case NoticeTopUpFailed:
+			s.topUps.Failures++
+		}
+	}
+	// A low-balance notice is armed again once the available credits are
+	// back at its threshold.
+	if s.lowAt > 0 && e.Kind != KindNotice && s.balance()-s.held() >= s.lowAt {
+		s.lowAt = 0
 	}
 }
 
 // Clone returns a deep copy of s.
 func (s *AccountState) Clone() *AccountState {
 	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
-		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, stale: s.stale}
+		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, topUps: s.topUps, stale: s.stale}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -429,7 +468,7 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 // at the same version.
 func (s *AccountState) Equal(o *AccountState) bool {
 	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) ||
-		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy {
+		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy || s.lowAt != o.lowAt || s.topUps != o.topUps {
 		return false
 	}
 	for i, m := range s.subs {
@@ -439,7 +478,7 @@ func (s *AccountState) Equal(o *AccountState) bool {
 	}
 	for i := range s.lots {
 		a, b := s.lots[i], o.lots[i]
-		if a.ID != b.ID || a.Source != b.Source || a.Priority != b.Priority || !a.ExpiresAt.Equal(b.ExpiresAt) || a.Remaining != b.Remaining || a.Reserved != b.Reserved {
+		if a.ID != b.ID || a.Source != b.Source || a.Priority != b.Priority || !a.ExpiresAt.Equal(b.ExpiresAt) || a.Remaining != b.Remaining || a.Reserved != b.Reserved || a.Warned != b.Warned {
 			return false
 		}
 	}
@@ -490,4 +529,10 @@ func (s *AccountState) rollover(e *Entry) {
 	if carry > 0 {
 		s.addCredits(lot{ID: e.ID, Source: SourceRollover, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: carry})
 	}
+}
+
+// monthOf is the calendar month (UTC) of t, as year*100 + month.
+func monthOf(t time.Time) int {
+	t = t.UTC()
+	return t.Year()*100 + int(t.Month())
 }

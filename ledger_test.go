@@ -717,7 +717,7 @@ type brokenBackend struct {
 	err error
 }
 
-func (b brokenBackend) Update(context.Context, string, string, credits.Decision) error { return b.err }
+func (b brokenBackend) Update(context.Context, []credits.Write) error { return b.err }
 func (b brokenBackend) Load(context.Context, string) (*credits.AccountState, error) {
 	return nil, b.err
 }

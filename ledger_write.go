@@ -302,11 +302,41 @@ func (l *Ledger) Sweep(ctx context.Context, account string) (_ []Entry, err erro
 	}
 	now := l.Now()
 	var out []Entry
-	err = l.update(ctx, OpSweep, account, "", func(s *AccountState, _ *Entry) ([]Entry, error) {
+	noticed, err := l.write(ctx, OpSweep, account, "", now, true, func(s *AccountState, _ *Entry) ([]Entry, error) {
 		out = settle(s, account, s.writeTime(now))
 		return out, nil
 	})
-	return out, err
+	return append(out, noticed...), err
+}
+
+// SweepAll sweeps every account (see [Ledger.Sweep] and
+// [Ledger.Accounts]): the expirations due, lapsed holds, and the notices
+// time alone makes due (credits expiring within Options.ExpiringNotice).
+// Run it from a scheduler, say every few minutes, for those to be written
+// (and reach the feed) on time even for accounts nothing else writes. It
+// returns how many entries it wrote. Its cost grows with the number of
+// accounts; every sweep is its own atomic step, so it may run while the
+// ledger is in use, and a failure stops it with the sweeps before it kept.
+func (l *Ledger) SweepAll(ctx context.Context) (int, error) {
+	n := 0
+	after := ""
+	for {
+		names, err := l.Accounts(ctx, after, maxPage)
+		if err != nil {
+			return n, err
+		}
+		for _, name := range names {
+			es, err := l.Sweep(ctx, name)
+			n += len(es)
+			if err != nil {
+				return n, err
+			}
+		}
+		if len(names) < maxPage {
+			return n, nil
+		}
+		after = names[len(names)-1]
+	}
 }
 
 // settle appends and applies the entries due by now (see
@@ -337,7 +367,7 @@ func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 func (l *Ledger) run(ctx context.Context, ob *observation, op Op, account, key string, now time.Time, e Entry, check func(*AccountState, *Entry) error) (Entry, error) {
 	e.Key = key
 	o := &operation{l: l, now: now, req: e, check: check}
-	o.guard = guard{account: account, d: o}
+	o.guard = guard{account: account, d: o, notify: l, now: now}
 	if err := l.guarded(ctx, op, key, &o.guard); err != nil {
 		return Entry{}, err
 	}

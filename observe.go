@@ -23,6 +23,9 @@ const (
 	OpEntry         Op = "entry"
 	OpHistory       Op = "history"
 	OpStatement     Op = "statement"
+	OpFeed          Op = "feed"
+	OpAccounts      Op = "accounts"
+	OpConsume       Op = "consume" // a consumer's lease and position
 )
 
 // Event tells an [Observer] about one operation of a Ledger, once it has

@@ -382,7 +382,7 @@ func (l *Ledger) stepDone(ctx context.Context, account string, st *renewStep) (b
 // its first grant (on the rollover, for a final step).
 func (l *Ledger) renewStep(ctx context.Context, account string, sub *Subscription, st *renewStep, now time.Time) ([]Entry, error) {
 	var made []Entry
-	err := l.update(ctx, OpRenew, account, st.key, func(s *AccountState, existing *Entry) ([]Entry, error) {
+	_, err := l.write(ctx, OpRenew, account, st.key, now, false, func(s *AccountState, existing *Entry) ([]Entry, error) {
 		made = nil
 		if existing != nil {
 			if existing.RequestHash != st.hash {

@@ -252,7 +252,7 @@ func (s *statementSums) add(e *Entry) error {
 		if err == nil && e.Kind == KindRollover {
 			s.carried, err = s.carried.Add(e.Carried)
 		}
-	case KindHold, KindRelease, KindClaim:
+	case KindHold, KindRelease, KindClaim, KindNotice:
 		if e.Amount != 0 {
 			return fmt.Errorf("entry %d: a %s entry with amount %s", e.ID, e.Kind, e.Amount)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // This file is how a Ledger calls its Backend: every call goes through one
@@ -22,6 +24,15 @@ import (
 // state, which the backend then stores.
 func (l *Ledger) update(ctx context.Context, op Op, account, key string, decide Decision) error {
 	return l.guarded(ctx, op, key, &guard{account: account, d: decisionFunc(decide)})
+}
+
+// write is update for a write at now, which adds the notices it causes
+// (see Ledger.notices); with always, even if decide writes nothing. It
+// returns the notices added.
+func (l *Ledger) write(ctx context.Context, op Op, account, key string, now time.Time, always bool, decide Decision) ([]Entry, error) {
+	g := &guard{account: account, d: decisionFunc(decide), notify: l, now: now, always: always}
+	err := l.guarded(ctx, op, key, g)
+	return g.noticed, err
 }
 
 // decider is what a guard runs: a Decision, or an operation that is its
@@ -43,6 +54,15 @@ type guard struct {
 	d       decider
 	rebuilt *AccountState // the stale state's rebuild, once made
 	decided error         // what the last run of the decision returned
+	wrote   bool          // the last run returned entries to store
+
+	// notify, if not nil, is the Ledger whose notices a write at now adds
+	// (see Ledger.notices): to a decision that writes, or, with always,
+	// to any. noticed is what the last run added.
+	notify  *Ledger
+	now     time.Time
+	always  bool
+	noticed []Entry
 }
 
 // run is the guard's Decision.
@@ -59,7 +79,13 @@ func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
 	if err == nil {
 		err = checkDecision(g.account, before, s, entries)
 	}
-	g.decided = err
+	g.noticed = nil
+	if err == nil && g.notify != nil && (len(entries) > 0 || g.always) && !strings.HasPrefix(g.account, reservedPrefix) {
+		n := len(entries)
+		entries = g.notify.notices(s, g.account, g.now, entries)
+		g.noticed = entries[n:]
+	}
+	g.decided, g.wrote = err, err == nil && len(entries) > 0
 	return entries, err
 }
 
@@ -67,7 +93,7 @@ func (g *guard) run(s *AccountState, existing *Entry) ([]Entry, error) {
 func (l *Ledger) guarded(ctx context.Context, op Op, key string, g *guard) error {
 	for attempt := 0; ; attempt++ {
 		g.decided = nil
-		err := l.backend.Update(ctx, g.account, key, g.run)
+		err := l.commit(ctx, g.account, key, g.run)
 		if err == errStale && g.decided == errStale && attempt < 3 {
 			// Rebuild outside the backend's lock, then try again; should
 			// a write come in between, the versions differ and this
@@ -81,7 +107,13 @@ func (l *Ledger) guarded(ctx context.Context, op Op, key string, g *guard) error
 			}
 			continue
 		}
-		if err == nil || (g.decided != nil && err == g.decided) {
+		if err == nil {
+			if g.wrote {
+				l.commits.committed()
+			}
+			return nil
+		}
+		if g.decided != nil && err == g.decided {
 			return err
 		}
 		return l.backendErr(ctx, op, g.account, err)
@@ -198,4 +230,49 @@ func (l *Ledger) backendErr(ctx context.Context, op Op, account string, err erro
 		err = fmt.Errorf("%w: %w", cerr, err)
 	}
 	return &BackendError{Op: op, Account: account, Err: err}
+}
+
+// accounts lists a page of account names.
+func (l *Ledger) accounts(ctx context.Context, op Op, after string, limit int) ([]string, error) {
+	names, err := l.backend.Accounts(ctx, after, limit)
+	if err != nil {
+		return nil, l.backendErr(ctx, op, "", err)
+	}
+	return names, nil
+}
+
+// feed reads a page of the backend's feed.
+func (l *Ledger) feed(ctx context.Context, op Op, after Cursor, limit int) ([]Entry, Cursor, error) {
+	es, next, err := l.backend.Feed(ctx, after, limit)
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		return nil, after, err
+	case err != nil:
+		return nil, after, l.backendErr(ctx, op, "", err)
+	}
+	return es, next, nil
+}
+
+// loadConsumer reads a consumer's record.
+func (l *Ledger) loadConsumer(ctx context.Context, name string) (ConsumerRecord, error) {
+	rec, err := l.backend.LoadConsumer(ctx, name)
+	if err != nil {
+		return ConsumerRecord{}, l.backendErr(ctx, OpConsume, "", err)
+	}
+	rec.Name = name
+	return rec, nil
+}
+
+// saveConsumer compares and swaps a consumer's record: ErrConflict if it
+// changed since it was loaded.
+func (l *Ledger) saveConsumer(ctx context.Context, rec ConsumerRecord) error {
+	rec.Until = utcMicro(rec.Until)
+	err := l.backend.SaveConsumer(ctx, rec)
+	switch {
+	case errors.Is(err, ErrConflict):
+		return ErrConflict
+	case err != nil:
+		return l.backendErr(ctx, OpConsume, "", err)
+	}
+	return nil
 }

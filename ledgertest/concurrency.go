@@ -30,6 +30,7 @@ func testConcurrency(t *testing.T, open func(*testing.T) credits.Backend) {
 const (
 	workers      = 64
 	opsPerWorker = 12
+	instances    = 4 // Ledgers on one backend, as instances of a service
 )
 
 // concurrentOps runs 64 goroutines of charges, holds with captures and
@@ -40,12 +41,19 @@ const (
 func concurrentOps(t *testing.T, b credits.Backend, accounts []string, seed, overdraft credits.Credits) {
 	ctx := context.Background()
 	clock := NewClock(start)
-	l := newLedger(b, clock, func(a string) credits.Credits {
-		if a == accounts[0] {
-			return overdraft
-		}
-		return 0
-	})
+	// Four Ledgers on the one backend, as four instances of a service:
+	// each batches its own writes (group commit), and the backend must
+	// serialize theirs.
+	ledgers := make([]*credits.Ledger, instances)
+	for i := range ledgers {
+		ledgers[i] = newLedger(b, clock, func(a string) credits.Credits {
+			if a == accounts[0] {
+				return overdraft
+			}
+			return 0
+		})
+	}
+	l := ledgers[0]
 	for _, a := range accounts {
 		if _, err := l.Grant(ctx, a, credits.GrantRequest{Key: "seed", Amount: seed, Source: credits.SourceTopUp}); err != nil {
 			t.Fatalf("seed %q: %v", a, err)
@@ -61,6 +69,7 @@ func concurrentOps(t *testing.T, b credits.Backend, accounts []string, seed, ove
 		mu.Unlock()
 	}
 	atOnce(workers, func(g int) {
+		l := ledgers[g%len(ledgers)]
 		for i := range opsPerWorker {
 			account := accounts[(g+i)%len(accounts)]
 			key := fmt.Sprintf("w%d-op%d", g, i)
@@ -203,19 +212,24 @@ func requestOf(e credits.Entry) request {
 // it.
 func sameKey(t *testing.T, b credits.Backend) {
 	ctx := context.Background()
-	l := newLedger(b, NewClock(start), nil)
+	clock := NewClock(start)
+	ledgers := make([]*credits.Ledger, instances)
+	for i := range ledgers {
+		ledgers[i] = newLedger(b, clock, nil)
+	}
 	const account, senders = "same-key ⚷", 16
+	l := ledgers[0]
 	ops := []struct {
 		name string
-		do   func() (credits.Entry, error)
+		do   func(l *credits.Ledger) (credits.Entry, error)
 	}{
-		{"grant", func() (credits.Entry, error) {
+		{"grant", func(l *credits.Ledger) (credits.Entry, error) {
 			return l.Grant(ctx, account, credits.GrantRequest{Key: "grant ⚷", Amount: 100 * credits.Credit, Source: credits.SourceTopUp, Metadata: map[string]string{"n": "1"}})
 		}},
-		{"charge", func() (credits.Entry, error) {
+		{"charge", func(l *credits.Ledger) (credits.Entry, error) {
 			return l.Charge(ctx, account, credits.ChargeRequest{Key: "charge ⚷", Action: credits.Render, Quantity: 2})
 		}},
-		{"hold", func() (credits.Entry, error) {
+		{"hold", func(l *credits.Ledger) (credits.Entry, error) {
 			return l.Hold(ctx, account, credits.HoldRequest{Key: "hold ⚷", Amount: 7 * credits.Credit})
 		}},
 	}
@@ -223,7 +237,7 @@ func sameKey(t *testing.T, b credits.Backend) {
 		got := make([]credits.Entry, senders)
 		errs := make([]error, senders)
 		atOnce(senders, func(i int) {
-			got[i], errs[i] = op.do()
+			got[i], errs[i] = op.do(ledgers[i%len(ledgers)])
 		})
 		for i := range senders {
 			if errs[i] != nil {

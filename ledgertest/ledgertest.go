@@ -76,6 +76,13 @@ import (
 //   - roundtrip: entries read back equal what the operations returned, to
 //     the microsecond and in UTC, with metadata at its size limits,
 //     Unicode account names and keys, and every field of every kind set.
+//   - feed: 8 writers on 12 accounts while 3 readers follow the feed of
+//     every entry in small pages: each sees every stored entry exactly
+//     once, each account's in ID order, and nothing else.
+//   - consumers: two instances of one consumer never handle at once and
+//     together hand every entry over once; a failed batch comes again; a
+//     consumer restarted, or taken over from a hung instance once its
+//     lease ends, goes on from its stored position.
 //   - context: a cancelled context fails and changes nothing.
 //
 // Run uses its own clock and price book (it passes them in
@@ -108,6 +115,8 @@ func Run(t *testing.T, open func(t *testing.T) credits.Backend, opts ...Option) 
 		testStateMachine(t, open(t))
 	})
 	t.Run("concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("feed", func(t *testing.T) { testFeed(t, open(t)) })
+	t.Run("consumers", func(t *testing.T) { testConsumers(t, open(t)) })
 	t.Run("history", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("roundtrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
 	t.Run("context", func(t *testing.T) { testContext(t, open(t)) })
@@ -180,6 +189,17 @@ const (
 	ruleSameKeyConcurrent = "one idempotency key sent concurrently is applied once, and every sender gets its entry"
 	ruleClaimOnce         = "a free-tier claim key is taken by one account only"
 	ruleClaimKeyFree      = "a claim that does not end in a grant does not use up its claim key"
+
+	// The rules of the feed and its consumers.
+	ruleFeedOnce          = "following the feed's cursor visits every stored entry exactly once"
+	ruleFeedOrder         = "the feed gives each account's entries in ID order"
+	ruleFeedCommitted     = "the feed gives only stored entries, each as Entry reads it, once its write returned"
+	ruleFeedCursor        = "a cursor the backend did not make is ErrInvalidInput"
+	ruleConsumerCAS       = "SaveConsumer stores a record only over the version before it, else ErrConflict"
+	ruleConsumerExclusive = "two instances of one consumer never handle batches at the same time"
+	ruleConsumerOnce      = "instances of a consumer that do not fail hand every entry over once"
+	ruleConsumerRetry     = "a batch whose handler failed is handed over again"
+	ruleConsumerResume    = "a consumer restarted or taken over goes on from its stored position, skipping nothing"
 	ruleCancelled         = "a cancelled context fails and changes nothing"
 	ruleAliasing          = "an entry returned to the caller shares no memory with the stored history"
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,20 +21,78 @@ import (
 // Backends with one planted bug each. The suite must fail on every one,
 // naming the rule the bug breaks.
 
+// opByOp runs each operation of writes as an Update of its own, through
+// update, a backend that takes one decision at a time: the shape most
+// planted bugs are easiest to write in.
+func opByOp(ctx context.Context, writes []credits.Write, update func(ctx context.Context, account, key string, decide credits.Decision) error) error {
+	for _, w := range writes {
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			var decided error
+			err := update(ctx, w.Account, op.Key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				es, err := op.Decide(s, e)
+				decided = err
+				return es, err
+			})
+			switch {
+			case decided != nil:
+				op.Err = decided
+			case err != nil:
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sameStart decides every operation of a batch on the state the batch
+// started from, instead of on the state the operation before it left.
+type sameStart struct{ *credits.MemoryBackend }
+
+func (b sameStart) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		var start *credits.AccountState
+		for k := range writes[i].Ops {
+			op := &writes[i].Ops[k]
+			decide := op.Decide
+			op.Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				if start == nil {
+					start = s.Clone()
+				}
+				work := start.Clone()
+				es, err := decide(work, e)
+				if err == nil {
+					*s = *work
+				}
+				return es, err
+			}
+		}
+	}
+	return b.MemoryBackend.Update(ctx, writes)
+}
+
 // forgetsKeys never finds the entry stored under a key: every retry is
 // applied again.
 type forgetsKeys struct{ *credits.MemoryBackend }
 
-func (b forgetsKeys) Update(ctx context.Context, account, _ string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, "", decide)
+func (b forgetsKeys) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b forgetsKeys) update1(ctx context.Context, account, _ string, decide credits.Decision) error {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, "", decide)
 }
 
 // losesState appends the entries but stores the state it loaded, not the
 // one the decision left.
 type losesState struct{ *credits.MemoryBackend }
 
-func (b losesState) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+func (b losesState) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b losesState) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		return decide(s.Clone(), existing)
 	})
 }
@@ -52,7 +112,11 @@ func (b skipsEntries) Entries(ctx context.Context, account string, q credits.His
 // concurrent writers of one account both decide on the same version.
 type unserialized struct{ *credits.MemoryBackend }
 
-func (b unserialized) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+func (b unserialized) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b unserialized) update1(ctx context.Context, account, key string, decide credits.Decision) error {
 	state, err := b.Load(ctx, account)
 	if errors.Is(err, credits.ErrUnknownAccount) {
 		state, err = &credits.AccountState{}, nil
@@ -77,7 +141,7 @@ func (b unserialized) Update(ctx context.Context, account, key string, decide cr
 		return err
 	}
 	runtime.Gosched() // let another writer in, as a slow network would
-	return b.MemoryBackend.Update(ctx, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
 		*s = *state
 		return entries, nil
 	})
@@ -114,8 +178,12 @@ type keysLastEntry struct {
 	keys map[[2]string]credits.Entry // (account, key) -> the entry filed under it
 }
 
-func (b keysLastEntry) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return b.MemoryBackend.Update(ctx, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+func (b keysLastEntry) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b keysLastEntry) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	return credits.UpdateOne(ctx, b.MemoryBackend, account, "", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
 		var existing *credits.Entry
 		b.mu.Lock()
 		if e, ok := b.keys[[2]string{account, key}]; ok && key != "" {
@@ -158,8 +226,12 @@ type keysAnyAccount struct {
 	seen map[string]string // key -> the first account that used it
 }
 
-func (b keysAnyAccount) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	err := b.MemoryBackend.Update(ctx, account, key, decide)
+func (b keysAnyAccount) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b keysAnyAccount) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	err := credits.UpdateOne(ctx, b.MemoryBackend, account, key, decide)
 	if err == nil && key != "" {
 		b.mu.Lock()
 		if _, ok := b.seen[key]; !ok {
@@ -180,6 +252,87 @@ func (b keysAnyAccount) EntryByKey(ctx context.Context, account, key string) (cr
 	return b.MemoryBackend.EntryByKey(ctx, account, key)
 }
 
+// naiveFeed numbers entries when their write starts, as a database
+// sequence does, and its Feed returns the entries numbered above the
+// cursor: a write that takes longer commits after a later-numbered one was
+// read, and the reader, past its number, never sees it.
+type naiveFeed struct {
+	*credits.MemoryBackend
+	mu    *sync.Mutex
+	next  *int64
+	rows  map[int64]credits.Entry // number -> entry, once its write is done
+	order *[]int64                // the numbers handed out, in order
+}
+
+func (b naiveFeed) Update(ctx context.Context, writes []credits.Write) error {
+	return opByOp(ctx, writes, b.update1)
+}
+
+func (b naiveFeed) update1(ctx context.Context, account, key string, decide credits.Decision) error {
+	b.mu.Lock()
+	*b.next += 1000
+	first := *b.next // numbered before the write, as nextval() is
+	b.mu.Unlock()
+	var stored []credits.Entry
+	err := credits.UpdateOne(ctx, b.MemoryBackend, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+		es, err := decide(s, existing)
+		stored = append(stored[:0], es...)
+		return es, err
+	})
+	if err != nil {
+		return err
+	}
+	if first/1000%3 == 0 {
+		time.Sleep(2 * time.Millisecond) // a slow commit
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, e := range stored {
+		e.Metadata = maps.Clone(e.Metadata)
+		b.rows[first+int64(i)] = e
+		*b.order = append(*b.order, first+int64(i))
+	}
+	return nil
+}
+
+func (b naiveFeed) Feed(_ context.Context, after credits.Cursor, limit int) ([]credits.Entry, credits.Cursor, error) {
+	var from int64
+	if after != "" {
+		if _, err := fmt.Sscanf(string(after), "n%d", &from); err != nil {
+			return nil, after, &credits.InputError{Field: "cursor", Value: string(after), Reason: "not this feed's"}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nums := slices.Clone(*b.order)
+	slices.Sort(nums)
+	var out []credits.Entry
+	last := from
+	for _, n := range nums {
+		if n > from && len(out) < limit {
+			out = append(out, b.rows[n])
+			last = n
+		}
+	}
+	if len(out) == 0 {
+		return nil, after, nil
+	}
+	return out, credits.Cursor(fmt.Sprintf("n%d", last)), nil
+}
+
+// sharedConsumer stores a consumer's record without comparing versions:
+// two instances both take the lease.
+type sharedConsumer struct{ *credits.MemoryBackend }
+
+func (b sharedConsumer) SaveConsumer(ctx context.Context, rec credits.ConsumerRecord) error {
+	old, err := b.MemoryBackend.LoadConsumer(ctx, rec.Name)
+	if err != nil {
+		return err
+	}
+	rec.Version = old.Version + 1
+	return b.MemoryBackend.SaveConsumer(ctx, rec)
+}
+
 var planted = map[string]struct {
 	open  func() credits.Backend
 	rules []string // the suite's report must name each
@@ -188,6 +341,17 @@ var planted = map[string]struct {
 	// sequence breaks first: a replay, a conflict.)
 	"forgets keys": {func() credits.Backend { return forgetsKeys{credits.NewMemoryBackend()} }, []string{
 		"one idempotency key sent concurrently is applied once, and every sender gets its entry",
+	}},
+	"decides a batch on its starting state": {func() credits.Backend { return sameStart{credits.NewMemoryBackend()} }, []string{
+		"concurrent operations leave the state of some serial order of them",
+	}},
+	"numbers entries before they commit": {func() credits.Backend {
+		return naiveFeed{credits.NewMemoryBackend(), new(sync.Mutex), new(int64), make(map[int64]credits.Entry), new([]int64)}
+	}, []string{
+		"following the feed's cursor visits every stored entry exactly once",
+	}},
+	"shares a consumer": {func() credits.Backend { return sharedConsumer{credits.NewMemoryBackend()} }, []string{
+		"SaveConsumer stores a record only over the version before it, else ErrConflict",
 	}},
 	"finds keys in other accounts": {func() credits.Backend {
 		return keysAnyAccount{credits.NewMemoryBackend(), new(sync.Mutex), make(map[string]string)}

@@ -174,6 +174,39 @@ func roundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, clock *Cloc
 	}
 
 	renewalRoundTrip(ctx, t, l, account)
+	noticeRoundTrip(ctx, t, b)
+}
+
+// noticeRoundTrip writes both notices of their own (low balance and
+// expiring) and reads them back exactly.
+func noticeRoundTrip(ctx context.Context, t *testing.T, b credits.Backend) {
+	clock := NewClock(start)
+	l := credits.NewLedger(b, credits.Options{Prices: priceBook(), Now: clock.Now, ExpiringNotice: 48 * time.Hour,
+		LowBalance: func(string) credits.Credits { return 5 * credits.Credit }})
+	const account = "notices 🔔"
+	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "g", Amount: 3*credits.Credit + 7, Source: credits.SourceAdjustment,
+		ExpiresAt: clock.Now().Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := history(ctx, t, l, account, credits.HistoryQuery{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []credits.NoticeKind
+	for _, e := range hist {
+		if e.Kind == credits.KindNotice {
+			kinds = append(kinds, e.Notice)
+			got, err := l.Entry(ctx, account, e.ID)
+			if err != nil || !cmp.Equal(e, got, entryCmp...) {
+				broke(t, ruleReadBack, "notice %d reads back as %+v (%v)", e.ID, got, err)
+			}
+		}
+	}
+	if len(kinds) != 2 || kinds[0] != credits.NoticeLowBalance || kinds[1] != credits.NoticeExpiring ||
+		hist[1].Value != 5*credits.Credit || hist[2].Value != 3*credits.Credit+7 || hist[2].Lot != 1 {
+		broke(t, ruleReadBack, "a grant under the low-balance threshold, expiring within the notice window, left:\n%s", describe(hist))
+	}
+	checkHistory(t, account, hist, 0)
 }
 
 // renewalRoundTrip renews a cancelled subscription whose two periods have

@@ -13,6 +13,7 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/console"
+	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/otelcredits"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -184,6 +185,11 @@ func TestSpans(t *testing.T) {
 			if sp.Status().Code == codes.Error {
 				failed[sp.Name()] = sp.Status().Description
 			}
+			for _, kv := range sp.Attributes() {
+				if kv.Key == "credits.operations.refused" && kv.Value.AsInt64() > 0 {
+					failed[sp.Name()+" (refused)"] = "refused"
+				}
+			}
 			for _, ev := range sp.Events() {
 				t.Errorf("%s has an event %q (an error's message would name the account)", sp.Name(), ev.Name)
 			}
@@ -194,8 +200,8 @@ func TestSpans(t *testing.T) {
 		if (mode == otelcredits.AccountHashed) != (alices > 5) {
 			t.Errorf("mode %d: %d spans with alice's hash", mode, alices)
 		}
-		if failed["credits.backend.Update"] == "" {
-			t.Errorf("no failed Update span: %v", failed)
+		if failed["credits.backend.Update (refused)"] == "" {
+			t.Errorf("no Update span with a refused operation: %v", failed)
 		}
 	}
 }
@@ -204,17 +210,22 @@ func TestSpans(t *testing.T) {
 // does after a write conflict: the first run on a copy it throws away.
 type retrying struct{ *credits.MemoryBackend }
 
-func (r retrying) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	first := true
-	return r.MemoryBackend.Update(ctx, account, key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
-		if first {
-			first = false
-			if _, err := decide(s.Clone(), e); err != nil {
-				return nil, err
+func (r retrying) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			decide, first := writes[i].Ops[k].Decide, true
+			writes[i].Ops[k].Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				if first {
+					first = false
+					if _, err := decide(s.Clone(), e); err != nil {
+						return nil, err
+					}
+				}
+				return decide(s, e)
 			}
 		}
-		return decide(s, e)
-	})
+	}
+	return r.MemoryBackend.Update(ctx, writes)
 }
 
 func TestRetriesCounted(t *testing.T) {
@@ -270,4 +281,16 @@ func TestConsoleUnderOtelhttp(t *testing.T) {
 	if children != 1 {
 		t.Fatalf("%d backend spans under the request's span", children)
 	}
+}
+
+// The wrapper is a Backend like any other: it passes the conformance
+// suite on the memory backend, spans and all.
+func TestBackendConformance(t *testing.T) {
+	ledgertest.Run(t, func(t *testing.T) credits.Backend {
+		b, err := otelcredits.NewBackend(credits.NewMemoryBackend(), otelcredits.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
 }

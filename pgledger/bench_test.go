@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/benchkit"
 	"github.com/avstudio/credits/ledgertest"
 	"github.com/avstudio/credits/pgledger"
 	"github.com/avstudio/credits/pgledger/pgledgertest"
@@ -154,11 +155,17 @@ type countDecisions struct {
 	n *atomic.Int64
 }
 
-func (c countDecisions) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return c.Backend.Update(ctx, account, key, func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
-		c.n.Add(1)
-		return decide(s, e)
-	})
+func (c countDecisions) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			decide := writes[i].Ops[k].Decide
+			writes[i].Ops[k].Decide = func(s *credits.AccountState, e *credits.Entry) ([]credits.Entry, error) {
+				c.n.Add(1)
+				return decide(s, e)
+			}
+		}
+	}
+	return c.Backend.Update(ctx, writes)
 }
 
 // parallel runs do(0) ... do(n-1) on the given number of goroutines, and
@@ -226,4 +233,50 @@ func BenchmarkPostgresRenewUpToDate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPostgresFeed measures the feed on PostgreSQL: a consumer
+// reading while 16 writers charge (entries/s), and the time from a
+// charge's commit to its notice in a consumer's handler.
+func BenchmarkPostgresFeed(b *testing.B) {
+	b.Run("throughput/writers=16", func(b *testing.B) {
+		backend, _ := newBackend(b)
+		benchkit.Throughput(b, backend, 16)
+	})
+	b.Run("latency", func(b *testing.B) {
+		backend, _ := newBackend(b)
+		benchkit.Latency(b, backend)
+	})
+}
+
+// BenchmarkPostgresHotAccount measures charges/s of one account from 1,
+// 16 and 64 goroutines through one Ledger, with group commit (the
+// default) and without (Options.NoBatching, each charge its own
+// transaction waiting on the account's row lock). Both use a pool of 20
+// connections. Compare each batched case with its unbatched one:
+//
+//	go test -c -o /tmp/pgledger.test && for i in 1 2 3 4 5; do
+//	  /tmp/pgledger.test -test.run '^$' -test.bench PostgresHotAccount -test.benchtime 2s -test.timeout 900s
+//	done
+func BenchmarkPostgresHotAccount(b *testing.B) {
+	cfg := poolConfig(b)
+	cfg.MaxConns = 20
+	pool := newPool(b, cfg)
+	schema := pgledgertest.Schema(b, "credits_test_")
+	opts := pgledger.Options{Schema: schema}
+	if err := pgledger.Migrate(context.Background(), pool, opts); err != nil {
+		b.Fatal(err)
+	}
+	backend, err := pgledger.New(pool, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, workers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("workers=%d/batched", workers), func(b *testing.B) {
+			benchkit.HotAccount(b, backend, credits.Options{}, workers)
+		})
+		b.Run(fmt.Sprintf("workers=%d/unbatched", workers), func(b *testing.B) {
+			benchkit.HotAccount(b, backend, credits.Options{NoBatching: true}, workers)
+		})
+	}
 }

@@ -28,7 +28,7 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 		r.Account, r.ID, r.Kind, r.Time, r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, r.Priority, nullTime(r.ExpiresAt), nullTime(r.Period), nullTime(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Key, r.RequestHash, metadata,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
 	}, nil
 }
 
@@ -54,19 +54,35 @@ type rowScanner interface {
 
 // scanEntry reads a row of sqlentry.Columns, of account's entries. A row
 // that does not convert or decode is corrupt (credits.ErrCorrupt): row is
-// one pgx.Rows already read, whose Scan only converts.
+// one of pgx.Rows already read, whose Scan only converts.
 func scanEntry(row rowScanner, account string) (credits.Entry, error) {
+	e, _, err := scan(row, account, false)
+	return e, err
+}
+
+// scanFeedEntry reads a row of sqlentry.Columns and the entry's xid as
+// text.
+func scanFeedEntry(row rowScanner) (credits.Entry, string, error) {
+	return scan(row, "", true)
+}
+
+func scan(row rowScanner, account string, withXid bool) (credits.Entry, string, error) {
 	var (
 		r                            sqlentry.Row
 		expiresAt, period, periodEnd pgtype.Timestamptz
 	)
-	err := row.Scan(&r.Account, &r.ID, &r.Kind, &r.Time, &r.Amount, &r.Held, &r.BalanceAfter,
+	var xid string
+	dests := []any{&r.Account, &r.ID, &r.Kind, &r.Time, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Key, &r.RequestHash, &r.Metadata)
-	if err != nil {
-		return credits.Entry{}, &credits.CorruptError{Account: account, Reason: "an entry row does not read", Err: err}
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &r.Metadata}
+	if withXid {
+		dests = append(dests, &xid)
+	}
+	if err := row.Scan(dests...); err != nil {
+		return credits.Entry{}, "", &credits.CorruptError{Account: account, Reason: "an entry row does not read", Err: err}
 	}
 	r.ExpiresAt, r.Period, r.PeriodEnd = instant(expiresAt), instant(period), instant(periodEnd)
-	return r.Entry()
+	e, err := r.Entry()
+	return e, xid, err
 }

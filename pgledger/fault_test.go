@@ -123,7 +123,7 @@ func TestAmbiguousCommit(t *testing.T) {
 		// The decision kills its own session from outside, then the
 		// update tries to append and commit on a dead connection.
 		killed := false
-		err := backend.Update(ctx, "a", "never", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+		err := credits.UpdateOne(ctx, backend, "a", "never", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
 			if !killed {
 				killed = true
 				var n int

@@ -70,6 +70,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,10 +130,15 @@ type queries struct {
 	ensureAccount string // creates the account's row if missing
 	lockAccount   string // reads version and state under the row lock
 	keyedEntry    string
+	keyedEntries  string // the entries of an account under any of some keys
 	insertEntry   string
 	storeState    string
 	loadAccount   string
 	entry         string
+	feed          string
+	accounts      string
+	loadConsumer  string
+	saveConsumer  string
 	// entries are the history queries, indexed by which filters a
 	// HistoryQuery has (see historyFilter): each has its own SQL, so that
 	// the planner can use the index that fits it.
@@ -171,10 +177,18 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 		ensureAccount: "INSERT INTO " + s + ".accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
 		lockAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1 FOR UPDATE",
 		keyedEntry:    "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = $2 AND key <> ''",
+		keyedEntries:  "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = ANY ($2) AND key <> ''",
 		insertEntry:   "INSERT INTO " + s + ".entries (" + sqlentry.Columns + ") VALUES (" + strings.Join(placeholders, ", ") + ")",
 		storeState:    "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
 		loadAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
 		entry:         "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
+		feed: "SELECT " + sqlentry.Columns + ", xid::text FROM " + s + ".entries" +
+			" WHERE (xid, account, id) > ($1::text::xid8, $2, $3) AND xid < pg_snapshot_xmin(pg_current_snapshot())" +
+			" ORDER BY xid, account, id LIMIT $4",
+		accounts:     "SELECT id FROM " + s + ".accounts WHERE id > $1 AND version > 0 ORDER BY id LIMIT $2",
+		loadConsumer: "SELECT cursor, owner, until, version FROM " + s + ".consumers WHERE name = $1",
+		saveConsumer: "INSERT INTO " + s + ".consumers AS c (name, cursor, owner, until, version) VALUES ($1, $2, $3, $4, $5)" +
+			" ON CONFLICT (name) DO UPDATE SET cursor = $2, owner = $3, until = $4, version = $5 WHERE c.version = $5 - 1",
 	}
 	for f := range b.q.entries {
 		// $1 account, $2 cursor, $3 limit, then one parameter per filter,
@@ -242,21 +256,28 @@ func decodeState(account string, version int64, state []byte) (*credits.AccountS
 // should happen at all.
 const maxAttempts = 50
 
-// Update implements [credits.Backend]. It runs decide in one transaction
-// that holds the account's row lock (see the package documentation); if
-// decide fails, it rolls back and returns decide's error unchanged. A
-// decision that returns no entries changes nothing, so that transaction
-// only reads, and rolls back: an account that gets no entry gets no row.
+// Update implements [credits.Backend]. It runs the writes in one
+// transaction that holds the row locks of their accounts, taken in the
+// order of the accounts' names so that two transactions never wait for
+// each other in a circle (see the package documentation). An account
+// whose operations append nothing and leave its state as it was is not
+// stored; a transaction that stores nothing rolls back (an account that
+// gets no entry gets no row).
 //
-// decide is called again, with freshly loaded state, only if the server
-// reports a serialization failure or a deadlock: the server rolled that
-// attempt back. Any other error is returned, wrapped, never retried: a
-// broken connection or an ended context may leave the commit's outcome
-// unknown, and only the caller, retrying with the same idempotency key,
-// can settle it.
-func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) error {
+// The operations are decided again, with freshly loaded states, only if
+// the server reports a serialization failure or a deadlock: the server
+// rolled that attempt back. Any other error is returned, wrapped, never
+// retried: a broken connection or an ended context may leave the
+// commit's outcome unknown, and only the caller, retrying with the same
+// idempotency keys, can settle it.
+func (b *Backend) Update(ctx context.Context, writes []credits.Write) error {
+	order := make([]int, len(writes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return strings.Compare(writes[x].Account, writes[y].Account) })
 	for attempt := 1; ; attempt++ {
-		err := b.update(ctx, account, key, decide)
+		err := b.update(ctx, writes, order)
 		if err == nil || !isRetryable(err) || attempt == maxAttempts {
 			return err
 		}
@@ -281,16 +302,24 @@ func isRetryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
-// update is one attempt of Update.
-func (b *Backend) update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
+// loaded is one account of an Update, as read under its row lock.
+type loaded struct {
+	found    bool
+	version  int64
+	stored   []byte
+	existing map[string]*credits.Entry // the entries stored under the operations' keys
+}
+
+// update is one attempt of Update: writes, locked in order.
+func (b *Backend) update(ctx context.Context, writes []credits.Write, order []int) (err error) {
 	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("pgledger: %w", err)
 	}
 	inTx := false
 	defer func() {
-		// A connection left inside a transaction (an error, a panic in
-		// decide) is rolled back; if that cannot be done promptly, the
+		// A connection left inside a transaction (an error, a panic in a
+		// decision) is rolled back; if that cannot be done promptly, the
 		// pool closes the connection on Release, and the server rolls back.
 		if inTx && ctx.Err() == nil && !conn.Conn().IsClosed() {
 			_, _ = conn.Exec(ctx, "ROLLBACK")
@@ -298,59 +327,85 @@ func (b *Backend) update(ctx context.Context, account, key string, decide credit
 		conn.Release()
 	}()
 
-	// Round trip 1: begin, lock the account's row and read the entry
-	// stored under the key. In READ COMMITTED each statement sees what was
-	// committed before it started, so the key lookup, which runs once the
-	// lock is granted, sees every entry of the account. (One statement
-	// joining the two would not: after waiting for the lock, PostgreSQL
-	// re-reads only the locked row, and the join would miss an entry that
-	// the previous holder of the lock had just committed.)
+	// Round trip 1: begin, then, account by account in order, lock its
+	// row and read the entries stored under its operations' keys. In READ
+	// COMMITTED each statement sees what was committed before it started,
+	// so a key lookup, which runs once its lock is granted, sees every
+	// entry of the account. (One statement joining the two would not:
+	// after waiting for the lock, PostgreSQL re-reads only the locked row,
+	// and the join would miss an entry the previous holder of the lock had
+	// just committed.)
 	inTx = true
-	version, stored, existing, found, err := b.read(ctx, conn, "BEGIN ISOLATION LEVEL READ COMMITTED", "", account, key)
-	if err == nil && !found {
-		// The account's first entry: create its row (waiting for any
-		// other transaction creating it), then lock and read again. This
-		// costs a round trip once per account; doing it on every update
-		// would make each wait for the row's last writer twice.
-		version, stored, existing, found, err = b.read(ctx, conn, "", b.q.ensureAccount, account, key)
-		if err == nil && !found {
-			err = errors.New("the account's row is missing after its creation")
-		}
-	}
-	if err != nil {
+	got := make([]loaded, len(writes))
+	if err := b.read(ctx, conn, true, false, writes, order, got); err != nil {
 		return fmt.Errorf("pgledger: lock and load: %w", err)
 	}
-	state, err := decodeState(account, version, stored)
-	if err != nil {
-		return err
+	var missing []int
+	for _, i := range order {
+		if !got[i].found {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		// Accounts' first entries: create their rows (waiting for any
+		// other transaction creating them), then lock and read again.
+		// This costs a round trip once per account; doing it on every
+		// update would make each wait for the row's last writer twice.
+		if err := b.read(ctx, conn, false, true, writes, missing, got); err != nil {
+			return fmt.Errorf("pgledger: create and load: %w", err)
+		}
+		for _, i := range missing {
+			if !got[i].found {
+				return errors.New("pgledger: an account's row is missing after its creation")
+			}
+		}
 	}
 
-	entries, err := decide(state, existing)
-	if err != nil {
-		return err // the deferred rollback undoes the row insert, if any
-	}
-	// Round trip 2: store the state, append, commit. A decision that
-	// appends nothing and leaves the state as it was stores nothing: the
-	// deferred rollback ends the transaction (and undoes a new row).
-	blob, err := state.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("pgledger: store state: %w", err)
-	}
-	if len(entries) == 0 && (bytes.Equal(blob, stored) || (stored == nil && bytes.Equal(blob, zeroState))) {
-		return nil
-	}
+	// Decide, account by account.
 	batch := &pgx.Batch{}
-	batch.Queue(b.q.storeState, account, state.Version(), blob)
-	for i := range entries {
-		args, err := entryArgs(&entries[i])
+	queued := 0
+	for _, i := range order {
+		w, g := writes[i], got[i]
+		state, err := decodeState(w.Account, g.version, g.stored)
 		if err != nil {
-			return fmt.Errorf("pgledger: %w", err)
+			return err
 		}
-		batch.Queue(b.q.insertEntry, args...)
+		var entries []credits.Entry
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			op.Err = nil
+			es, err := op.Decide(state, g.existing[op.Key])
+			if err != nil {
+				op.Err = err
+				continue
+			}
+			entries = append(entries, es...)
+		}
+		blob, err := state.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("pgledger: store state: %w", err)
+		}
+		if len(entries) == 0 && (bytes.Equal(blob, g.stored) || (g.stored == nil && bytes.Equal(blob, zeroState))) {
+			continue
+		}
+		batch.Queue(b.q.storeState, w.Account, state.Version(), blob)
+		for k := range entries {
+			args, err := entryArgs(&entries[k])
+			if err != nil {
+				return fmt.Errorf("pgledger: %w", err)
+			}
+			batch.Queue(b.q.insertEntry, args...)
+		}
+		queued += 1 + len(entries)
 	}
+	if queued == 0 {
+		return nil // nothing to store: the deferred rollback ends the transaction
+	}
+
+	// Round trip 2: store the states, append, commit.
 	batch.Queue("COMMIT")
 	br := conn.SendBatch(ctx, batch)
-	for range len(entries) + 1 {
+	for range queued {
 		if _, err = br.Exec(); err != nil {
 			break
 		}
@@ -382,21 +437,30 @@ var zeroState = func() []byte {
 	return b
 }()
 
-// read runs, in one round trip on conn, begin (if not empty), then
-// ensure (if not empty), then the locked read of the account's version and
-// state, and, if key is not empty, the lookup of the entry stored under
-// key. found reports whether the account has a row.
-func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure, account, key string) (version int64, state []byte, existing *credits.Entry, found bool, err error) {
+// read runs, in one round trip on conn: BEGIN (if begin); then, for each
+// write which, in that order, its account's row created if missing (if
+// ensure), locked and read, and the entries stored under its operations'
+// keys. It fills got[i] of each.
+func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bool, writes []credits.Write, which []int, got []loaded) (err error) {
 	batch := &pgx.Batch{}
-	if begin != "" {
-		batch.Queue(begin)
+	if begin {
+		batch.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	}
-	if ensure != "" {
-		batch.Queue(ensure, account)
-	}
-	batch.Queue(b.q.lockAccount, account)
-	if key != "" {
-		batch.Queue(b.q.keyedEntry, account, key)
+	keys := make([][]string, len(writes))
+	for _, i := range which {
+		w := writes[i]
+		if ensure {
+			batch.Queue(b.q.ensureAccount, w.Account)
+		}
+		batch.Queue(b.q.lockAccount, w.Account)
+		for _, op := range w.Ops {
+			if op.Key != "" {
+				keys[i] = append(keys[i], op.Key)
+			}
+		}
+		if len(keys[i]) > 0 {
+			batch.Queue(b.q.keyedEntries, w.Account, keys[i])
+		}
 	}
 	br := conn.SendBatch(ctx, batch)
 	defer func() {
@@ -404,36 +468,56 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure, a
 			err = cerr
 		}
 	}()
-	for _, q := range []string{begin, ensure} {
-		if q != "" {
+	if begin {
+		if _, err = br.Exec(); err != nil {
+			return err
+		}
+	}
+	for _, i := range which {
+		if ensure {
 			if _, err = br.Exec(); err != nil {
-				return
+				return err
 			}
 		}
-	}
-	err = br.QueryRow().Scan(&version, &state)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, nil, false, nil
-	}
-	if err != nil || key == "" {
-		return version, state, nil, err == nil, err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e credits.Entry
-		if e, err = scanEntry(rows, account); err == nil {
-			err = sqlentry.Check(&e, account, 0, key)
+		g := loaded{found: true}
+		err = br.QueryRow().Scan(&g.version, &g.stored)
+		if errors.Is(err, pgx.ErrNoRows) {
+			g.found, err = false, nil
 		}
 		if err != nil {
-			return
+			return err
 		}
-		existing = &e
+		if len(keys[i]) > 0 {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				account := writes[i].Account
+				e, err := scanEntry(rows, account)
+				if err == nil {
+					err = sqlentry.Check(&e, account, 0, "")
+				}
+				if err == nil && !slices.Contains(keys[i], e.Key) {
+					err = &credits.CorruptError{Account: account, Entry: e.ID, Reason: fmt.Sprintf("the entry read for keys %q has key %q", keys[i], e.Key)}
+				}
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				if g.existing == nil {
+					g.existing = make(map[string]*credits.Entry)
+				}
+				g.existing[e.Key] = &e
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		got[i] = g
 	}
-	return version, state, existing, true, rows.Err()
+	return nil
 }
 
 // Entry implements [credits.Backend].

@@ -66,7 +66,7 @@ func TestEntryRoundTrip(t *testing.T) {
 	}
 	bare := credits.Entry{Account: "acct", ID: 2, Kind: credits.KindCharge, Time: at.Add(time.Second),
 		Amount: -credits.Credit, BalanceAfter: 9 * credits.Credit, Metadata: map[string]string{}}
-	if err := b.Update(ctx, "acct", "", appendEntries(t, nil, full, bare)); err != nil {
+	if err := credits.UpdateOne(ctx, b, "acct", "", appendEntries(t, nil, full, bare)); err != nil {
 		t.Fatal(err)
 	}
 	wantFull, wantBare := full, bare
@@ -102,7 +102,7 @@ func TestEntryRoundTrip(t *testing.T) {
 	}
 
 	// The keyed entry handed to a decision is the stored one, too.
-	err = b.Update(ctx, "acct", full.Key, func(_ *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+	err = credits.UpdateOne(ctx, b, "acct", full.Key, func(_ *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		if existing == nil {
 			t.Error("no entry under the key")
 		} else if d := cmp.Diff(wantFull, *existing); d != "" {
@@ -134,7 +134,7 @@ func TestUnknownAccountAndMissingEntry(t *testing.T) {
 	}
 	// A decision that appends nothing leaves no row behind.
 	var seen *credits.AccountState
-	err := b.Update(ctx, "nobody", "k", func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+	err := credits.UpdateOne(ctx, b, "nobody", "k", func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		if existing != nil {
 			t.Errorf("existing entry %v for a new account", existing)
 		}
@@ -159,26 +159,42 @@ func TestUnknownAccountAndMissingEntry(t *testing.T) {
 	}
 }
 
-// TestDecisionErrorStoresNothing: decide's error comes back unchanged, and
-// nothing it did is stored, not even the account's new row.
+// TestDecisionErrorStoresNothing: a failed operation's error is set in
+// its Op, nothing of it is stored, not even the account's new row, and
+// the operations after it in the batch go on.
 func TestDecisionErrorStoresNothing(t *testing.T) {
-	b, _ := newBackend(t)
+	b, pool := newBackend(t)
 	ctx := context.Background()
 	refused := errors.New("refused")
-	grant := credits.Entry{Account: "a", ID: 1, Kind: credits.KindGrant, Time: time.Now().UTC().Truncate(time.Microsecond),
+	grant := credits.Entry{Account: "b", ID: 1, Kind: credits.KindGrant, Time: time.Now().UTC().Truncate(time.Microsecond),
 		Amount: 5, BalanceAfter: 5, Source: credits.SourceTopUp, Key: "g"}
-	err := b.Update(ctx, "a", "g", func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
-		_, _ = appendEntries(t, nil, grant)(s, nil) // change the state, then refuse
-		return nil, refused
-	})
-	if err != refused {
-		t.Fatalf("Update returned %v, want decide's error itself", err)
+	refuse := func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) { return nil, refused }
+	if err := credits.UpdateOne(ctx, b, "a", "g", refuse); err != refused {
+		t.Fatalf("UpdateOne returned %v, want decide's error itself", err)
 	}
 	if s, err := b.Load(ctx, "a"); err != nil || s.Version() != 0 {
 		t.Errorf("Load after a refused decision: %v, %v; want the zero state", s, err)
 	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{b.Schema()}.Sanitize()+".accounts").Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("accounts rows after a refused decision: %d, %v; want 0", rows, err)
+	}
+	// In a batch: the refused operation and a grant of another account.
+	writes := []credits.Write{
+		{Account: "a", Ops: []credits.WriteOp{{Key: "x", Decide: refuse}}},
+		{Account: "b", Ops: []credits.WriteOp{{Key: "g", Decide: appendEntries(t, nil, grant)}}},
+	}
+	if err := b.Update(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+	if writes[0].Ops[0].Err != refused || writes[1].Ops[0].Err != nil {
+		t.Fatalf("Op errors: %v, %v; want the refusal, then none", writes[0].Ops[0].Err, writes[1].Ops[0].Err)
+	}
 	if _, err := b.Entry(ctx, "a", 1); !errors.Is(err, credits.ErrEntryNotFound) {
 		t.Errorf("Entry after a refused decision: %v, want ErrEntryNotFound", err)
+	}
+	if e, err := b.Entry(ctx, "b", 1); err != nil || e.Amount != 5 {
+		t.Errorf("the other account's grant in the same batch: %+v, %v", e, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/benchkit"
 	"github.com/avstudio/credits/sqliteledger"
 )
 
@@ -177,5 +178,40 @@ func benchBaselineCharge(b *testing.B, s sqliteledger.Synchronous) {
 	var balance int64
 	if err := db.QueryRow(`SELECT balance FROM bl_accounts WHERE id = 'acct'`).Scan(&balance); err != nil || balance != int64((1_000_000_000-3*credits.Credits(b.N))*credits.Credit) {
 		b.Fatalf("baseline balance after %d debits: %d, %v", b.N, balance, err)
+	}
+}
+
+// BenchmarkSQLiteFeed measures the feed on a SQLite file (synchronous
+// FULL): a consumer reading while 16 writers charge (entries/s), and the
+// time from a charge's commit to its notice in a consumer's handler.
+func BenchmarkSQLiteFeed(b *testing.B) {
+	open := func(b *testing.B) *sqliteledger.Backend {
+		return openFile(b, filepath.Join(b.TempDir(), "feed.db"), sqliteledger.Options{})
+	}
+	b.Run("throughput/writers=16", func(b *testing.B) { benchkit.Throughput(b, open(b), 16) })
+	b.Run("latency", func(b *testing.B) { benchkit.Latency(b, open(b)) })
+}
+
+// BenchmarkSQLiteHotAccount measures charges/s from 1 and 16 goroutines
+// through one Ledger on a SQLite file (synchronous FULL), with group
+// commit (the default: on SQLite every account shares the one writer, so
+// every account is hot) and without (Options.NoBatching), all on one
+// account. Compare each batched case with its unbatched one:
+//
+//	go test -c -o /tmp/sqliteledger.test && for i in 1 2 3 4 5; do
+//	  /tmp/sqliteledger.test -test.run '^$' -test.bench SQLiteHotAccount -test.benchtime 2s
+//	done
+func BenchmarkSQLiteHotAccount(b *testing.B) {
+	for _, workers := range []int{1, 16} {
+		for _, batched := range []bool{true, false} {
+			name := fmt.Sprintf("workers=%d/batched", workers)
+			if !batched {
+				name = fmt.Sprintf("workers=%d/unbatched", workers)
+			}
+			b.Run(name, func(b *testing.B) {
+				backend := openFile(b, filepath.Join(b.TempDir(), "hot.db"), sqliteledger.Options{})
+				benchkit.HotAccount(b, backend, credits.Options{NoBatching: !batched}, workers)
+			})
+		}
 	}
 }

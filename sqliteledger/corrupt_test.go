@@ -234,7 +234,7 @@ func rawEntries(t *testing.T, path string) (rows map[string]credits.Entry, ok bo
 		if err := r.Scan(&row.Account, &row.ID, &row.Kind, &at, &row.Amount, &row.Held, &row.BalanceAfter,
 			&row.Source, &row.Action, &row.Resolution, &row.Quantity, &row.PriceVersion,
 			&row.Hold, &row.Lot, &row.Reverses, &row.Priority, &expiresAt, &period, &periodEnd,
-			&row.Subscription, &row.Plan, &row.Carried, &row.Claim, &row.Key, &row.RequestHash, &metadata); err != nil {
+			&row.Subscription, &row.Plan, &row.Carried, &row.Claim, &row.Notice, &row.Value, &row.Key, &row.RequestHash, &metadata); err != nil {
 			return nil, false
 		}
 		micro := func(v sql.NullInt64) time.Time {
@@ -560,7 +560,7 @@ func TestCorruptRowsBehindTheLibrary(t *testing.T) {
 		{"the state deleted", []string{`DELETE FROM accounts WHERE id = 'alice'`}, stateCorrupt},
 		{"the version changed", []string{`UPDATE accounts SET version = 5 WHERE id = 'alice'`}, stateCorrupt},
 		// The checksum catches damage, not edits: an UPDATE of a state
-		// clears its checksum (the trigger of migration 3, for writers
+		// clears its checksum (the trigger of migration 5, for writers
 		// that do not know the column), and anyone could compute one.
 		{"the state changed", []string{`UPDATE accounts SET state = CAST('` + richer + `' AS BLOB) WHERE id = 'alice'`},
 			map[string]string{"balance": "chain", "new charge": "chain", "balance after": "chain"}},

@@ -30,7 +30,7 @@ func entryArgs(e *credits.Entry) ([]any, error) {
 		r.Account, r.ID, r.Kind, micros(r.Time), r.Amount, r.Held, r.BalanceAfter,
 		r.Source, r.Action, r.Resolution, r.Quantity, r.PriceVersion,
 		r.Hold, r.Lot, r.Reverses, int64(r.Priority), micros(r.ExpiresAt), micros(r.Period), micros(r.PeriodEnd),
-		r.Subscription, r.Plan, r.Carried, r.Claim, r.Key, r.RequestHash, metadata,
+		r.Subscription, r.Plan, r.Carried, r.Claim, r.Notice, r.Value, r.Key, r.RequestHash, metadata,
 	}, nil
 }
 
@@ -56,21 +56,36 @@ type scanner interface {
 
 // scanEntry reads one row of sqlentry.Columns.
 func scanEntry(row scanner) (credits.Entry, error) {
+	e, _, err := scan(row, false)
+	return e, err
+}
+
+// scanFeedEntry reads one row of sqlentry.Columns and seq.
+func scanFeedEntry(row scanner) (credits.Entry, int64, error) {
+	return scan(row, true)
+}
+
+func scan(row scanner, withSeq bool) (credits.Entry, int64, error) {
 	var (
 		r                                sqlentry.Row
 		at, expiresAt, period, periodEnd sql.NullInt64
 		metadata                         sql.NullString
 	)
-	err := row.Scan(&r.Account, &r.ID, &r.Kind, &at, &r.Amount, &r.Held, &r.BalanceAfter,
+	var seq int64
+	dests := []any{&r.Account, &r.ID, &r.Kind, &at, &r.Amount, &r.Held, &r.BalanceAfter,
 		&r.Source, &r.Action, &r.Resolution, &r.Quantity, &r.PriceVersion,
 		&r.Hold, &r.Lot, &r.Reverses, &r.Priority, &expiresAt, &period, &periodEnd,
-		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Key, &r.RequestHash, &metadata)
-	if err != nil {
-		return credits.Entry{}, err
+		&r.Subscription, &r.Plan, &r.Carried, &r.Claim, &r.Notice, &r.Value, &r.Key, &r.RequestHash, &metadata}
+	if withSeq {
+		dests = append(dests, &seq)
+	}
+	if err := row.Scan(dests...); err != nil {
+		return credits.Entry{}, 0, err
 	}
 	r.Time, r.ExpiresAt, r.Period, r.PeriodEnd = instant(at), instant(expiresAt), instant(period), instant(periodEnd)
 	if metadata.Valid {
 		r.Metadata = []byte(metadata.String)
 	}
-	return r.Entry()
+	e, err := r.Entry()
+	return e, seq, err
 }

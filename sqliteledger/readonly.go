@@ -55,7 +55,7 @@ func (b *Backend) openReadOnly(ctx context.Context, readers int) error {
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
-	}{{&b.readState, sqlLoadState}, {&b.readEntry, sqlReadEntry}, {&b.readKey, sqlReadKey}} {
+	}{{&b.readState, sqlLoadState}, {&b.readEntry, sqlReadEntry}, {&b.readKey, sqlReadKey}, {&b.readFeed, sqlFeed}} {
 		if *p.stmt, err = b.reader.PrepareContext(ctx, p.query); err != nil {
 			return fmt.Errorf("prepare %q: %w", p.query, err)
 		}

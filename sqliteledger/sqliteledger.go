@@ -143,14 +143,16 @@ type Backend struct {
 	busy      time.Duration // Options.BusyTimeout, its default filled in
 	immutable bool          // read-only, with SQLite's immutable=1 (see openReadOnly)
 
-	loadForUpdate *sql.Stmt // writer: an account's state and the ID of the entry under a key
-	loadEntry     *sql.Stmt // writer: one entry by ID
-	insertState   *sql.Stmt // writer: a new account's state
-	updateState   *sql.Stmt // writer: an account's new state
-	insertEntry   *sql.Stmt // writer: append one entry
-	readState     *sql.Stmt // reader: an account's state
-	readEntry     *sql.Stmt // reader: one entry by ID
-	readKey       *sql.Stmt // reader: one entry by key
+	loadForWrite *sql.Stmt // writer: an account's state, in the write transaction
+	keyForUpdate *sql.Stmt // writer: one entry by key, in the write transaction
+	insertState  *sql.Stmt // writer: a new account's state
+	updateState  *sql.Stmt // writer: an account's new state
+	insertEntry  *sql.Stmt // writer: append one entry
+	readState    *sql.Stmt // reader: an account's state
+	readEntry    *sql.Stmt // reader: one entry by ID
+	readKey      *sql.Stmt // reader: one entry by key
+	readFeed     *sql.Stmt // reader: a page of the feed
+	saveConsumer *sql.Stmt // writer: a consumer's record, compared and swapped
 
 	states stateCache // decoded states of accounts this Backend wrote
 
@@ -164,24 +166,34 @@ const defaultBusyTimeout = 5 * time.Second
 
 // The statements a Backend prepares once. sqlLoadState reads an
 // account's stored state and the ID of its last entry (see
-// sqlStateColumns); sqlLoadForUpdate also the ID of the entry stored under
-// a key (NULL for none, and for the key ""), repeating the condition of
-// the partial index entries_key, so that SQLite uses that index.
+// sqlStateColumns).
 const (
-	sqlLoadState     = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
-	sqlLoadForUpdate = `SELECT ` + sqlStateColumns + `, (SELECT id FROM entries WHERE account = ?1 AND key = ?2 AND key <> '')
-		FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
+	sqlLoadState   = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
 	sqlInsertState = `INSERT INTO accounts (id, version, state, state_check) VALUES (?, ?, ?, ?)`
 	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3, state_check = ?4 WHERE id = ?1`
 	sqlReadEntry   = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id = ?`
 )
 
-// sqlReadKey finds the entry's ID in the index of keys, then the entry:
-// should the entry be missing, the LEFT JOIN's NULLs do not read.
+// sqlReadKey finds the entry's ID in the index of keys, repeating the
+// condition of the partial index entries_key so that SQLite uses it, then
+// the entry: should the entry be missing, the LEFT JOIN's NULLs do not
+// read.
 var sqlReadKey = `SELECT e.` + strings.ReplaceAll(sqlentry.Columns, ", ", ", e.") + ` FROM entries k INDEXED BY entries_key
 		LEFT JOIN entries e ON e.account = k.account AND e.id = k.id WHERE k.account = ?1 AND k.key = ?2 AND k.key <> ''`
 
-var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `) VALUES (` + entryPlaceholders + `)`
+// sqlInsertEntry appends an entry, numbering it for the feed after the
+// greatest number stored (the write lock is held: the numbers follow
+// commit order).
+var sqlInsertEntry = `INSERT INTO entries (` + sqlentry.Columns + `, seq) VALUES (` + entryPlaceholders +
+	`, (SELECT coalesce(max(seq), 0) + 1 FROM entries))`
+
+const (
+	sqlFeed         = `SELECT ` + sqlentry.Columns + `, seq FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`
+	sqlAccounts     = `SELECT id FROM accounts WHERE id > ? AND version > 0 ORDER BY id LIMIT ?`
+	sqlLoadConsumer = `SELECT cursor, owner, until, version FROM consumers WHERE name = ?`
+	sqlSaveConsumer = `INSERT INTO consumers (name, cursor, owner, until, version) VALUES (?1, ?2, ?3, ?4, ?5)
+		ON CONFLICT (name) DO UPDATE SET cursor = ?2, owner = ?3, until = ?4, version = ?5 WHERE consumers.version = ?5 - 1`
+)
 
 // Open opens the SQLite ledger file at path, creating it if it does not
 // exist (its directory must exist), and brings its schema up to date.
@@ -314,14 +326,16 @@ func (b *Backend) open(ctx context.Context, syncMode Synchronous, busy time.Dura
 			}
 		}
 	}
-	prepare(b.writer, &b.loadForUpdate, sqlLoadForUpdate)
-	prepare(b.writer, &b.loadEntry, sqlReadEntry)
+	prepare(b.writer, &b.loadForWrite, sqlLoadState)
+	prepare(b.writer, &b.keyForUpdate, sqlReadKey)
 	prepare(b.writer, &b.insertState, sqlInsertState)
 	prepare(b.writer, &b.updateState, sqlUpdateState)
 	prepare(b.writer, &b.insertEntry, sqlInsertEntry)
 	prepare(b.reader, &b.readState, sqlLoadState)
 	prepare(b.reader, &b.readEntry, sqlReadEntry)
 	prepare(b.reader, &b.readKey, sqlReadKey)
+	prepare(b.reader, &b.readFeed, sqlFeed)
+	prepare(b.writer, &b.saveConsumer, sqlSaveConsumer)
 	return err
 }
 
@@ -376,7 +390,7 @@ func (b *Backend) Close() error {
 
 func (b *Backend) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{b.loadForUpdate, b.loadEntry, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey} {
+	for _, s := range []*sql.Stmt{b.loadForWrite, b.keyForUpdate, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey, b.readFeed, b.saveConsumer} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -424,20 +438,22 @@ var zeroState = func() []byte {
 }()
 
 // Update implements [credits.Backend]. It runs in one BEGIN IMMEDIATE
-// transaction on the write connection: it loads the account's state and
-// the entry stored under key, calls decide once, and, unless decide fails,
-// appends the entries and stores the new state before committing. If
-// decide returns an error, Update rolls back and returns that error
-// unchanged. Every other failure (ctx done, the file locked by another
-// process for longer than Options.BusyTimeout, a full disk) rolls back
-// too, and is returned wrapped. decide must not call Update (of this
-// Backend, or of another on the same file): the write lock is held until
-// it returns. A decision that appends nothing and leaves the state as it
-// was stores nothing (an account that gets no entry gets no row). A state
-// or entry it cannot trust is an error wrapping credits.ErrCorrupt, and
-// decide is not called.
-func (b *Backend) Update(ctx context.Context, account, key string, decide credits.Decision) (err error) {
-	defer func() { err = corrupt(account, err) }()
+// transaction on the write connection: for each write, it loads the
+// account's state, and, for each operation, the entry stored under its
+// key, and decides the operations in order; then it stores every
+// account's new entries and state, and commits: one fsync for the whole
+// batch (the Ledger batches writes of every account, see OneWriter). Any
+// failure (ctx done, the file locked by another process for longer than
+// Options.BusyTimeout, a full disk) rolls everything back and is returned
+// wrapped. A decision must not call Update (of this Backend, or of another
+// on the same file): the write lock is held until it returns. An account
+// whose operations append nothing and leave its state as it was is not
+// stored (an account that gets no entry gets no row). An account whose
+// stored state it cannot trust, or an operation whose keyed entry it
+// cannot, is not decided: its operations' Err (the operation's) is an
+// error wrapping credits.ErrCorrupt, and the other writes go on.
+func (b *Backend) Update(ctx context.Context, writes []credits.Write) (err error) {
+	defer func() { err = corrupt("", err) }()
 	if b.writer == nil {
 		return fmt.Errorf("sqliteledger: update: %w", ErrReadOnly)
 	}
@@ -451,76 +467,120 @@ func (b *Backend) Update(ctx context.Context, account, key string, decide credit
 			_ = tx.Rollback() // nothing was written that should stay
 		}
 	}()
-
-	var (
-		keyed    sql.NullInt64
-		existing *credits.Entry
-	)
-	row, err := readState(ctx, tx.StmtContext(ctx, b.loadForUpdate), account, []any{account, key}, &keyed)
-	if err != nil {
-		return fmt.Errorf("sqliteledger: load: %w", err)
-	}
-	if keyed.Valid {
-		e, err := readEntry(ctx, tx.StmtContext(ctx, b.loadEntry), account, keyed.Int64, key, account, keyed.Int64)
-		if errors.Is(err, credits.ErrEntryNotFound) {
-			err = &credits.CorruptError{Account: account, Entry: keyed.Int64, Reason: fmt.Sprintf("the index of keys names entry %d for key %q, which is missing", keyed.Int64, key)}
-		}
+	var stored []storedAccount
+	for _, w := range writes {
+		d, changed, err := b.decide(ctx, tx, w)
 		if err != nil {
-			return fmt.Errorf("sqliteledger: load entry %d of key %q: %w", keyed.Int64, key, err)
+			return err
 		}
-		existing = &e
+		if changed {
+			stored = append(stored, d)
+		}
 	}
-	stored := row.state // nil: a new account
-	isNew := stored == nil
-	if stored == nil {
-		stored = zeroState
-	}
-	state, err := b.states.take(account, stored)
-	if err == nil {
-		err = row.checkDecoded(account, state)
-	} else {
-		err = decodeCorrupt(account, err)
-	}
-	if err != nil {
-		return fmt.Errorf("sqliteledger: load: %w", err)
-	}
-	entries, err := decide(state, existing)
-	if err != nil {
-		return err
-	}
-	blob, err := state.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("sqliteledger: store state: %w", err)
-	}
-	if len(entries) == 0 && string(blob) == string(stored) {
+	if len(stored) == 0 {
 		return nil // nothing to store: the deferred rollback ends the transaction
-	}
-	storeState := b.updateState
-	if isNew {
-		storeState = b.insertState
-	}
-	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, account, state.Version(), blob, stateCheck(account, state.Version(), blob)); err != nil {
-		return fmt.Errorf("sqliteledger: store state: %w", err)
-	}
-	if len(entries) > 0 {
-		insert := tx.StmtContext(ctx, b.insertEntry)
-		for i := range entries {
-			args, err := entryArgs(&entries[i])
-			if err != nil {
-				return fmt.Errorf("sqliteledger: %w", err)
-			}
-			if _, err := insert.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("sqliteledger: append entry %d: %w", entries[i].ID, err)
-			}
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqliteledger: commit: %w", err)
 	}
 	committed = true
-	b.states.put(account, blob, state.Clone())
+	for _, d := range stored {
+		b.states.put(d.account, d.blob, d.state.Clone())
+	}
 	return nil
 }
+
+// storedAccount is an account a transaction stores: its state, and the
+// bytes it is stored as.
+type storedAccount struct {
+	account string
+	blob    []byte
+	state   *credits.AccountState
+}
+
+// decide runs one write's operations inside tx and stores what they
+// made, reporting whether the account changed.
+func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write) (d storedAccount, changed bool, err error) {
+	row, err := readState(ctx, tx.StmtContext(ctx, b.loadForWrite), w.Account, []any{w.Account})
+	var state *credits.AccountState
+	stored := row.state // nil: a new account
+	isNew := stored == nil
+	if stored == nil {
+		stored = zeroState
+	}
+	if err == nil {
+		if state, err = b.states.take(w.Account, stored); err != nil {
+			err = decodeCorrupt(w.Account, err)
+		} else {
+			err = row.checkDecoded(w.Account, state)
+		}
+	}
+	if err != nil {
+		err = corrupt(w.Account, fmt.Errorf("sqliteledger: load: %w", err))
+		if !errors.Is(err, credits.ErrCorrupt) {
+			return d, false, err
+		}
+		for k := range w.Ops { // refused, the other accounts going on
+			w.Ops[k].Err = err
+		}
+		return d, false, nil
+	}
+	var entries []credits.Entry
+	for k := range w.Ops {
+		op := &w.Ops[k]
+		op.Err = nil
+		var existing *credits.Entry
+		if op.Key != "" {
+			e, err := readEntry(ctx, tx.StmtContext(ctx, b.keyForUpdate), w.Account, 0, op.Key, w.Account, op.Key)
+			switch err = corrupt(w.Account, err); {
+			case err == nil:
+				existing = &e
+			case errors.Is(err, credits.ErrCorrupt):
+				op.Err = fmt.Errorf("sqliteledger: load the entry of key %q: %w", op.Key, err)
+				continue
+			case !errors.Is(err, credits.ErrEntryNotFound):
+				return d, false, fmt.Errorf("sqliteledger: load the entry of key %q: %w", op.Key, err)
+			}
+		}
+		es, err := op.Decide(state, existing)
+		if err != nil {
+			op.Err = err
+			continue
+		}
+		entries = append(entries, es...)
+	}
+	blob, err := state.MarshalBinary()
+	if err != nil {
+		return d, false, fmt.Errorf("sqliteledger: store state: %w", err)
+	}
+	if len(entries) == 0 && string(blob) == string(stored) {
+		return d, false, nil
+	}
+	storeState := b.updateState
+	if isNew {
+		storeState = b.insertState
+	}
+	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, w.Account, state.Version(), blob, stateCheck(w.Account, state.Version(), blob)); err != nil {
+		return d, false, fmt.Errorf("sqliteledger: store state: %w", err)
+	}
+	insert := tx.StmtContext(ctx, b.insertEntry)
+	for i := range entries {
+		args, err := entryArgs(&entries[i])
+		if err != nil {
+			return d, false, fmt.Errorf("sqliteledger: %w", err)
+		}
+		if _, err := insert.ExecContext(ctx, args...); err != nil {
+			return d, false, fmt.Errorf("sqliteledger: append entry %d: %w", entries[i].ID, err)
+		}
+	}
+	d.account, d.blob, d.state = w.Account, blob, state
+	return d, true, nil
+}
+
+// OneWriter implements [credits.OneWriter]: a SQLite file has one write
+// lock, so the Ledger batches writes of every account into one
+// transaction.
+func (b *Backend) OneWriter() bool { return true }
 
 // stateCache keeps the decoded states of the accounts a Backend wrote
 // last, each with the exact bytes it stored, so that an Update decodes an

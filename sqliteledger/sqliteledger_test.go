@@ -313,7 +313,7 @@ func TestUnknownAccountAndEntry(t *testing.T) {
 		}
 	}
 	// A decision that appends nothing to a new account creates nothing.
-	if err := b.Update(ctx, "ghost", "k", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) {
+	if err := credits.UpdateOne(ctx, b, "ghost", "k", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) {
 		return nil, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -331,14 +331,20 @@ type tamper struct {
 	edit func([]credits.Entry)
 }
 
-func (b tamper) Update(ctx context.Context, account, key string, decide credits.Decision) error {
-	return b.Backend.Update(ctx, account, key, func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
-		es, err := decide(s, existing)
-		if err == nil {
-			b.edit(es)
+func (b tamper) Update(ctx context.Context, writes []credits.Write) error {
+	for i := range writes {
+		for k := range writes[i].Ops {
+			decide := writes[i].Ops[k].Decide
+			writes[i].Ops[k].Decide = func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+				es, err := decide(s, existing)
+				if err == nil {
+					b.edit(es)
+				}
+				return es, err
+			}
 		}
-		return es, err
-	})
+	}
+	return b.Backend.Update(ctx, writes)
 }
 
 // Entries read back are exactly what was stored, including the corners of
@@ -448,7 +454,7 @@ func TestDecisionErrorReturnedUnchangedAndNothingStored(t *testing.T) {
 	}
 	sentinel := errors.New("the decision says no")
 	var sawExisting *credits.Entry
-	err = b.Update(ctx, "a", "g", func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
+	err = credits.UpdateOne(ctx, b, "a", "g", func(s *credits.AccountState, existing *credits.Entry) ([]credits.Entry, error) {
 		sawExisting = existing
 		return nil, sentinel
 	})
@@ -489,7 +495,7 @@ func TestDecisionPanicLeavesBackendUsable(t *testing.T) {
 				t.Fatal("the decision's panic did not reach the caller")
 			}
 		}()
-		_ = b.Update(ctx, "a", "", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) { panic("boom") })
+		_ = credits.UpdateOne(ctx, b, "a", "", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) { panic("boom") })
 	}()
 	l := credits.NewLedger(b, credits.Options{})
 	done := make(chan error, 1)
@@ -715,7 +721,7 @@ func TestCancelledContextChangesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
 	called := false
-	err := b.Update(ctx, "a", "", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) {
+	err := credits.UpdateOne(ctx, b, "a", "", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) {
 		called = true
 		return nil, nil
 	})
@@ -873,7 +879,7 @@ func TestCloseTwiceAndUseAfterClose(t *testing.T) {
 	if _, err := b.Load(context.Background(), "a"); err == nil {
 		t.Errorf("Load after Close: err = %v, want the closed file's error", err)
 	}
-	err = b.Update(context.Background(), "a", "", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) {
+	err = credits.UpdateOne(context.Background(), b, "a", "", func(*credits.AccountState, *credits.Entry) ([]credits.Entry, error) {
 		t.Error("decision called after Close")
 		return nil, nil
 	})

@@ -33,6 +33,7 @@ var flagOf = map[string]string{
 	"hold":       "--hold",
 	"entry":      "--entry",
 	"after":      "--after",
+	"cursor":     "--after",
 	"limit":      "--limit",
 	"kind":       "--kind",
 	"kinds":      "--kind",

@@ -14,9 +14,9 @@ package main
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
 //	credits ledger backup    --db FILE --to FILE
 //
-// Every subcommand but backup also takes --db (a SQLite file, default ./credits.db, or
-// a postgres:// or postgresql:// URL), --schema (PostgreSQL only), --json
-// and --timeout; writes take --key. The decisions the CLI makes on the
+// Every subcommand also takes --db (a SQLite file, default ./credits.db, or
+// a postgres:// or postgresql:// URL) and --timeout; all but backup take
+// --schema (PostgreSQL only) and --json; writes take --key. The decisions the CLI makes on the
 // library's behalf are documented on runLedger.
 
 import (
@@ -66,6 +66,10 @@ func ledgerCommands() []command {
 			"print a page of an account's entries, oldest first", runLedgerHistory},
 		{"statement", "--account A [--period YYYY-MM | --from RFC3339 --to RFC3339]",
 			"print an account's statement for a period (default: this month, UTC)", runLedgerStatement},
+		{"feed", "[--after CURSOR] [--limit N] [--follow] [--account A]",
+			"print every account's entries in the order they committed; --follow waits for new ones", runLedgerFeed},
+		{"notices", "[--after CURSOR] [--limit N] [--follow] [--account A]",
+			"print the feed's notices: low balance, expiring credits, lapsed holds, free tier, renewals", runLedgerNotices},
 		{"backup", "--db FILE --to FILE [--timeout D]",
 			"copy a SQLite ledger, while it is in use, to a new file", runLedgerBackup},
 	}
@@ -110,7 +114,8 @@ func (e *env) ledgerUsage(w io.Writer) {
 		fmt.Fprintf(w, "  credits ledger %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every subcommand but backup takes --account (required), --db, --schema, --json and --timeout; the")
+	fmt.Fprintln(w, "Every subcommand takes --db and --timeout; all but backup --schema and --json; those of one account")
+	fmt.Fprintln(w, "--account (required). The")
 	fmt.Fprintln(w, "writes take --key, an idempotency key: without one, a random key is made and printed, so")
 	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once. A write prints its")
 	fmt.Fprintln(w, "entry and the balance now; run again with the same key, it says it was replayed and changed")
@@ -132,6 +137,8 @@ type ledgerFlags struct {
 	key     string
 	json    bool
 	timeout time.Duration
+
+	anyAccount bool // --account is optional: it narrows what is read (feed, notices)
 }
 
 // newLedgerFlags returns the flags of the ledger subcommand name; a write
@@ -145,10 +152,15 @@ func newLedgerFlags(name string, write bool) *ledgerFlags {
 	}
 	fs := flag.NewFlagSet("credits ledger "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	f := &ledgerFlags{flags: &flags{FlagSet: fs, cmd: command{name: "ledger " + name, args: c.args, summary: c.summary}}, name: name, write: write}
+	f := &ledgerFlags{flags: &flags{FlagSet: fs, cmd: command{name: "ledger " + name, args: c.args, summary: c.summary}}, name: name, write: write,
+		anyAccount: name == "feed" || name == "notices"}
 	fs.StringVar(&f.db, "db", defaultDB, "the ledger: a SQLite file `path`, or a postgres:// or postgresql:// URL")
 	fs.StringVar(&f.schema, "schema", "", "PostgreSQL only: the `schema` of the ledger's tables (default "+pgledger.DefaultSchema+"; created if missing)")
-	fs.StringVar(&f.account, "account", "", "the account `name` (required)")
+	accountUsage := "the account `name` (required)"
+	if f.anyAccount {
+		accountUsage = "only this account's entries (default: every account's)"
+	}
+	fs.StringVar(&f.account, "account", "", accountUsage)
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.DurationVar(&f.timeout, "timeout", defaultLedgerTimeout, "give up after this `duration` (connecting included)")
 	if write {
@@ -168,7 +180,7 @@ func (f *ledgerFlags) parse(e *env, args []string) (pos []string, code int, done
 	if done {
 		return nil, code, true
 	}
-	if f.account == "" {
+	if f.account == "" && !f.anyAccount {
 		return nil, e.usageErr(f.cmdName(), "--account is required"), true
 	}
 	if f.schema != "" && !isPostgresURL(f.db) {

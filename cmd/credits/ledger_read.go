@@ -58,8 +58,7 @@ func (k kindList) kinds() ([]credits.Kind, error) {
 	for _, name := range k {
 		kind, err := credits.ParseKind(name)
 		if err != nil {
-			return nil, &credits.InputError{Field: "--kind", Value: name,
-				Reason: "unknown entry kind (want grant, charge, refund, hold, capture, release, expire or rollover)"}
+			return nil, labelFlags(err) // names --kind, and lists every kind
 		}
 		out = append(out, kind)
 	}
@@ -79,7 +78,7 @@ func runLedgerHistory(e *env, args []string) int {
 	after := f.String("after", "0", "the cursor: only entries after this entry `ID` (the last page's \"next\")")
 	limit := f.String("limit", "100", "at most `N` entries, 1 to 1000")
 	var kinds kindList
-	f.Var(&kinds, "kind", "only entries of these kinds (grant, charge, refund, hold, capture, release, expire, rollover); repeat or comma-separate")
+	f.Var(&kinds, "kind", "only entries of these kinds (grant, charge, refund, hold, capture, release, expire, rollover, notice); repeat or comma-separate")
 	since := f.String("since", "", "only entries at or after this RFC 3339 `instant`")
 	until := f.String("until", "", "only entries before this RFC 3339 `instant`")
 	if code, done := f.parseNoArgs(e, args); done {

@@ -341,12 +341,16 @@ func TestLedgerUsage(t *testing.T) {
 				}
 				continue
 			}
-			if !strings.HasPrefix(r.stdout, "usage: credits ledger "+c.name+" --account A") ||
+			account := " --account A"
+			if c.name == "feed" || c.name == "notices" {
+				account = " [--after CURSOR]"
+			}
+			if !strings.HasPrefix(r.stdout, "usage: credits ledger "+c.name+account) ||
 				!strings.Contains(r.stdout, "-db path") || !strings.Contains(r.stdout, "-json") {
 				t.Errorf("%v:\n%s", args, r.stdout)
 			}
 			// Writes, and only writes, take --key.
-			write := c.name != "balance" && c.name != "history" && c.name != "statement"
+			write := c.name != "balance" && c.name != "history" && c.name != "statement" && c.name != "feed" && c.name != "notices"
 			if strings.Contains(r.stdout, "-key key") != write {
 				t.Errorf("%v: --key listed = %v, want %v", args, !write, write)
 			}

@@ -369,6 +369,16 @@ func entryDetail(e *credits.Entry) string {
 		if !e.Period.IsZero() {
 			parts = append(parts, "period from "+instantText(e.Period))
 		}
+	case credits.KindNotice:
+		parts = append(parts, e.Notice.String())
+		switch e.Notice {
+		case credits.NoticeLowBalance:
+			parts = append(parts, "under "+e.Value.String())
+		case credits.NoticeExpiring:
+			parts = append(parts, fmt.Sprintf("%s of lot %d at %s", e.Value, e.Lot, instantText(e.ExpiresAt)))
+		case credits.NoticeTopUpFailed:
+			parts = append(parts, "tried "+e.Value.String())
+		}
 	}
 	return strings.Join(parts, ", ")
 }

@@ -29,6 +29,8 @@
 //	credits ledger balance   --account A
 //	credits ledger history   --account A [--after ID] [--limit N] [--kind K]... [--since T] [--until T]
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
+//	credits ledger feed      [--after CURSOR] [--limit N] [--follow] [--account A]
+//	credits ledger notices   [--after CURSOR] [--limit N] [--follow] [--account A]
 //	credits ledger backup    --db FILE --to FILE
 //
 // The writes (grant to refund) take --key, an idempotency key: the same

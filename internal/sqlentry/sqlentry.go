@@ -21,7 +21,7 @@ import (
 // fields, of Row.Values and of the destinations a backend scans.
 const Columns = "account, id, kind, time, amount, held, balance_after, source, action, resolution, quantity, " +
 	"price_version, hold, lot, reverses, priority, expires_at, period, period_end, subscription, plan, carried, claim, " +
-	"key, request_hash, metadata"
+	"notice, value, key, request_hash, metadata"
 
 // NumColumns is the number of Columns.
 var NumColumns = strings.Count(Columns, ",") + 1
@@ -41,7 +41,9 @@ type Row struct {
 	ExpiresAt, Period, PeriodEnd time.Time // zero: NULL
 	Subscription, Plan           string
 	Carried                      int64
-	Claim, Key                   string
+	Claim, Notice                string
+	Value                        int64
+	Key                          string
 	RequestHash                  int64
 	Metadata                     []byte // a JSON object; nil: NULL
 }
@@ -57,9 +59,14 @@ func Encode(e *credits.Entry) (Row, error) {
 		Hold: e.Hold, Lot: e.Lot, Reverses: e.Reverses, Priority: e.Priority,
 		ExpiresAt: utc(e.ExpiresAt), Period: utc(e.Period), PeriodEnd: utc(e.PeriodEnd),
 		Subscription: e.Subscription, Plan: e.Plan, Carried: int64(e.Carried), Claim: e.Claim,
-		Key: e.Key, RequestHash: int64(e.RequestHash),
+		Value: int64(e.Value), Key: e.Key, RequestHash: int64(e.RequestHash),
 	}
 	var err error
+	if e.Notice != 0 {
+		if r.Notice, err = text(e.Notice, e.ID); err != nil {
+			return Row{}, err
+		}
+	}
 	if r.Kind, err = text(e.Kind, e.ID); err != nil {
 		return Row{}, err
 	}
@@ -113,9 +120,14 @@ func (r *Row) Entry() (credits.Entry, error) {
 		Hold: r.Hold, Lot: r.Lot, Reverses: r.Reverses, Priority: r.Priority,
 		ExpiresAt: utc(r.ExpiresAt), Period: utc(r.Period), PeriodEnd: utc(r.PeriodEnd),
 		Subscription: r.Subscription, Plan: r.Plan, Carried: credits.Credits(r.Carried), Claim: r.Claim,
-		Key: r.Key, RequestHash: uint64(r.RequestHash),
+		Value: credits.Credits(r.Value), Key: r.Key, RequestHash: uint64(r.RequestHash),
 	}
 	var err error
+	if r.Notice != "" {
+		if e.Notice, err = credits.ParseNoticeKind(r.Notice); err != nil {
+			return credits.Entry{}, r.corrupt("column notice", err)
+		}
+	}
 	if e.Kind, err = credits.ParseKind(r.Kind); err != nil {
 		return credits.Entry{}, r.corrupt("column kind", err)
 	}

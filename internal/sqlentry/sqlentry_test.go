@@ -21,6 +21,7 @@ func TestRoundTrip(t *testing.T) {
 			Resolution: credits.Res4K, Quantity: 3, PriceVersion: "v1", Key: "k", RequestHash: 1 << 63},
 		{Account: "a", ID: 3, Kind: credits.KindRollover, Time: at, Source: credits.SourceSubscription, Lot: 3, Carried: 40, Subscription: "s"},
 		{Account: "$claim:x", ID: 1, Kind: credits.KindClaim, Time: at, Claim: "alice"},
+		{Account: "a", ID: 5, Kind: credits.KindNotice, Time: at, Notice: credits.NoticeExpiring, Lot: 3, ExpiresAt: at, Value: 7},
 		{Account: "a", ID: 4, Kind: credits.KindRefund, Time: at, Reverses: 2, Amount: 3, Metadata: map[string]string{}},
 	} {
 		r, err := Encode(&e)
@@ -43,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("entry %d: time not in UTC", e.ID)
 		}
 	}
-	if n := strings.Count(Columns, ",") + 1; n != NumColumns || n != 26 {
+	if n := strings.Count(Columns, ",") + 1; n != NumColumns || n != 28 {
 		t.Errorf("NumColumns %d, columns %d", NumColumns, n)
 	}
 }
@@ -54,6 +55,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"source":     {ID: 1, Kind: "grant", Source: "lottery"},
 		"action":     {ID: 1, Kind: "charge", Action: "teleport"},
 		"resolution": {ID: 1, Kind: "charge", Action: "video_generation", Resolution: "8k"},
+		"notice":     {ID: 1, Kind: "notice", Notice: "lottery"},
 		"metadata":   {ID: 1, Kind: "grant", Metadata: []byte(`["not an object"]`)},
 	} {
 		if _, err := r.Entry(); err == nil || !strings.Contains(err.Error(), "column "+column) || !errors.Is(err, credits.ErrCorrupt) {

@@ -1,4 +1,4 @@
--- The ledger's schema, version 3: a checksum of each account's state.
+-- The ledger's schema, version 5: a checksum of each account's state.
 --
 -- state_check is the CRC-32C (Castagnoli) of the account's name, its
 -- version (8 bytes, big-endian) and the bytes of its state, as the package
