@@ -614,3 +614,51 @@ func TestCorruptRowsBehindTheLibrary(t *testing.T) {
 		})
 	}
 }
+
+// One Update batching a write of an account whose state is damaged with
+// a write of a healthy one: the first's operations are refused with
+// ErrCorrupt and not decided, the second's committed.
+func TestCorruptAccountInABatch(t *testing.T) {
+	ctx := context.Background()
+	pristine := buildCorruptible(t)
+	path := copyFile(t, pristine, t.TempDir())
+	db := rawDB(t, path)
+	if _, err := db.Exec(`UPDATE accounts SET state_check = state_check + 1 WHERE id = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := openFile(t, path, sqliteledger.Options{})
+	decided := map[string]bool{}
+	op := func(account string) credits.WriteOp {
+		return credits.WriteOp{Key: "", Decide: func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+			decided[account] = true
+			return nil, nil
+		}}
+	}
+	writes := []credits.Write{
+		{Account: "alice", Ops: []credits.WriteOp{op("alice"), op("alice")}},
+		{Account: "bob", Ops: []credits.WriteOp{op("bob")}},
+	}
+	if err := b.Update(ctx, writes); err != nil {
+		t.Fatalf("Update: %v, want the batch committed", err)
+	}
+	for _, o := range writes[0].Ops {
+		var ce *credits.CorruptError
+		if !errors.As(o.Err, &ce) || ce.Account != "alice" {
+			t.Errorf("alice's operation: %v, want a *CorruptError naming alice", o.Err)
+		}
+	}
+	if decided["alice"] || !decided["bob"] || writes[1].Ops[0].Err != nil {
+		t.Errorf("decided %v, bob's error %v: want bob's decided alone, without error", decided, writes[1].Ops[0].Err)
+	}
+	// Through a Ledger, the refusal is the backend's failure.
+	l := credits.NewLedger(b, credits.Options{Now: func() time.Time { return corruptT0 }})
+	if _, err := l.Charge(ctx, "alice", credits.ChargeRequest{Key: "z", Amount: 1}); !errors.Is(err, credits.ErrCorrupt) || !errors.Is(err, credits.ErrBackend) {
+		t.Errorf("charge of alice: %v, want ErrCorrupt and ErrBackend", err)
+	}
+	if _, err := l.Charge(ctx, "bob", credits.ChargeRequest{Key: "z", Amount: 1}); err != nil {
+		t.Errorf("charge of bob: %v", err)
+	}
+}
