@@ -69,7 +69,11 @@ type Backend interface {
 	//
 	// Update returns nil when the transaction committed (even if some Ops
 	// failed: see their Err), and otherwise an error, having stored
-	// nothing; Decide errors are never returned, only set. Writes of one
+	// nothing; Decide errors are never returned, only set. A backend that
+	// cannot trust an account's stored data may instead set the Err of
+	// that Write's Ops to an error wrapping ErrCorrupt, without deciding
+	// them, and go on with the other Writes (the Ledger reports it as the
+	// backend's failure). Writes of one
 	// account are serialized: no other writer can change its state or its
 	// keyed entries between the load and the store. Writes of different
 	// accounts should not wait for each other: a backend with one global

@@ -56,19 +56,21 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanEntry reads a row of sqlentry.Columns.
-func scanEntry(row rowScanner) (credits.Entry, error) {
-	e, _, err := scan(row, false)
+// scanEntry reads a row of sqlentry.Columns, of account's entries. A row
+// that does not convert or decode is corrupt (credits.ErrCorrupt): row is
+// one of pgx.Rows already read, whose Scan only converts.
+func scanEntry(row rowScanner, account string) (credits.Entry, error) {
+	e, _, err := scan(row, account, false)
 	return e, err
 }
 
 // scanFeedEntry reads a row of sqlentry.Columns and the entry's xid as
 // text.
 func scanFeedEntry(row rowScanner) (credits.Entry, string, error) {
-	return scan(row, true)
+	return scan(row, "", true)
 }
 
-func scan(row rowScanner, withXid bool) (credits.Entry, string, error) {
+func scan(row rowScanner, account string, withXid bool) (credits.Entry, string, error) {
 	var (
 		r                            sqlentry.Row
 		expiresAt, period, periodEnd pgtype.Timestamptz
@@ -83,7 +85,7 @@ func scan(row rowScanner, withXid bool) (credits.Entry, string, error) {
 		dests = append(dests, &xid)
 	}
 	if err := row.Scan(dests...); err != nil {
-		return credits.Entry{}, "", err
+		return credits.Entry{}, "", &credits.CorruptError{Account: account, Reason: "an entry row does not read", Err: err}
 	}
 	r.ExpiresAt, r.Period, r.PeriodEnd = instant(expiresAt), instant(period), instant(periodEnd)
 	e, err := r.Entry()

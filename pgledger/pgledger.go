@@ -24,6 +24,13 @@
 // a trigger makes the database refuse UPDATE, DELETE and TRUNCATE of
 // entries from any client.
 //
+// A stored state that does not decode or disagrees with the version
+// beside it, an entry row that does not decode or is not the one asked
+// for, and a page of history with a gap in its IDs are errors wrapping
+// [credits.ErrCorrupt], on which the Backend does not act. Damaged pages
+// are the server's to find: initialize it with data checksums (initdb
+// --data-checksums, the default from PostgreSQL 18).
+//
 // # Concurrency
 //
 // An update runs in one READ COMMITTED transaction that locks the
@@ -227,24 +234,26 @@ func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountSta
 	if err != nil {
 		return nil, fmt.Errorf("pgledger: load: %w", err)
 	}
-	return decodeState(version, state)
+	return decodeState(account, version, state)
 }
 
 // decodeState restores an account's stored state and checks it against
-// the version stored beside it.
-func decodeState(version int64, state []byte) (*credits.AccountState, error) {
+// the version stored beside it. A state that does not decode or disagrees
+// with its version is corrupt (credits.ErrCorrupt).
+func decodeState(account string, version int64, state []byte) (*credits.AccountState, error) {
 	s := &credits.AccountState{}
 	if state == nil {
 		if version != 0 {
-			return nil, fmt.Errorf("pgledger: version %d has no state", version)
+			return nil, fmt.Errorf("pgledger: %w", &credits.CorruptError{Account: account, Reason: fmt.Sprintf("version %d has no state", version)})
 		}
 		return s, nil
 	}
 	if err := s.UnmarshalBinary(state); err != nil {
-		return nil, fmt.Errorf("pgledger: %w", err)
+		return nil, fmt.Errorf("pgledger: %w", &credits.CorruptError{Account: account, Reason: "the stored state does not decode", Err: err})
 	}
 	if s.Version() != version {
-		return nil, fmt.Errorf("pgledger: the stored state is at version %d, its row says %d", s.Version(), version)
+		return nil, fmt.Errorf("pgledger: %w", &credits.CorruptError{Account: account,
+			Reason: fmt.Sprintf("the stored state is at version %d, its row says %d", s.Version(), version)})
 	}
 	return s, nil
 }
@@ -364,7 +373,7 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 	queued := 0
 	for _, i := range order {
 		w, g := writes[i], got[i]
-		state, err := decodeState(g.version, g.stored)
+		state, err := decodeState(w.Account, g.version, g.stored)
 		if err != nil {
 			return err
 		}
@@ -491,7 +500,14 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 				return err
 			}
 			for rows.Next() {
-				e, err := scanEntry(rows)
+				account := writes[i].Account
+				e, err := scanEntry(rows, account)
+				if err == nil {
+					err = sqlentry.Check(&e, account, 0, "")
+				}
+				if err == nil && !slices.Contains(keys[i], e.Key) {
+					err = &credits.CorruptError{Account: account, Entry: e.ID, Reason: fmt.Sprintf("the entry read for keys %q has key %q", keys[i], e.Key)}
+				}
 				if err != nil {
 					rows.Close()
 					return err
@@ -513,18 +529,24 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 
 // Entry implements [credits.Backend].
 func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
-	return b.one(ctx, b.q.entry, account, id)
+	return b.one(ctx, b.q.entry, account, id, "")
 }
 
 // EntryByKey implements [credits.Backend]. It reads without locking,
 // through the unique index on (account, key).
 func (b *Backend) EntryByKey(ctx context.Context, account, key string) (credits.Entry, error) {
-	return b.one(ctx, b.q.keyedEntry, account, key)
+	return b.one(ctx, b.q.keyedEntry, account, 0, key)
 }
 
-// one reads the one entry query selects, or ErrEntryNotFound.
-func (b *Backend) one(ctx context.Context, query string, args ...any) (credits.Entry, error) {
-	rows, err := b.pool.Query(ctx, query, args...)
+// one reads the one entry query selects (with the arguments account and
+// id, or account and key), or ErrEntryNotFound. An entry that does not
+// decode, or is not the one asked for, is corrupt.
+func (b *Backend) one(ctx context.Context, query, account string, id int64, key string) (credits.Entry, error) {
+	arg := any(key)
+	if key == "" {
+		arg = id
+	}
+	rows, err := b.pool.Query(ctx, query, account, arg)
 	if err != nil {
 		return credits.Entry{}, fmt.Errorf("pgledger: read entry: %w", err)
 	}
@@ -532,7 +554,10 @@ func (b *Backend) one(ctx context.Context, query string, args ...any) (credits.E
 	var e credits.Entry
 	found := false
 	for rows.Next() {
-		if e, err = scanEntry(rows); err != nil {
+		if e, err = scanEntry(rows, account); err == nil {
+			err = sqlentry.Check(&e, account, id, key)
+		}
+		if err != nil {
 			return credits.Entry{}, fmt.Errorf("pgledger: read entry: %w", err)
 		}
 		found = true
@@ -580,13 +605,16 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 	defer rows.Close()
 	var out []credits.Entry
 	for rows.Next() {
-		e, err := scanEntry(rows)
+		e, err := scanEntry(rows, account)
 		if err != nil {
 			return nil, fmt.Errorf("pgledger: read history: %w", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgledger: read history: %w", err)
+	}
+	if err := sqlentry.CheckPage(out, account, q.After, filter == 0); err != nil {
 		return nil, fmt.Errorf("pgledger: read history: %w", err)
 	}
 	return out, nil

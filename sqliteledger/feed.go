@@ -94,6 +94,9 @@ func (b *Backend) LoadConsumer(ctx context.Context, name string) (credits.Consum
 // write connection: insert the record, or replace the one stored at the
 // version before.
 func (b *Backend) SaveConsumer(ctx context.Context, rec credits.ConsumerRecord) error {
+	if b.saveConsumer == nil {
+		return fmt.Errorf("sqliteledger: save consumer %q: %w", rec.Name, ErrReadOnly)
+	}
 	res, err := b.saveConsumer.ExecContext(ctx, rec.Name, string(rec.Cursor), rec.Owner, micros(rec.Until), rec.Version)
 	if err != nil {
 		return fmt.Errorf("sqliteledger: save consumer: %w", err)

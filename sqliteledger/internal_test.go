@@ -93,10 +93,12 @@ func TestQueriesUseIndexes(t *testing.T) {
 			t.Errorf("%s: plan %q scans the entries", what, plan)
 		}
 	}
-	check("load state", plan(sqlLoadState, "a"), "SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)")
+	check("load state", plan(sqlLoadState, "a"), "SEARCH a USING INDEX sqlite_autoindex_accounts_1 (id=?)",
+		"SEARCH entries USING PRIMARY KEY (account=?)")
 	check("feed", plan(sqlFeed, 0, 10), "SEARCH entries USING INDEX entries_seq (seq>?)")
 	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
-	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH entries USING INDEX entries_key (account=? AND key=?)")
+	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH k USING COVERING INDEX entries_key (account=? AND key=?)",
+		"SEARCH e USING PRIMARY KEY (account=? AND id=?)")
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, q := range []credits.HistoryQuery{
 		{After: 10, Limit: 100},

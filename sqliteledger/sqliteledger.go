@@ -42,6 +42,22 @@
 // separate pool of read-only connections; in WAL mode they see the last
 // committed state and never block, nor wait for, the writer.
 //
+// # Integrity
+//
+// Each account's state is stored with a checksum (CRC-32C over the
+// account, its version and the state's bytes), and read together with the
+// ID of the account's last entry, in one snapshot. A Backend refuses to
+// act on what it cannot trust, with an error wrapping
+// [credits.ErrCorrupt] (a [*credits.CorruptError] naming the account): a
+// state that does not match its checksum, does not decode, or is not at
+// the account's last entry; entries without a state; an entry row that
+// does not decode or is not the one asked for; a page of history with a
+// gap in its IDs; a file SQLite finds damaged. It does not change the
+// account then, and reads of other accounts go on. What it cannot tell is
+// an entry changed so that it still decodes, or one missing from the
+// middle of the history where only filtered pages read it: that takes a
+// chain of entry hashes.
+//
 // # Durability
 //
 // An operation is durable when Update returns: it survives the process
@@ -60,6 +76,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +123,13 @@ type Options struct {
 	// MaxReaders caps the read connections. Zero means the larger of 4
 	// and runtime.GOMAXPROCS(0).
 	MaxReaders int
+
+	// ReadOnly opens an existing ledger for reading only: Open neither
+	// creates nor migrates the file (its schema must be up to date), and
+	// Update fails with ErrReadOnly. It reads a file this process may not
+	// write, in a directory it may not write, or on a read-only medium;
+	// see [Open].
+	ReadOnly bool
 }
 
 // Backend is a [credits.Backend] on one SQLite file. Create it with
@@ -113,8 +137,11 @@ type Options struct {
 // use (see the package documentation for how it serializes writes).
 type Backend struct {
 	path   string
-	writer *sql.DB // one connection: every write transaction runs on it
+	writer *sql.DB // one connection: every write transaction runs on it; nil with Options.ReadOnly
 	reader *sql.DB // read-only connections
+
+	busy      time.Duration // Options.BusyTimeout, its default filled in
+	immutable bool          // read-only, with SQLite's immutable=1 (see openReadOnly)
 
 	loadForWrite *sql.Stmt // writer: an account's state, in the write transaction
 	keyForUpdate *sql.Stmt // writer: one entry by key, in the write transaction
@@ -137,16 +164,22 @@ var _ credits.Backend = (*Backend)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
-// The statements a Backend prepares once. sqlReadKey repeats the
-// condition of the partial index entries_key, so that SQLite uses that
-// index.
+// The statements a Backend prepares once. sqlLoadState reads an
+// account's stored state and the ID of its last entry (see
+// sqlStateColumns).
 const (
-	sqlLoadState   = `SELECT state FROM accounts WHERE id = ?`
-	sqlInsertState = `INSERT INTO accounts (id, version, state) VALUES (?, ?, ?)`
-	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3 WHERE id = ?1`
+	sqlLoadState   = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
+	sqlInsertState = `INSERT INTO accounts (id, version, state, state_check) VALUES (?, ?, ?, ?)`
+	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3, state_check = ?4 WHERE id = ?1`
 	sqlReadEntry   = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id = ?`
-	sqlReadKey     = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND key = ? AND key <> ''`
 )
+
+// sqlReadKey finds the entry's ID in the index of keys, repeating the
+// condition of the partial index entries_key so that SQLite uses it, then
+// the entry: should the entry be missing, the LEFT JOIN's NULLs do not
+// read.
+var sqlReadKey = `SELECT e.` + strings.ReplaceAll(sqlentry.Columns, ", ", ", e.") + ` FROM entries k INDEXED BY entries_key
+		LEFT JOIN entries e ON e.account = k.account AND e.id = k.id WHERE k.account = ?1 AND k.key = ?2 AND k.key <> ''`
 
 // sqlInsertEntry appends an entry, numbering it for the feed after the
 // greatest number stored (the write lock is held: the numbers follow
@@ -177,6 +210,16 @@ const (
 // opened, is not a ledger this package can use (say, its schema is newer
 // than this package knows), or cannot be switched to WAL mode. A failed
 // Open leaves nothing open.
+//
+// Writing needs the file writable by this process, and its directory too:
+// SQLite creates the write-ahead log and its index (path-wal, path-shm)
+// beside the file. When either is not (permissions, a read-only file
+// system), Open says which, and that Options.ReadOnly reads the file.
+// With ReadOnly, the file is opened read-only; if SQLite cannot create
+// path-shm either, and there is no write-ahead log to read (path-wal does
+// not exist, as after the last writer closed the file), it is opened as
+// immutable: no locks, on the understanding that nobody writes it while it
+// is open, which on a read-only medium nobody can.
 func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	syncMode, err := checkSynchronous(opts.Synchronous)
 	if err != nil {
@@ -204,8 +247,20 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("sqliteledger: open %s: %w", path, err)
 	}
 
-	b := &Backend{path: abs}
-	if err := b.open(ctx, syncMode, busy, readers); err != nil {
+	b := &Backend{path: abs, busy: busy}
+	switch {
+	case opts.ReadOnly:
+		err = b.openReadOnly(ctx, readers)
+	case fileNotWritable(abs) != "":
+		err = fmt.Errorf("%s: open it with Options.ReadOnly to read it", fileNotWritable(abs))
+	default:
+		if err = b.open(ctx, syncMode, busy, readers); err != nil {
+			if why := dirNotWritable(abs); why != "" {
+				err = fmt.Errorf("%s: open it with Options.ReadOnly to read it: %w", why, err)
+			}
+		}
+	}
+	if err != nil {
 		b.closeAll()
 		return nil, fmt.Errorf("sqliteledger: open %s: %w", path, err)
 	}
@@ -356,16 +411,18 @@ func (b *Backend) closeAll() error {
 // Load implements [credits.Backend]. It reads the last committed state
 // without waiting for writers.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
-	var blob []byte
-	err := b.readState.QueryRowContext(ctx, account).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return new(credits.AccountState), nil
-	}
+	stored, err := readState(ctx, b.readState, account, []any{account})
 	if err != nil {
-		return nil, fmt.Errorf("sqliteledger: load: %w", err)
+		return nil, fmt.Errorf("sqliteledger: load: %w", corrupt(account, err))
 	}
 	s := new(credits.AccountState)
-	if err := s.UnmarshalBinary(blob); err != nil {
+	if !stored.version.Valid {
+		return s, nil
+	}
+	if err := s.UnmarshalBinary(stored.state); err != nil {
+		return nil, fmt.Errorf("sqliteledger: load: %w", decodeCorrupt(account, err))
+	}
+	if err := stored.checkDecoded(account, s); err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	return s, nil
@@ -391,11 +448,18 @@ var zeroState = func() []byte {
 // wrapped. A decision must not call Update (of this Backend, or of another
 // on the same file): the write lock is held until it returns. An account
 // whose operations append nothing and leave its state as it was is not
-// stored (an account that gets no entry gets no row).
-func (b *Backend) Update(ctx context.Context, writes []credits.Write) error {
+// stored (an account that gets no entry gets no row). An account whose
+// stored state it cannot trust, or an operation whose keyed entry it
+// cannot, is not decided: its operations' Err (the operation's) is an
+// error wrapping credits.ErrCorrupt, and the other writes go on.
+func (b *Backend) Update(ctx context.Context, writes []credits.Write) (err error) {
+	defer func() { err = corrupt("", err) }()
+	if b.writer == nil {
+		return fmt.Errorf("sqliteledger: update: %w", ErrReadOnly)
+	}
 	tx, err := b.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqliteledger: begin: %w", err)
+		return fmt.Errorf("sqliteledger: begin: %w", b.explainBusy(err))
 	}
 	committed := false
 	defer func() {
@@ -437,18 +501,29 @@ type storedAccount struct {
 // decide runs one write's operations inside tx and stores what they
 // made, reporting whether the account changed.
 func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write) (d storedAccount, changed bool, err error) {
-	var stored []byte // nil: a new account
-	err = tx.StmtContext(ctx, b.loadForWrite).QueryRowContext(ctx, w.Account).Scan(&stored)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return d, false, fmt.Errorf("sqliteledger: load: %w", err)
-	}
+	row, err := readState(ctx, tx.StmtContext(ctx, b.loadForWrite), w.Account, []any{w.Account})
+	var state *credits.AccountState
+	stored := row.state // nil: a new account
 	isNew := stored == nil
 	if stored == nil {
 		stored = zeroState
 	}
-	state, err := b.states.take(w.Account, stored)
+	if err == nil {
+		if state, err = b.states.take(w.Account, stored); err != nil {
+			err = decodeCorrupt(w.Account, err)
+		} else {
+			err = row.checkDecoded(w.Account, state)
+		}
+	}
 	if err != nil {
-		return d, false, fmt.Errorf("sqliteledger: load: %w", err)
+		err = corrupt(w.Account, fmt.Errorf("sqliteledger: load: %w", err))
+		if !errors.Is(err, credits.ErrCorrupt) {
+			return d, false, err
+		}
+		for k := range w.Ops { // refused, the other accounts going on
+			w.Ops[k].Err = err
+		}
+		return d, false, nil
 	}
 	var entries []credits.Entry
 	for k := range w.Ops {
@@ -456,11 +531,14 @@ func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write) (d st
 		op.Err = nil
 		var existing *credits.Entry
 		if op.Key != "" {
-			e, err := scanEntry(tx.StmtContext(ctx, b.keyForUpdate).QueryRowContext(ctx, w.Account, op.Key))
-			switch {
+			e, err := readEntry(ctx, tx.StmtContext(ctx, b.keyForUpdate), w.Account, 0, op.Key, w.Account, op.Key)
+			switch err = corrupt(w.Account, err); {
 			case err == nil:
 				existing = &e
-			case !errors.Is(err, sql.ErrNoRows):
+			case errors.Is(err, credits.ErrCorrupt):
+				op.Err = fmt.Errorf("sqliteledger: load the entry of key %q: %w", op.Key, err)
+				continue
+			case !errors.Is(err, credits.ErrEntryNotFound):
 				return d, false, fmt.Errorf("sqliteledger: load the entry of key %q: %w", op.Key, err)
 			}
 		}
@@ -482,7 +560,7 @@ func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write) (d st
 	if isNew {
 		storeState = b.insertState
 	}
-	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, w.Account, state.Version(), blob); err != nil {
+	if _, err := tx.StmtContext(ctx, storeState).ExecContext(ctx, w.Account, state.Version(), blob, stateCheck(w.Account, state.Version(), blob)); err != nil {
 		return d, false, fmt.Errorf("sqliteledger: store state: %w", err)
 	}
 	insert := tx.StmtContext(ctx, b.insertEntry)
@@ -561,22 +639,27 @@ func (c *stateCache) put(account string, blob []byte, state *credits.AccountStat
 // Entry implements [credits.Backend]. It reads without waiting for
 // writers.
 func (b *Backend) Entry(ctx context.Context, account string, id int64) (credits.Entry, error) {
-	return b.readOne(b.readEntry.QueryRowContext(ctx, account, id))
+	e, err := readEntry(ctx, b.readEntry, account, id, "", account, id)
+	if errors.Is(err, credits.ErrEntryNotFound) {
+		err = b.checkMissing(ctx, account, id)
+	}
+	return readOne(account, e, err)
 }
 
 // EntryByKey implements [credits.Backend]. It reads without waiting for
 // writers, through the unique index on (account, key).
 func (b *Backend) EntryByKey(ctx context.Context, account, key string) (credits.Entry, error) {
-	return b.readOne(b.readKey.QueryRowContext(ctx, account, key))
+	e, err := readEntry(ctx, b.readKey, account, 0, key, account, key)
+	return readOne(account, e, err)
 }
 
-func (b *Backend) readOne(row *sql.Row) (credits.Entry, error) {
-	e, err := scanEntry(row)
-	if errors.Is(err, sql.ErrNoRows) {
+// readOne is what Entry and EntryByKey return for readEntry's answer.
+func readOne(account string, e credits.Entry, err error) (credits.Entry, error) {
+	if errors.Is(err, credits.ErrEntryNotFound) {
 		return credits.Entry{}, credits.ErrEntryNotFound
 	}
 	if err != nil {
-		return credits.Entry{}, fmt.Errorf("sqliteledger: read entry: %w", err)
+		return credits.Entry{}, fmt.Errorf("sqliteledger: read entry: %w", corrupt(account, err))
 	}
 	return e, nil
 }
@@ -588,23 +671,45 @@ func (b *Backend) readOne(row *sql.Row) (credits.Entry, error) {
 // skips, never a sort.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
 	query, args := entriesQuery(account, &q)
-	rows, err := b.reader.QueryContext(ctx, query, args...)
+	var out []credits.Entry
+	var err error
+	if len(q.Kinds) == 0 && q.Since.IsZero() && q.Until.IsZero() && q.Spender == "" {
+		out, err = b.denseEntries(ctx, account, q.After, q.Limit, query, args)
+	} else {
+		out, err = entries(ctx, b.reader, account, query, args)
+		if err == nil {
+			err = sqlentry.CheckPage(out, account, q.After, false)
+		}
+		for i := 0; err == nil && i < len(out); i++ {
+			if !q.Match(&out[i]) { // read for a kind stored as no kind (see entriesQuery)
+				err = &credits.CorruptError{Account: account, Entry: out[i].ID, Reason: "the entry's kind is stored damaged"}
+			}
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("sqliteledger: read history: %w", err)
+		return nil, fmt.Errorf("sqliteledger: read history: %w", corrupt(account, err))
+	}
+	return out, nil
+}
+
+// entries reads the entries query selects.
+func entries(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, account, query string, args []any) ([]credits.Entry, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []credits.Entry
 	for rows.Next() {
-		e, err := scanEntry(rows)
+		e, err := entryRow(rows, account)
 		if err != nil {
-			return nil, fmt.Errorf("sqliteledger: read history: %w", err)
+			return nil, err
 		}
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqliteledger: read history: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // entriesQuery builds the query for q. It walks the primary key
@@ -619,15 +724,26 @@ func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
 	args := []any{account, q.After}
 	sb.WriteString(`SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id > ?`)
 	if len(q.Kinds) > 0 {
-		sb.WriteString(` AND kind IN (`)
-		for i, k := range q.Kinds {
-			if i > 0 {
-				sb.WriteString(", ")
+		// It leaves out the entries of the other kinds, rather than
+		// keeping those of the kinds asked for: a row whose kind is
+		// damaged (no kind's name, NULL, a BLOB) is read too, and
+		// refused as corrupt, not silently left out.
+		n := 0
+		for _, k := range allKinds {
+			if slices.Contains(q.Kinds, k) {
+				continue
 			}
-			sb.WriteString("?")
+			if n == 0 {
+				sb.WriteString(` AND coalesce(kind IN (?`)
+			} else {
+				sb.WriteString(", ?")
+			}
 			args = append(args, k.String())
+			n++
 		}
-		sb.WriteString(`)`)
+		if n > 0 {
+			sb.WriteString(`), 0) = 0`)
+		}
 	}
 	if !q.Since.IsZero() {
 		sb.WriteString(` AND time >= ?`)

@@ -12,10 +12,11 @@ package main
 //	credits ledger balance   --account A
 //	credits ledger history   --account A [--after ID] [--limit N] [--kind K]... [--since T] [--until T]
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
+//	credits ledger backup    --db FILE --to FILE
 //
 // Every subcommand also takes --db (a SQLite file, default ./credits.db, or
-// a postgres:// or postgresql:// URL), --schema (PostgreSQL only), --json
-// and --timeout; writes take --key. The decisions the CLI makes on the
+// a postgres:// or postgresql:// URL) and --timeout; all but backup take
+// --schema (PostgreSQL only) and --json; writes take --key. The decisions the CLI makes on the
 // library's behalf are documented on runLedger.
 
 import (
@@ -69,6 +70,8 @@ func ledgerCommands() []command {
 			"print every account's entries in the order they committed; --follow waits for new ones", runLedgerFeed},
 		{"notices", "[--after CURSOR] [--limit N] [--follow] [--account A]",
 			"print the feed's notices: low balance, expiring credits, lapsed holds, free tier, renewals", runLedgerNotices},
+		{"backup", "--db FILE --to FILE [--timeout D]",
+			"copy a SQLite ledger, while it is in use, to a new file", runLedgerBackup},
 	}
 }
 
@@ -90,7 +93,8 @@ func ledgerCommands() []command {
 //     context), and prints the balance read after the write: on a replay
 //     the entry's own balance_after is the balance it left back then.
 //   - Reads (balance, history, statement) take no --key, and do not create
-//     a SQLite file that does not exist: they fail, naming it.
+//     a SQLite file that does not exist: they fail, naming it. A file
+//     they may not write (read-only media) they read read-only.
 //   - hold --ttl D sets the ledger's hold TTL rather than a deadline of
 //     now+D, so that running the same hold again with the same --key is a
 //     retry, not a conflicting request.
@@ -110,7 +114,8 @@ func (e *env) ledgerUsage(w io.Writer) {
 		fmt.Fprintf(w, "  credits ledger %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every subcommand takes --account (required), --db, --schema, --json and --timeout; the")
+	fmt.Fprintln(w, "Every subcommand takes --db and --timeout; all but backup --schema and --json; those of one account")
+	fmt.Fprintln(w, "--account (required). The")
 	fmt.Fprintln(w, "writes take --key, an idempotency key: without one, a random key is made and printed, so")
 	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once. A write prints its")
 	fmt.Fprintln(w, "entry and the balance now; run again with the same key, it says it was replayed and changed")
@@ -281,6 +286,13 @@ func openBackend(ctx context.Context, db, schema string, create bool) (_ credits
 		}
 	}
 	backend, err := sqliteledger.Open(ctx, db, sqliteledger.Options{})
+	if err != nil && !create {
+		// A read of a file this process may not write (a backup on
+		// read-only media) reads it read-only.
+		if ro, rerr := sqliteledger.Open(ctx, db, sqliteledger.Options{ReadOnly: true}); rerr == nil {
+			backend, err = ro, nil
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -334,6 +335,12 @@ func TestLedgerUsage(t *testing.T) {
 		for _, args := range [][]string{{"ledger", c.name, "-h"}, {"ledger", "help", c.name}} {
 			r := runCLI(t, "", args...)
 			wantOK(t, r)
+			if c.name == "backup" {
+				if !strings.HasPrefix(r.stdout, "usage: credits ledger backup --db FILE --to FILE") || !strings.Contains(r.stdout, "-to file") {
+					t.Errorf("%v:\n%s", args, r.stdout)
+				}
+				continue
+			}
 			account := " --account A"
 			if c.name == "feed" || c.name == "notices" {
 				account = " [--after CURSOR]"
@@ -777,4 +784,49 @@ func TestLedgerWriteFailure(t *testing.T) {
 	if code := run([]string{"ledger", "balance", "--db", db, "--account", "a"}, strings.NewReader(""), &out, &errOut); code != exitOK || out.String() != "a: 5 credits, 0 held, 5 available\n" {
 		t.Errorf("balance after the grant: exit %d, %q %q", code, out.String(), errOut.String())
 	}
+}
+
+// ledger backup copies a SQLite ledger to a new file the library opens,
+// with the same accounts; it refuses to overwrite a file, a missing
+// ledger, and PostgreSQL.
+func TestLedgerBackup(t *testing.T) {
+	c, path := newSQLiteCLI(t)
+	c.ok("grant", "--account", "alice", "--amount", "10", "--source", "topup", "--key", "g1")
+	c.ok("charge", "--account", "alice", "--amount", "3", "--key", "c1")
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	r := runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst)
+	wantOK(t, r)
+	if !strings.HasPrefix(r.stdout, "backed up "+path+" to "+dst+" (") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	copyCLI := &ledgerCLI{t: t, dbArgs: []string{"--db", dst}, now: c.now}
+	if got, want := copyCLI.balance("alice"), c.balance("alice"); got != want || got.Total != 7*credits.Credit {
+		t.Errorf("the backup's balance %+v, the ledger's %+v", got, want)
+	}
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst), exitInput, "already exists: a backup never overwrites a file")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", filepath.Join(t.TempDir(), "none.db"), "--to", dst+"2"), exitInput, "no ledger file")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path), exitUsage, "--to is required")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", "postgres://x/y", "--to", dst+"3"), exitUsage, "--db must be a SQLite file")
+	wantFail(t, runCLI(t, "", "ledger", "backup", "--db", path, "--to", dst+"4", "--account", "a"), exitUsage, "flag provided but not defined: -account")
+}
+
+// The reads of a ledger file this process may not write (chmod 0444, or,
+// for root, whom permissions do not stop, chattr +i) read it read-only;
+// a write fails, naming why.
+func TestLedgerReadsReadOnlyFile(t *testing.T) {
+	c, path := newSQLiteCLI(t)
+	c.ok("grant", "--account", "alice", "--amount", "10", "--source", "topup", "--key", "g1")
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+			t.Skipf("chattr +i (root ignores file permissions): %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("chattr", "-i", path).Run() })
+	} else if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.balance("alice"); got.Total != 10*credits.Credit {
+		t.Errorf("balance of the read-only ledger: %+v", got)
+	}
+	r := c.run("charge", "--account", "alice", "--amount", "1", "--key", "c1")
+	wantFail(t, r, exitInput, "the file is not writable by this process", "Options.ReadOnly")
 }

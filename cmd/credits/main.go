@@ -31,13 +31,15 @@
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
 //	credits ledger feed      [--after CURSOR] [--limit N] [--follow] [--account A]
 //	credits ledger notices   [--after CURSOR] [--limit N] [--follow] [--account A]
+//	credits ledger backup    --db FILE --to FILE
 //
 // The writes (grant to refund) take --key, an idempotency key: the same
 // command with the same key is applied once. A write prints its entry
 // and the account's balance now; run again with the same key, it says it
 // was replayed (in --json output, "replayed": true) and changed nothing,
 // and prints the balance now, not the one its entry left. 'credits ledger
-// -h' has the rest.
+// -h' has the rest. backup copies a SQLite ledger, while it is in use, to
+// a new file (see sqliteledger.Backend.Backup).
 //
 // Exit status: 0 on success; 1 for bad input (an unknown action, a bad
 // job, an unreadable file, an operation the ledger refused...), with one

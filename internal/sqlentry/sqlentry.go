@@ -137,8 +137,9 @@ func utc(t time.Time) time.Time {
 }
 
 // Entry decodes the row. A name the package does not know, or metadata
-// that is not a JSON object of strings, is an error naming the entry and
-// the column.
+// that is not a JSON object of strings, is a *credits.CorruptError (it
+// matches credits.ErrCorrupt) naming the account, the entry and the
+// column: the Ledger never stores such a row.
 func (r *Row) Entry() (credits.Entry, error) {
 	e := credits.Entry{
 		Account: r.Account, ID: r.ID, Time: r.Time.UTC(),
@@ -160,11 +161,11 @@ func (r *Row) Entry() (credits.Entry, error) {
 	var err error
 	if r.Notice != "" {
 		if e.Notice, err = credits.ParseNoticeKind(r.Notice); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column notice: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column notice", err)
 		}
 	}
 	if e.Kind, err = credits.ParseKind(r.Kind); err != nil {
-		return credits.Entry{}, fmt.Errorf("entry %d: column kind: %w", r.ID, err)
+		return credits.Entry{}, r.corrupt("column kind", err)
 	}
 	if r.Failure != "" {
 		if e.Failure, err = credits.ParseFailureKind(r.Failure); err != nil {
@@ -186,26 +187,71 @@ func (r *Row) Entry() (credits.Entry, error) {
 	}
 	if r.Source != "" {
 		if e.Source, err = credits.ParseSource(r.Source); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column source: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column source", err)
 		}
 	}
 	if r.Action != "" {
 		if e.Action, err = credits.ParseAction(r.Action); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column action: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column action", err)
 		}
 	}
 	if r.Resolution != "" {
 		if e.Resolution, err = credits.ParseResolution(r.Resolution); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column resolution: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column resolution", err)
 		}
 	}
 	if r.Metadata != nil {
 		if err := json.Unmarshal(r.Metadata, &e.Metadata); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column metadata: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column metadata", err)
 		}
 		if len(e.Metadata) == 0 {
 			e.Metadata = nil
 		}
 	}
 	return e, nil
+}
+
+// corrupt reports the row's column that did not decode.
+func (r *Row) corrupt(column string, err error) error {
+	return &credits.CorruptError{Account: r.Account, Entry: r.ID, Reason: column + " does not decode", Err: err}
+}
+
+// Check reports, as a *credits.CorruptError, an entry read for account
+// that is not the one asked for: of another account, with another ID than
+// id (if id is not 0), or under another key than key (if key is not "").
+// Only damaged storage returns one.
+func Check(e *credits.Entry, account string, id int64, key string) error {
+	switch {
+	case e.Account != account:
+		return &credits.CorruptError{Account: account, Entry: e.ID, Reason: fmt.Sprintf("the entry read for the account belongs to account %q", e.Account)}
+	case id != 0 && e.ID != id:
+		return &credits.CorruptError{Account: account, Entry: id, Reason: fmt.Sprintf("the entry read under ID %d has ID %d", id, e.ID)}
+	case key != "" && e.Key != key:
+		return &credits.CorruptError{Account: account, Entry: e.ID, Reason: fmt.Sprintf("the entry read under key %q has key %q", key, e.Key)}
+	}
+	return nil
+}
+
+// CheckPage reports, as a *credits.CorruptError, a page of account's
+// history, read after the cursor after, that cannot be: an entry of
+// another account, or IDs that do not ascend past after. An account's
+// entries are numbered 1, 2, 3... with no gap, so a page read without a
+// filter (dense) must run after+1, after+2...: a gap is a missing entry.
+// (A filtered page skips entries; a missing one cannot be told there.)
+func CheckPage(page []credits.Entry, account string, after int64, dense bool) error {
+	prev := after
+	for i := range page {
+		e := &page[i]
+		if err := Check(e, account, 0, ""); err != nil {
+			return err
+		}
+		switch {
+		case e.ID <= prev:
+			return &credits.CorruptError{Account: account, Entry: e.ID, Reason: fmt.Sprintf("the history has entry %d after entry %d", e.ID, prev)}
+		case dense && e.ID != prev+1:
+			return &credits.CorruptError{Account: account, Entry: prev + 1, Reason: fmt.Sprintf("the history goes from entry %d to entry %d: the entries between are missing", prev, e.ID)}
+		}
+		prev = e.ID
+	}
+	return nil
 }

@@ -66,11 +66,70 @@ func TestDecodeRefuses(t *testing.T) {
 		"lines":         {ID: 1, Kind: "hold", Lines: []byte(`{"not": "an array"}`)},
 		"hash":          {ID: 1, Kind: "grant", Hash: make([]byte, 31)},
 	} {
-		if _, err := r.Entry(); err == nil || !strings.Contains(err.Error(), "column "+column) {
-			t.Errorf("%s: %v, want an error naming the column", column, err)
+		if _, err := r.Entry(); err == nil || !strings.Contains(err.Error(), "column "+column) || !errors.Is(err, credits.ErrCorrupt) {
+			t.Errorf("%s: %v, want an error naming the column, matching ErrCorrupt", column, err)
 		}
 	}
 	if _, err := Encode(&credits.Entry{ID: 1, Kind: 200}); !errors.Is(err, credits.ErrInvalidInput) {
 		t.Errorf("Encode of an unknown kind: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	e := credits.Entry{Account: "a", ID: 3, Kind: credits.KindCharge, Key: "k"}
+	if err := Check(&e, "a", 3, "k"); err != nil {
+		t.Errorf("the entry asked for: %v", err)
+	}
+	if err := Check(&e, "a", 0, ""); err != nil {
+		t.Errorf("no ID or key asked for: %v", err)
+	}
+	for _, tc := range []struct {
+		account, key string
+		id           int64
+		want         string
+	}{
+		{"b", "k", 3, `account "b": entry 3: corrupt: the entry read for the account belongs to account "a"`},
+		{"a", "k", 4, `account "a": entry 4: corrupt: the entry read under ID 4 has ID 3`},
+		{"a", "j", 0, `account "a": entry 3: corrupt: the entry read under key "j" has key "k"`},
+	} {
+		err := Check(&e, tc.account, tc.id, tc.key)
+		var ce *credits.CorruptError
+		if !errors.As(err, &ce) || err.Error() != tc.want {
+			t.Errorf("Check(%q, %d, %q) = %v, want %s", tc.account, tc.id, tc.key, err, tc.want)
+		}
+	}
+}
+
+func TestCheckPage(t *testing.T) {
+	page := func(account string, ids ...int64) []credits.Entry {
+		var out []credits.Entry
+		for _, id := range ids {
+			out = append(out, credits.Entry{Account: account, ID: id})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		page  []credits.Entry
+		after int64
+		dense bool
+		want  string // "" for none
+	}{
+		{nil, 0, true, ""},
+		{page("a", 1, 2, 3), 0, true, ""},
+		{page("a", 5, 6), 4, true, ""},
+		{page("a", 2, 5, 9), 1, false, ""},
+		{page("a", 2, 3), 0, true, `account "a": entry 1: corrupt: the history goes from entry 0 to entry 2: the entries between are missing`},
+		{page("a", 1, 2, 4), 0, true, `account "a": entry 3: corrupt: the history goes from entry 2 to entry 4: the entries between are missing`},
+		{page("a", 3, 3), 0, false, `account "a": entry 3: corrupt: the history has entry 3 after entry 3`},
+		{page("a", 2), 2, false, `account "a": entry 2: corrupt: the history has entry 2 after entry 2`},
+		{append(page("a", 1), page("b", 2)...), 0, true, `account "a": entry 2: corrupt: the entry read for the account belongs to account "b"`},
+	} {
+		err := CheckPage(tc.page, "a", tc.after, tc.dense)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckPage(%v, after %d, dense %v) = %v, want nil", tc.page, tc.after, tc.dense, err)
+		case tc.want != "" && (err == nil || err.Error() != tc.want || !errors.Is(err, credits.ErrCorrupt)):
+			t.Errorf("CheckPage(%v, after %d, dense %v) = %v, want %s", tc.page, tc.after, tc.dense, err, tc.want)
+		}
 	}
 }

@@ -1,0 +1,106 @@
+package pgledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/avstudio/credits"
+	"github.com/jackc/pgx/v5"
+)
+
+// Rows changed behind the library's back (the append-only triggers and
+// the kind check disabled) that it cannot trust make every read and write
+// of their account fail with ErrCorrupt, naming it, and leave the other
+// accounts working.
+func TestCorruptRowsAreRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		sql     string // $1: the account
+		reads   bool   // Load and Update fail (the state is at fault), not only the entries' reads
+		history bool   // an unfiltered history read fails (the entries are at fault)
+	}{
+		{"state bytes", `UPDATE %[1]s.accounts SET state = '{"format": 2, "last_id": ' WHERE id = $1`, true, false},
+		{"state version", `UPDATE %[1]s.accounts SET version = version + 1 WHERE id = $1`, true, false},
+		{"state of an older version", `UPDATE %[1]s.accounts SET version = version - 1 WHERE id = $1`, true, false},
+		{"unknown kind", `UPDATE %[1]s.entries SET kind = 'gift' WHERE account = $1 AND id = 2`, false, true},
+		{"metadata not strings", `UPDATE %[1]s.entries SET metadata = '{"note": 1}' WHERE account = $1 AND id = 2`, false, true},
+		{"missing entry", `DELETE FROM %[1]s.entries WHERE account = $1 AND id = 2`, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, pool := newBackend(t)
+			l := credits.NewLedger(b, credits.Options{})
+			for _, account := range []string{"victim", "bystander"} {
+				if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "g", Amount: 10 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: "c", Amount: credits.Credit, Metadata: map[string]string{"note": "x"}}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: "d", Amount: credits.Credit}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			schema := pgx.Identifier{b.Schema()}.Sanitize()
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, stmt := range []string{
+				"ALTER TABLE %[1]s.entries DISABLE TRIGGER USER",
+				"ALTER TABLE %[1]s.entries DROP CONSTRAINT entries_kind_check",
+				tc.sql,
+				"ALTER TABLE %[1]s.entries ENABLE TRIGGER USER",
+			} {
+				var args []any
+				if stmt == tc.sql {
+					args = append(args, "victim")
+				}
+				if tag, err := tx.Exec(ctx, fmt.Sprintf(stmt, schema), args...); err != nil || (stmt == tc.sql && tag.RowsAffected() != 1) {
+					t.Fatalf("%s: %v, %v", stmt, tag, err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			corrupt := func(what string, err error) {
+				t.Helper()
+				var ce *credits.CorruptError
+				if !errors.Is(err, credits.ErrCorrupt) || !errors.As(err, &ce) || ce.Account != "victim" {
+					t.Errorf("%s: %v, want ErrCorrupt naming the account", what, err)
+				}
+			}
+			_, berr := l.Balance(ctx, "victim")
+			_, werr := l.Charge(ctx, "victim", credits.ChargeRequest{Key: "e", Amount: credits.Credit})
+			_, herr := b.Entries(ctx, "victim", credits.HistoryQuery{Limit: 100})
+			if tc.reads {
+				corrupt("balance", berr)
+				corrupt("charge", werr)
+			}
+			if tc.history {
+				corrupt("history", herr)
+			}
+			if tc.name == "unknown kind" || tc.name == "metadata not strings" {
+				_, err := b.Entry(ctx, "victim", 2)
+				corrupt("entry 2", err)
+				_, err = l.Charge(ctx, "victim", credits.ChargeRequest{Key: "c", Amount: credits.Credit, Metadata: map[string]string{"note": "x"}})
+				corrupt("the retry of entry 2's charge", err)
+			}
+
+			// The other account is untouched.
+			if _, err := l.Charge(ctx, "bystander", credits.ChargeRequest{Key: "e", Amount: credits.Credit}); err != nil {
+				t.Fatalf("bystander's charge: %v", err)
+			}
+			all, err := b.Entries(ctx, "bystander", credits.HistoryQuery{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := checkHistory(t, b, "bystander", all); s.Version() != 4 {
+				t.Errorf("bystander at version %d, want 4", s.Version())
+			}
+		})
+	}
+}
