@@ -121,7 +121,7 @@ func (l *Ledger) Consume(ctx context.Context, name string, h Handler, opts Consu
 		case err != nil:
 			return err
 		}
-		if err := c.run(ctx); err != nil && !errors.Is(err, ErrConflict) {
+		if err := c.run(ctx); !errors.Is(err, ErrConflict) {
 			c.release()
 			return err
 		}
