@@ -156,7 +156,7 @@ func (r *Row) Entry() (credits.Entry, error) {
 	case len(e.Hash):
 		e.Hash = credits.Hash(r.Hash)
 	default:
-		return credits.Entry{}, fmt.Errorf("entry %d: column hash: %d bytes, want %d", r.ID, len(r.Hash), len(e.Hash))
+		return credits.Entry{}, r.corrupt("column hash", fmt.Errorf("%d bytes, want %d", len(r.Hash), len(e.Hash)))
 	}
 	var err error
 	if r.Notice != "" {
@@ -169,17 +169,17 @@ func (r *Row) Entry() (credits.Entry, error) {
 	}
 	if r.Failure != "" {
 		if e.Failure, err = credits.ParseFailureKind(r.Failure); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column failure: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column failure", err)
 		}
 	}
 	if r.BudgetWindow != "" {
 		if e.Window, err = credits.ParseWindowUnit(r.BudgetWindow); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column budget_window: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column budget_window", err)
 		}
 	}
 	if r.Lines != nil {
 		if err := json.Unmarshal(r.Lines, &e.Lines); err != nil {
-			return credits.Entry{}, fmt.Errorf("entry %d: column lines: %w", r.ID, err)
+			return credits.Entry{}, r.corrupt("column lines", err)
 		}
 		if len(e.Lines) == 0 {
 			e.Lines = nil
