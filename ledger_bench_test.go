@@ -208,3 +208,14 @@ func BenchmarkFeed(b *testing.B) {
 	b.Run("throughput/writers=16", func(b *testing.B) { benchkit.Throughput(b, credits.NewMemoryBackend(), 16) })
 	b.Run("latency", func(b *testing.B) { benchkit.Latency(b, credits.NewMemoryBackend()) })
 }
+
+// BenchmarkVerify measures VerifyAll of a memory ledger of 100,000
+// entries (100 accounts of 1,000) against reading the same histories.
+// BENCHMARKS.md, "Verify", has the figures and the command.
+func BenchmarkVerify(b *testing.B) {
+	backend := credits.NewMemoryBackend()
+	if err := benchkit.Fill(context.Background(), credits.NewLedger(backend, credits.Options{}), 100, 1000); err != nil {
+		b.Fatal(err)
+	}
+	benchkit.Verify(b, backend, 100_000)
+}

@@ -6,10 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/benchkit"
 	"github.com/avstudio/credits/sqliteledger"
 )
 
@@ -95,49 +95,15 @@ func copyAndSync(src, dst string) error {
 	return out.Close()
 }
 
-// buildLedger writes accounts accounts of perAccount entries each.
+// buildLedger writes accounts accounts of perAccount entries each (see
+// benchkit.Fill) to a new file at path.
 func buildLedger(path string, accounts, perAccount int) error {
 	ctx := context.Background()
 	be, err := sqliteledger.Open(ctx, path, sqliteledger.Options{Synchronous: sqliteledger.SynchronousNormal})
 	if err != nil {
 		return err
 	}
-	l := credits.NewLedger(be, credits.Options{})
-	var wg sync.WaitGroup
-	errs := make(chan error, accounts)
-	for a := range accounts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			account := fmt.Sprint("acct-", a)
-			n := 0
-			for n < perAccount {
-				key := fmt.Sprint("k", n)
-				var err error
-				switch {
-				case n%10 == 0:
-					_, err = l.Grant(ctx, account, credits.GrantRequest{Key: key, Amount: 100 * credits.Credit, Source: credits.SourceTopUp})
-					n++
-				case n%10 == 5 && n+2 <= perAccount:
-					var h credits.Entry
-					if h, err = l.Hold(ctx, account, credits.HoldRequest{Key: key, Amount: credits.Credit}); err == nil {
-						_, err = l.Capture(ctx, account, credits.CaptureRequest{Key: key + "c", Hold: h.ID, Amount: credits.Credit / 2})
-					}
-					n += 2
-				default:
-					_, err = l.Charge(ctx, account, credits.ChargeRequest{Key: key, Amount: credits.Credit / 10})
-					n++
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := benchkit.Fill(ctx, credits.NewLedger(be, credits.Options{}), accounts, perAccount); err != nil {
 		be.Close()
 		return err
 	}
