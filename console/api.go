@@ -344,3 +344,37 @@ type errBadSubscription struct {
 func (e errBadSubscription) Error() string {
 	return "console: Options.Subscription of account " + e.account + ": " + e.err.Error()
 }
+
+// spenderUsage is the JSON form of a spender's usage: one item per budget
+// that covers it, as credits.Ledger.Usage returns them.
+type spenderUsage struct {
+	Account string          `json:"account"`
+	Spender string          `json:"spender"`
+	Usage   []credits.Usage `json:"usage"` // empty when no budget covers the spender
+}
+
+// GET /api/accounts/{account}/usage?spender=NAME: what a spender (or a
+// group, "key_*") spent and holds in the current window of each budget
+// that covers it. The spender is required; the ledger checks its name
+// (the problem names the field "spender").
+func (h *handler) apiUsage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("spender") {
+		h.fail(w, r, badRequest("spender", "", "is required: a spender, or a group (\"key_*\")"))
+		return
+	}
+	if len(q["spender"]) > 1 {
+		h.fail(w, r, badRequest("spender", q.Get("spender"), "given twice"))
+		return
+	}
+	account, spender := r.PathValue("account"), q.Get("spender")
+	u, err := h.ledger.Usage(r.Context(), account, spender)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if u == nil {
+		u = []credits.Usage{}
+	}
+	h.writeJSON(w, r, http.StatusOK, spenderUsage{Account: account, Spender: spender, Usage: u})
+}

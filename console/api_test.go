@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -393,8 +394,99 @@ func TestReads(t *testing.T) {
 	if res := f.do("", "GET", "/openapi.yaml", nil); res.Status != 200 || !strings.HasPrefix(string(res.Body), "openapi: 3") {
 		t.Fatalf("openapi.yaml: %d", res.Status)
 	}
-	if res := f.do("admin", "GET", "/api/accounts/alice/spenders/x/usage", nil); res.Status != 404 || res.problem(t).Status != 404 {
+	if res := f.do("admin", "GET", "/api/accounts/alice/spenders/x", nil); res.Status != 404 || res.problem(t).Status != 404 {
 		t.Fatalf("no such route: %d %s", res.Status, res.Body)
+	}
+}
+
+// GET usage answers what Ledger.Usage does, in its JSON form: each budget
+// that covers the spender with its cap, what is spent and held in the
+// window, what remains and when the window resets.
+func TestUsage(t *testing.T) {
+	f := newFixture(t)
+	paris := must(time.LoadLocation("Europe/Paris"))
+	must(f.ledger.Grant(f.ctx, "alice", credits.GrantRequest{Key: "g", Amount: 100 * credits.Credit, Source: credits.SourceTopUp}))
+	must(f.ledger.SetBudget(f.ctx, "alice", credits.BudgetRequest{Key: "b1", Spender: "key_live_1", Cap: 10 * credits.Credit, Window: credits.Month(nil)}))
+	must(f.ledger.SetBudget(f.ctx, "alice", credits.BudgetRequest{Key: "b2", Spender: "key_*", Cap: 30 * credits.Credit, Window: credits.Day(paris)}))
+	must(f.ledger.Charge(f.ctx, "alice", credits.ChargeRequest{Key: "c1", Action: credits.ChatMessage, Spender: "key_live_1"}))
+	must(f.ledger.Hold(f.ctx, "alice", credits.HoldRequest{Key: "h1", Amount: 2 * credits.Credit, Deadline: t0.Add(6 * time.Hour), Spender: "key_live_1"}))
+	must(f.ledger.Charge(f.ctx, "alice", credits.ChargeRequest{Key: "c2", Action: credits.ChatMessage, Spender: "key_live_2"}))
+	f.clock.Advance(3600e9)
+
+	type usage struct {
+		Account string            `json:"account"`
+		Spender string            `json:"spender"`
+		Usage   []json.RawMessage `json:"usage"`
+	}
+	for spender, n := range map[string]int{"key_live_1": 2, "key_live_2": 1, "key_*": 1, "other": 0, "*": 0} {
+		res := f.do("alice", "GET", "/api/accounts/alice/usage?spender="+url.QueryEscape(spender), nil)
+		var got usage
+		res.json(t, &got)
+		want := must(f.ledger.Usage(f.ctx, "alice", spender))
+		if res.Status != 200 || got.Account != "alice" || got.Spender != spender || len(got.Usage) != n || len(want) != n {
+			t.Fatalf("usage of %s: %d %s, want %d budgets", spender, res.Status, res.Body, n)
+		}
+		if n == 0 && !strings.Contains(string(res.Body), `"usage":[]`) {
+			t.Errorf("usage of %s: %s, want an empty array", spender, res.Body)
+		}
+		for i := range want {
+			if w := must(json.Marshal(want[i])); string(got.Usage[i]) != string(w) {
+				t.Errorf("usage of %s, budget %d:\n got %s\nwant %s", spender, i, got.Usage[i], w)
+			}
+		}
+	}
+
+	// The spender's own budget, in full: a cap, what remains, when it resets.
+	res := f.do("alice", "GET", "/api/accounts/alice/usage?spender=key_live_1", nil)
+	var got struct{ Usage []credits.Usage }
+	res.json(t, &got)
+	own, group := got.Usage[0], got.Usage[1]
+	if own.Budget.Spender != "key_live_1" || own.Budget.Cap != 10*credits.Credit || own.Budget.Window.Unit != credits.WindowMonth ||
+		own.Spent != 3*credits.Credit || own.Held != 2*credits.Credit || own.Remaining != 5*credits.Credit ||
+		!own.Start.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) || !own.ResetsAt.Equal(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("the spender's own budget: %+v", own)
+	}
+	if group.Budget.Spender != "key_*" || group.Budget.Window.Location.String() != "Europe/Paris" || group.Spent != 6*credits.Credit ||
+		group.Held != 2*credits.Credit || group.Remaining != 22*credits.Credit || !group.ResetsAt.Equal(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)) {
+		t.Errorf("the group's budget: %+v", group)
+	}
+	if !strings.Contains(string(res.Body), `"resets_at":"2026-04-01T00:00:00Z"`) || !strings.Contains(string(res.Body), `"remaining":5}`) {
+		t.Errorf("the JSON form: %s", res.Body)
+	}
+
+	// An account with no budgets, and one with no entries at all.
+	for _, acct := range []string{"bob", "nobody"} {
+		if acct == "bob" {
+			must(f.ledger.Grant(f.ctx, "bob", credits.GrantRequest{Key: "g", Amount: credits.Credit, Source: credits.SourceTopUp}))
+		}
+		res := f.do("admin", "GET", "/api/accounts/"+acct+"/usage?spender=key_live_1", nil)
+		if res.Status != 200 || !strings.Contains(string(res.Body), `"usage":[]`) {
+			t.Errorf("usage on %s: %d %s", acct, res.Status, res.Body)
+		}
+	}
+
+	// A missing or invalid spender is bad input naming the field.
+	for _, target := range []string{
+		"/api/accounts/alice/usage",
+		"/api/accounts/alice/usage?spender=",
+		"/api/accounts/alice/usage?spender=%24system",
+		"/api/accounts/alice/usage?spender=a%2Ab",
+		"/api/accounts/alice/usage?spender=%2A%2A",
+		"/api/accounts/alice/usage?spender=tab%09key",
+		"/api/accounts/alice/usage?spender=" + strings.Repeat("k", 256),
+		"/api/accounts/alice/usage?spender=key_live_1&spender=key_live_2",
+		"/api/accounts/alice/usage?Spender=key_live_1",
+	} {
+		res := f.do("alice", "GET", target, nil)
+		if p := res.problem(t); res.Status != 400 || p.Error != "ErrInvalidInput" || p.Field != "spender" {
+			t.Errorf("%.80s: %d %s, want 400 naming spender", target, res.Status, res.Body)
+		}
+	}
+	if res := f.do("alice", "GET", "/api/accounts/%24bank/usage?spender=k", nil); res.Status != 403 {
+		t.Errorf("another account's usage: %d %s", res.Status, res.Body)
+	}
+	if res := f.do("admin", "GET", "/api/accounts/%24bank/usage?spender=k", nil); res.Status != 400 || res.problem(t).Field != "account" {
+		t.Errorf("a reserved account's usage: %d %s", res.Status, res.Body)
 	}
 }
 

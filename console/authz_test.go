@@ -22,6 +22,10 @@ func TestAnAccountReachesOnlyItsOwnData(t *testing.T) {
 	must(f.ledger.Grant(f.ctx, "bob", credits.GrantRequest{Key: secret + "-grant", Amount: 500 * credits.Credit, Source: credits.SourceTopUp, Metadata: map[string]string{"note": secret}}))
 	bobCharge := must(f.ledger.Charge(f.ctx, "bob", credits.ChargeRequest{Key: secret + "-charge", Action: credits.VideoGeneration, Metadata: map[string]string{"note": secret}}))
 	bobHold := must(f.ledger.Hold(f.ctx, "bob", credits.HoldRequest{Key: secret + "-hold", Amount: 50 * credits.Credit}))
+	// bob's budget and its spender's usage, with a cap found nowhere else.
+	const bobCap = "123.456789"
+	must(f.ledger.SetBudget(f.ctx, "bob", credits.BudgetRequest{Key: secret + "-budget", Spender: "key_1", Cap: must(credits.Parse(bobCap)), Window: credits.Month(nil)}))
+	must(f.ledger.Charge(f.ctx, "bob", credits.ChargeRequest{Key: secret + "-spend", Action: credits.ChatMessage, Spender: "key_1"}))
 	must(f.ledger.Grant(f.ctx, "alice", credits.GrantRequest{Key: "a-grant", Amount: 10 * credits.Credit, Source: credits.SourceTopUp}))
 	bobBefore := must(f.ledger.History(f.ctx, "bob", credits.HistoryQuery{}))
 
@@ -34,6 +38,9 @@ func TestAnAccountReachesOnlyItsOwnData(t *testing.T) {
 		{"GET", "/api/accounts/bob/history?account=alice", ""},
 		{"GET", "/api/accounts/bob/entries/1", ""},
 		{"GET", "/api/accounts/bob/statement", ""},
+		{"GET", "/api/accounts/bob/usage?spender=key_1", ""},
+		{"GET", "/api/accounts/bob/usage?spender=key_%2A", ""},
+		{"GET", "/api/accounts/%62ob/usage?spender=key_1", ""},
 		{"GET", "/api/accounts/%62ob/balance", ""},
 		{"GET", "/api/accounts/Bob/balance", ""},
 		{"GET", "/api/accounts/bob%20/balance", ""},
@@ -54,6 +61,7 @@ func TestAnAccountReachesOnlyItsOwnData(t *testing.T) {
 		{"GET", "/api/accounts/alice/balance?account=bob", ""},
 		{"GET", "/api/accounts/alice/history?account=bob&after=0", ""},
 		{"GET", fmt.Sprintf("/api/accounts/alice/entries/%d?account=bob", bobCharge.ID), ""},
+		{"GET", "/api/accounts/alice/usage?spender=key_1&account=bob", ""},
 		{"POST", "/api/accounts/alice/grants?account=bob", writeBody},
 		{"POST", "/api/accounts/alice/charges", `{"amount": 1, "account": "bob"}`},
 		// bob's hold and entry IDs through alice's account.
@@ -79,7 +87,7 @@ func TestAnAccountReachesOnlyItsOwnData(t *testing.T) {
 		rec := httptest.NewRecorder()
 		f.h.ServeHTTP(rec, req)
 		body := rec.Body.String()
-		if strings.Contains(body, secret) || strings.Contains(body, `"account":"bob"`) {
+		if strings.Contains(body, secret) || strings.Contains(body, `"account":"bob"`) || strings.Contains(body, bobCap) {
 			t.Errorf("%s %s: bob's data in the response: %s", c.method, c.target, body)
 		}
 		if rec.Code >= 500 {
@@ -125,6 +133,7 @@ func TestAuthorizeSeesEveryRequest(t *testing.T) {
 		"GET /api/accounts/a/history":           {"a", console.OpRead},
 		"GET /api/accounts/a/statement":         {"a", console.OpRead},
 		"GET /api/accounts/a/entries/1":         {"a", console.OpRead},
+		"GET /api/accounts/a/usage?spender=k":   {"a", console.OpRead},
 		"POST /api/accounts/a/grants":           {"a", console.OpGrant},
 		"POST /api/accounts/a/charges":          {"a", console.OpCharge},
 		"POST /api/accounts/a/holds":            {"a", console.OpHold},

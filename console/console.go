@@ -19,8 +19,8 @@ const (
 	// OpPublic: what concerns no account: prices, quotes, estimates, the
 	// OpenAPI document, the stylesheet. Authorize sees account "".
 	OpPublic Op = "public"
-	// OpRead: read an account: its balance, history, entries, statement
-	// and account page.
+	// OpRead: read an account: its balance, history, entries, statement,
+	// its spenders' usage and account page.
 	OpRead Op = "read"
 	// OpSupport: the support pages: the search form (account "") and an
 	// account's support view, which shows the refund and adjust forms.
@@ -171,6 +171,7 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /api/accounts/{account}/history", h.account(OpRead, h.apiHistory))
 	m.HandleFunc("GET /api/accounts/{account}/entries/{id}", h.account(OpRead, h.apiEntry))
 	m.HandleFunc("GET /api/accounts/{account}/statement", h.account(OpRead, h.apiStatement))
+	m.HandleFunc("GET /api/accounts/{account}/usage", h.account(OpRead, h.apiUsage))
 	m.HandleFunc("POST /api/accounts/{account}/grants", h.account(OpGrant, h.apiGrant))
 	m.HandleFunc("POST /api/accounts/{account}/charges", h.account(OpCharge, h.apiCharge))
 	m.HandleFunc("POST /api/accounts/{account}/holds", h.account(OpHold, h.apiHold))

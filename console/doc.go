@@ -25,6 +25,7 @@
 //	GET  api/accounts/{account}/history?after=&limit=&kind=&since=&until=
 //	GET  api/accounts/{account}/entries/{id}
 //	GET  api/accounts/{account}/statement?period=YYYY-MM&tz=|from=&to=
+//	GET  api/accounts/{account}/usage?spender=NAME        its budgets as a spender or group ("key_*") uses them
 //	POST api/accounts/{account}/grants                    {"amount", "source", "expires_at", "priority", "metadata"}
 //	POST api/accounts/{account}/charges                   {"action", "resolution", "quantity", "price_version"} or {"amount"}
 //	POST api/accounts/{account}/holds                     {"amount", "deadline", "metadata"}
@@ -32,9 +33,11 @@
 //	POST api/accounts/{account}/holds/{hold}/release      {"metadata"}
 //	POST api/accounts/{account}/entries/{id}/refund       {"amount", "metadata"}
 //
-// The usage of a spender will be GET api/accounts/{account}/spenders/{spender}/usage,
-// an OpRead of the account, once the ledger has spenders; until then the
-// route does not exist (404).
+// The usage of a spender is an OpRead of the account: for each budget
+// that covers the spender, as [credits.Ledger.Usage] returns them, the
+// budget (cap and window), what is spent and held in its current window,
+// what remains and when the window resets. The spender is required; a
+// missing or invalid one is 400 with field "spender".
 //
 // # Authorization
 //
