@@ -12,6 +12,9 @@ package main
 //	credits ledger balance   --account A
 //	credits ledger history   --account A [--after ID] [--limit N] [--kind K]... [--since T] [--until T]
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
+//	credits ledger feed      [--after CURSOR] [--limit N] [--follow] [--account A]
+//	credits ledger notices   [--after CURSOR] [--limit N] [--follow] [--account A]
+//	credits ledger verify    (--account A | --all)
 //	credits ledger backup    --db FILE --to FILE
 //
 // Every subcommand also takes --db (a SQLite file, default ./credits.db, or
@@ -70,6 +73,8 @@ func ledgerCommands() []command {
 			"print every account's entries in the order they committed; --follow waits for new ones", runLedgerFeed},
 		{"notices", "[--after CURSOR] [--limit N] [--follow] [--account A]",
 			"print the feed's notices: low balance, expiring credits, lapsed holds, free tier, renewals", runLedgerNotices},
+		{"verify", "(--account A | --all)",
+			"check accounts against their history and hash chain; exit 1 on any difference", runLedgerVerify},
 		{"backup", "--db FILE --to FILE [--timeout D]",
 			"copy a SQLite ledger, while it is in use, to a new file", runLedgerBackup},
 	}
@@ -92,7 +97,7 @@ func ledgerCommands() []command {
 //     applied under its key (the ledger tells an observer on the write's
 //     context), and prints the balance read after the write: on a replay
 //     the entry's own balance_after is the balance it left back then.
-//   - Reads (balance, history, statement) take no --key, and do not create
+//   - Reads (balance, history, statement, feed, notices, verify) take no --key, and do not create
 //     a SQLite file that does not exist: they fail, naming it. A file
 //     they may not write (read-only media) they read read-only.
 //   - hold --ttl D sets the ledger's hold TTL rather than a deadline of
@@ -115,7 +120,8 @@ func (e *env) ledgerUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every subcommand takes --db and --timeout; all but backup --schema and --json; those of one account")
-	fmt.Fprintln(w, "--account (required). The")
+	fmt.Fprintln(w, "--account (required; verify takes --account A or --all). verify rebuilds accounts from their")
+	fmt.Fprintln(w, "history and checks the hash chain: it prints every difference and exits 1 if there is any. The")
 	fmt.Fprintln(w, "writes take --key, an idempotency key: without one, a random key is made and printed, so")
 	fmt.Fprintln(w, "that the same command run again with --key KEY is applied at most once. A write prints its")
 	fmt.Fprintln(w, "entry and the balance now; run again with the same key, it says it was replayed and changed")
@@ -138,7 +144,7 @@ type ledgerFlags struct {
 	json    bool
 	timeout time.Duration
 
-	anyAccount bool // --account is optional: it narrows what is read (feed, notices)
+	anyAccount bool // --account is optional: it narrows what is read (feed, notices), or is one choice (verify)
 }
 
 // newLedgerFlags returns the flags of the ledger subcommand name; a write
@@ -153,16 +159,23 @@ func newLedgerFlags(name string, write bool) *ledgerFlags {
 	fs := flag.NewFlagSet("credits ledger "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f := &ledgerFlags{flags: &flags{FlagSet: fs, cmd: command{name: "ledger " + name, args: c.args, summary: c.summary}}, name: name, write: write,
-		anyAccount: name == "feed" || name == "notices"}
+		anyAccount: name == "feed" || name == "notices" || name == "verify"}
 	fs.StringVar(&f.db, "db", defaultDB, "the ledger: a SQLite file `path`, or a postgres:// or postgresql:// URL")
 	fs.StringVar(&f.schema, "schema", "", "PostgreSQL only: the `schema` of the ledger's tables (default "+pgledger.DefaultSchema+"; created if missing)")
 	accountUsage := "the account `name` (required)"
-	if f.anyAccount {
+	switch {
+	case name == "verify":
+		accountUsage = "the account `name` to verify (or --all)"
+	case f.anyAccount:
 		accountUsage = "only this account's entries (default: every account's)"
+	}
+	timeout := defaultLedgerTimeout
+	if name == "verify" {
+		timeout = defaultVerifyTimeout
 	}
 	fs.StringVar(&f.account, "account", "", accountUsage)
 	fs.BoolVar(&f.json, "json", false, "print JSON")
-	fs.DurationVar(&f.timeout, "timeout", defaultLedgerTimeout, "give up after this `duration` (connecting included)")
+	fs.DurationVar(&f.timeout, "timeout", timeout, "give up after this `duration` (connecting included)")
 	if write {
 		fs.StringVar(&f.key, "key", "", "idempotency `key`: the same command with the same key is applied once (default: a new random key, printed)")
 	}

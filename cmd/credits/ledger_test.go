@@ -342,15 +342,18 @@ func TestLedgerUsage(t *testing.T) {
 				continue
 			}
 			account := " --account A"
-			if c.name == "feed" || c.name == "notices" {
+			switch c.name {
+			case "feed", "notices":
 				account = " [--after CURSOR]"
+			case "verify":
+				account = " (--account A | --all)"
 			}
 			if !strings.HasPrefix(r.stdout, "usage: credits ledger "+c.name+account) ||
 				!strings.Contains(r.stdout, "-db path") || !strings.Contains(r.stdout, "-json") {
 				t.Errorf("%v:\n%s", args, r.stdout)
 			}
 			// Writes, and only writes, take --key.
-			write := c.name != "balance" && c.name != "history" && c.name != "statement" && c.name != "feed" && c.name != "notices"
+			write := c.name != "balance" && c.name != "history" && c.name != "statement" && c.name != "feed" && c.name != "notices" && c.name != "verify"
 			if strings.Contains(r.stdout, "-key key") != write {
 				t.Errorf("%v: --key listed = %v, want %v", args, !write, write)
 			}

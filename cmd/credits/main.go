@@ -31,6 +31,7 @@
 //	credits ledger statement --account A [--period YYYY-MM | --from T --to T]
 //	credits ledger feed      [--after CURSOR] [--limit N] [--follow] [--account A]
 //	credits ledger notices   [--after CURSOR] [--limit N] [--follow] [--account A]
+//	credits ledger verify    (--account A | --all)
 //	credits ledger backup    --db FILE --to FILE
 //
 // The writes (grant to refund) take --key, an idempotency key: the same
@@ -38,11 +39,16 @@
 // and the account's balance now; run again with the same key, it says it
 // was replayed (in --json output, "replayed": true) and changed nothing,
 // and prints the balance now, not the one its entry left. 'credits ledger
-// -h' has the rest. backup copies a SQLite ledger, while it is in use, to
-// a new file (see sqliteledger.Backend.Backup).
+// -h' has the rest. verify rebuilds one account (--account) or every
+// account (--all) from its history, checks its hash chain and its stored
+// state (see credits.Ledger.Verify), prints every difference, one a line,
+// and a summary, and exits 1 if there is any. backup copies a SQLite
+// ledger, while it is in use, to a new file (see
+// sqliteledger.Backend.Backup).
 //
 // Exit status: 0 on success; 1 for bad input (an unknown action, a bad
-// job, an unreadable file, an operation the ledger refused...), with one
+// job, an unreadable file, an operation the ledger refused, a difference
+// found by ledger verify...), with one
 // line on standard error naming what is at fault: the flag as typed
 // (--quantity), the argument (ACTION), or the field or URL of a job or
 // price-book file; 2 for bad usage (an unknown command or flag, a missing
