@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/internal/sqlentry"
@@ -31,10 +32,15 @@ import (
 //     row of it holding a value of the wrong type (a STRICT table's
 //     SQLITE_CONSTRAINT_DATATYPE when the row is rewritten).
 //
-// What it cannot tell: an entry changed so that it still decodes (an
-// amount, a key, an instant), or removed from the middle of the history
-// when only filtered pages are read. Those are for a chain of entry hashes
-// to find.
+//   - the account's last entry (the one under the state's version, read
+//     with the state in one query) missing, or not the entry the state
+//     recorded: its hash is not the state's, or its fields do not hash to
+//     it (credits.AccountState.CheckLast), on every Load and Update.
+//
+// What it cannot tell: an entry before the last changed so that it still
+// decodes (an amount, a key, an instant), or removed from the middle of
+// the history when only filtered pages are read. Those are for the chain
+// of entry hashes, which credits.Ledger.Verify checks, to find.
 
 // castagnoli is the CRC-32C table of stateCheck.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -55,23 +61,40 @@ func stateCheck(account string, version int64, state []byte) int64 {
 type storedState struct {
 	version sql.NullInt64
 	state   []byte
-	sum     sql.NullInt64 // state_check
-	last    sql.NullInt64 // the ID of the account's last entry (NULL: none)
+	sum     sql.NullInt64  // state_check
+	last    sql.NullInt64  // the ID of the account's last entry (NULL: none)
+	entry   *credits.Entry // the entry under the state's version (nil: none), to check the state with (AccountState.CheckLast)
 }
 
 // sqlStateColumns select an account's stored state (version, state,
-// state_check) and the ID of its last entry, from the accounts row a (a
-// LEFT JOIN, so that an account without a row still has the ID of its
-// last entry read, in the same snapshot), the account's name being ?1.
-const sqlStateColumns = `a.version, a.state, a.state_check, (SELECT max(id) FROM entries WHERE account = ?1)`
+// state_check), the ID of its last entry, and the entry under the state's
+// version (sqlentry.Columns, all NULL for none), from the accounts row a
+// and the entries row e (LEFT JOINs, see sqlLoadState, so that an account
+// without a row still has the ID of its last entry read, and all in the
+// same snapshot), the account's name being ?1.
+var sqlStateColumns = `a.version, a.state, a.state_check, (SELECT max(id) FROM entries WHERE account = ?1), e.` +
+	strings.ReplaceAll(sqlentry.Columns, ", ", ", e.")
 
-// scanState reads one row of sqlStateColumns, then extra columns. A row
-// that does not convert is corrupt.
-func scanState(rows *sql.Rows, account string, extra ...any) (storedState, error) {
+// scanState reads one row of sqlStateColumns. A row that does not convert
+// is corrupt, and so is an entry that does not decode or is not the one
+// under the state's version.
+func scanState(rows *sql.Rows, account string) (storedState, error) {
 	var s storedState
-	if err := rows.Scan(append([]any{&s.version, &s.state, &s.sum, &s.last}, extra...)...); err != nil {
+	var e optionalRow
+	if err := rows.Scan(append([]any{&s.version, &s.state, &s.sum, &s.last}, e.dests()...)...); err != nil {
 		return s, &credits.CorruptError{Account: account, Reason: "the stored state does not read", Err: err}
 	}
+	last, err := e.entry(account)
+	if err == nil && last != nil {
+		err = sqlentry.Check(last, account, s.version.Int64, "")
+	}
+	if err != nil {
+		if !errors.Is(err, credits.ErrCorrupt) {
+			err = &credits.CorruptError{Account: account, Reason: "the last entry's row does not read", Err: err}
+		}
+		return s, err
+	}
+	s.entry = last
 	return s, nil
 }
 
@@ -104,12 +127,13 @@ func (s *storedState) check(account string) error {
 }
 
 // checkDecoded checks a decoded state against the version stored beside
-// it.
+// it, and against the entry under that version (AccountState.CheckLast:
+// its ID and hash are the state's last, its fields hash to its hash).
 func (s *storedState) checkDecoded(account string, st *credits.AccountState) error {
 	if st.Version() != s.version.Int64 {
 		return &credits.CorruptError{Account: account, Reason: fmt.Sprintf("the stored state is at version %d, its row says %d", st.Version(), s.version.Int64)}
 	}
-	return nil
+	return st.CheckLast(account, s.entry)
 }
 
 // decodeCorrupt is the error of a state that passed its checks but does
@@ -155,10 +179,9 @@ func entryRow(rows *sql.Rows, account string) (credits.Entry, error) {
 }
 
 // readState reads an account's stored state with stmt (the columns
-// sqlStateColumns, then extra ones into extra), and checks it (see
-// storedState.check). A query of sqlStateColumns returns one row, for an
-// account without a row too.
-func readState(ctx context.Context, stmt *sql.Stmt, account string, args []any, extra ...any) (storedState, error) {
+// sqlStateColumns), and checks it (see storedState.check). A query of
+// sqlStateColumns returns one row, for an account without a row too.
+func readState(ctx context.Context, stmt *sql.Stmt, account string, args []any) (storedState, error) {
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return storedState{}, err
@@ -170,7 +193,7 @@ func readState(ctx context.Context, stmt *sql.Stmt, account string, args []any, 
 		}
 		return storedState{}, errors.New("the state's query returned no row")
 	}
-	s, err := scanState(rows, account, extra...)
+	s, err := scanState(rows, account)
 	if err == nil {
 		err = s.check(account)
 	}

@@ -46,17 +46,20 @@
 //
 // Each account's state is stored with a checksum (CRC-32C over the
 // account, its version and the state's bytes), and read together with the
-// ID of the account's last entry, in one snapshot. A Backend refuses to
-// act on what it cannot trust, with an error wrapping
-// [credits.ErrCorrupt] (a [*credits.CorruptError] naming the account): a
-// state that does not match its checksum, does not decode, or is not at
-// the account's last entry; entries without a state; an entry row that
-// does not decode or is not the one asked for; a page of history with a
-// gap in its IDs; a file SQLite finds damaged. It does not change the
-// account then, and reads of other accounts go on. What it cannot tell is
-// an entry changed so that it still decodes, or one missing from the
-// middle of the history where only filtered pages read it: that takes a
-// chain of entry hashes.
+// ID of the account's last entry, and that entry itself, in one snapshot.
+// A Backend refuses to act on what it cannot trust, with an error
+// wrapping [credits.ErrCorrupt] (a [*credits.CorruptError] naming the
+// account): a state that does not match its checksum, does not decode, or
+// is not at the account's last entry; a last entry that is not the one
+// the state recorded (its chain hash differs, or its fields do not hash
+// to it, see [credits.AccountState.CheckLast]); entries without a state;
+// an entry row that does not decode or is not the one asked for; a page
+// of history with a gap in its IDs; a file SQLite finds damaged. It does
+// not change the account then, and reads of other accounts go on. What it
+// cannot tell on its own is an entry before the last changed so that it
+// still decodes, or one missing from the middle of the history where only
+// filtered pages read it: [credits.Ledger.Verify] checks the whole chain
+// of entry hashes and finds those.
 //
 // # Durability
 //
@@ -164,11 +167,14 @@ var _ credits.Backend = (*Backend)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
-// The statements a Backend prepares once. sqlLoadState reads an
-// account's stored state and the ID of its last entry (see
-// sqlStateColumns).
+// sqlLoadState reads an account's stored state, the ID of its last entry
+// and the entry under the state's version (see sqlStateColumns): the
+// entry by the primary key of entries, in the same query.
+var sqlLoadState = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1
+		LEFT JOIN entries e ON e.account = ?1 AND e.id = a.version`
+
+// The statements a Backend prepares once.
 const (
-	sqlLoadState   = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
 	sqlInsertState = `INSERT INTO accounts (id, version, state, state_check) VALUES (?, ?, ?, ?)`
 	sqlUpdateState = `UPDATE accounts SET version = ?2, state = ?3, state_check = ?4 WHERE id = ?1`
 	sqlReadEntry   = `SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id = ?`
