@@ -3,6 +3,7 @@ package credits_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +176,111 @@ func TestAutoTopUpStopsAfterFailures(t *testing.T) {
 	consumeUntil(t, l, at, func() bool { return true })
 	if _, calls := p.total(); failures() != 2 || calls != 2 {
 		t.Fatalf("%d failures recorded, %d charges tried; want 2 and 2 (off after MaxFailures)", failures(), calls)
+	}
+}
+
+// The safety rail: at most MaxPerMonth automatic top-ups in a calendar
+// month (UTC), however many low_balance notices the month has; the count
+// starts over the next month; and a notice handed over again is never
+// charged or granted twice. The notices are given to Handle directly, in
+// the order the feed has them, so that what the rail decides does not
+// depend on the consumer's timing.
+func TestAutoTopUpMaxPerMonth(t *testing.T) {
+	p := &fakeProvider{charged: map[string]credits.Credits{}}
+	l, at, clock := autoTopUpLedger(t, p, credits.TopUpPolicy{Threshold: 10 * credits.Credit, Amount: 20 * credits.Credit, MaxPerMonth: 2})
+	ctx := context.Background()
+	seq := 0
+	write := func(kind string, amount credits.Credits) {
+		t.Helper()
+		seq++
+		var err error
+		if kind == "grant" {
+			_, err = l.Grant(ctx, "a", credits.GrantRequest{Key: fmt.Sprint("up", seq), Amount: amount, Source: credits.SourceAdjustment})
+		} else {
+			_, err = l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprint("down", seq), Amount: amount})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// lowNotices returns the account's low_balance notices, oldest first.
+	lowNotices := func() []credits.Entry {
+		t.Helper()
+		pg, err := l.History(ctx, "a", credits.HistoryQuery{Kinds: []credits.Kind{credits.KindNotice}, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []credits.Entry
+		for _, e := range pg.Entries {
+			if e.Notice == credits.NoticeLowBalance {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	// lowTimes makes n low balances: a grant back over the threshold
+	// re-arms the notice, a charge goes under it again.
+	lowTimes := func(n int) {
+		t.Helper()
+		for range n {
+			write("grant", 10*credits.Credit)
+			write("charge", 10*credits.Credit)
+		}
+	}
+	// check handles the notices (again), and checks the top-ups: want
+	// grants of 20 in all, each for a distinct notice, charged once each.
+	check := func(when string, notices []credits.Entry, want int) {
+		t.Helper()
+		if err := at.Handle(ctx, notices); err != nil {
+			t.Fatalf("%s: Handle: %v", when, err)
+		}
+		grants := grantsOf(t, l, "a", credits.SourceAutoTopUp)
+		charged, calls := p.total()
+		if len(grants) != want || calls != want || charged != credits.Credits(want)*20*credits.Credit {
+			t.Fatalf("%s: %d top-ups granted, %d charges of the card for %s; want %d, %d and %d",
+				when, len(grants), calls, charged, want, want, want*20)
+		}
+		keys := map[string]bool{}
+		for _, g := range grants {
+			if g.Amount != 20*credits.Credit || keys[g.Key] {
+				t.Fatalf("%s: top-up %+v granted twice or for the wrong amount", when, g)
+			}
+			keys[g.Key] = true
+		}
+	}
+
+	// March: five low balances, two top-ups (for the first two notices).
+	clock.Advance(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC).Sub(clock.Now()))
+	write("grant", 5*credits.Credit) // under the threshold: the first low balance
+	lowTimes(4)
+	march := lowNotices()
+	if len(march) != 5 {
+		t.Fatalf("%d low_balance notices in March, want 5", len(march))
+	}
+	check("March", march, 2)
+	for i, g := range grantsOf(t, l, "a", credits.SourceAutoTopUp) {
+		if want := fmt.Sprint("auto-topup/", march[i].ID); g.Key != want {
+			t.Fatalf("top-up %d has key %q, want %q (the notice it answers)", i, g.Key, want)
+		}
+	}
+	// The same notices handed over again, late in the month: nothing more.
+	clock.Advance(time.Date(2026, 3, 31, 23, 59, 0, 0, time.UTC).Sub(clock.Now()))
+	check("March, the notices again", march, 2)
+
+	// April: the rail starts over. The top-ups left 45 available; a
+	// charge goes low, and three more low balances follow: two top-ups.
+	clock.Advance(time.Date(2026, 4, 1, 0, 1, 0, 0, time.UTC).Sub(clock.Now()))
+	write("charge", 40*credits.Credit)
+	lowTimes(3)
+	april := lowNotices()[len(march):]
+	if len(april) != 4 {
+		t.Fatalf("%d low_balance notices in April, want 4", len(april))
+	}
+	check("April", april, 4)
+	// Every notice of both months handed over again: nothing granted or
+	// charged twice, and March's refused notices stay refused.
+	check("April, every notice again", append(march, april...), 4)
+	if b, err := l.Balance(ctx, "a"); err != nil || b.Total != 45*credits.Credit {
+		t.Fatalf("balance %+v (%v), want 45: 5, four top-ups of 20, April's charge of 40", b, err)
 	}
 }
