@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,32 @@ func TestLedgerPostgres(t *testing.T) {
 		"charge", "--account", "alice", "chat_message", "--key", m[1])
 	if b := c.balance("alice"); b.Total != 108*credits.Credit {
 		t.Errorf("balance %+v after one charge of 3", b)
+	}
+
+	// The ledger the CLI wrote verifies; an entry changed behind its back
+	// (its append-only trigger disabled) does not.
+	if out := c.ok("verify", "--account", "alice"); !regexp.MustCompile(`^verified account "alice": 11 entries \(11 chained\), head [0-9a-f]{64}: no differences\n$`).MatchString(out) {
+		t.Errorf("verify --account alice: %q", out)
+	}
+	if out := c.ok("verify", "--all"); !regexp.MustCompile(`^verified \d+ accounts, \d+ entries: no differences\n$`).MatchString(out) {
+		t.Errorf("verify --all: %q", out)
+	}
+	entriesTable := pgx.Identifier{schema, "entries"}.Sanitize()
+	for _, stmt := range []string{
+		"ALTER TABLE " + entriesTable + " DISABLE TRIGGER entries_no_update_or_delete",
+		"UPDATE " + entriesTable + " SET amount = amount * 2 WHERE account = 'alice' AND id = 2",
+		"ALTER TABLE " + entriesTable + " ENABLE TRIGGER entries_no_update_or_delete",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	for _, args := range [][]string{{"--account", "alice"}, {"--all"}} {
+		r := c.run("verify", args...)
+		if r.code != exitInput || !strings.Contains(r.stdout, `account "alice", entry 2: its fields and the entry before it do not hash to its hash`) ||
+			!strings.Contains(r.stderr, "differences between the ledger and its history") {
+			t.Errorf("verify %v after entry 2 was changed: exit %d, %q %q", args, r.code, r.stdout, r.stderr)
+		}
 	}
 
 	wantFail(t, c.run("balance", "--account", "alice", "--schema", "Bad-Schema"), exitInput, `credits ledger balance: pgledger: schema: "Bad-Schema"`)
