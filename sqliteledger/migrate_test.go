@@ -87,3 +87,109 @@ func legacyArgs(e credits.Entry) ([]any, error) {
 	return []any{r.Account, r.ID, r.Kind, us(r.Time), r.Amount, r.Held, r.BalanceAfter, r.Source, r.Action, r.Resolution, r.Quantity,
 		r.PriceVersion, r.Hold, r.Lot, r.Reverses, int64(r.Priority), us(r.ExpiresAt), us(r.Period), r.Key, r.RequestHash, md}, nil
 }
+
+// Open refuses a file whose applied migration differs from the embedded
+// one (its recorded checksum is not the SQL's), whichever step it is, and
+// leaves the file as it was: the record is not overwritten, no step is
+// applied again, and the file opens once the record matches again. A
+// file from a newer release (a migration this package does not know) is
+// refused too.
+func TestMigrateRefusesAnEditedStep(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := credits.NewLedger(b, credits.Options{})
+	if _, err := l.Grant(ctx, "a", credits.GrantRequest{Key: "g", Amount: 7 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	db := rawDB(t, path)
+	type record struct {
+		version   int
+		name      string
+		appliedAt int64
+		checksum  string
+	}
+	records := func() []record {
+		t.Helper()
+		rows, err := db.Query(`SELECT version, name, applied_at, checksum FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []record
+		for rows.Next() {
+			var r record
+			if err := rows.Scan(&r.version, &r.name, &r.appliedAt, &r.checksum); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	exec := func(query string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(query, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := records()
+	if len(before) < 2 {
+		t.Fatalf("%d migrations recorded", len(before))
+	}
+	for _, r := range before {
+		if len(r.checksum) != 64 {
+			t.Fatalf("migration %d (%s) recorded with checksum %q", r.version, r.name, r.checksum)
+		}
+	}
+
+	for _, r := range []record{before[0], before[len(before)/2], before[len(before)-1]} {
+		exec(`UPDATE schema_migrations SET checksum = ? WHERE version = ?`, "edited", r.version)
+		b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{})
+		if err == nil {
+			b.Close()
+			t.Fatalf("Open over an edited migration %s: no error", r.name)
+		}
+		if !strings.Contains(err.Error(), "differs") || !strings.Contains(err.Error(), r.name) {
+			t.Fatalf("Open over an edited migration %s: %v, want an error naming it", r.name, err)
+		}
+		after := records()
+		want := append([]record(nil), before...)
+		want[r.version-1].checksum = "edited"
+		if len(after) != len(want) {
+			t.Fatalf("after the refusal: %+v, want %+v", after, want)
+		}
+		for i := range want {
+			if after[i] != want[i] {
+				t.Fatalf("the refusal changed the record of migration %d: %+v, was %+v", want[i].version, after[i], want[i])
+			}
+		}
+		exec(`UPDATE schema_migrations SET checksum = ? WHERE version = ?`, r.checksum, r.version)
+	}
+
+	// The record matching again, the file opens, its data as it was.
+	b, err = sqliteledger.Open(ctx, path, sqliteledger.Options{})
+	if err != nil {
+		t.Fatalf("Open once the records match again: %v", err)
+	}
+	if bal, err := credits.NewLedger(b, credits.Options{}).Balance(ctx, "a"); err != nil || bal.Total != 7*credits.Credit {
+		t.Fatalf("balance %+v (%v), want 7", bal, err)
+	}
+	b.Close()
+
+	// A migration from a newer release.
+	exec(`INSERT INTO schema_migrations (version, name, applied_at, checksum) VALUES (?, ?, 0, ?)`, len(before)+1, "9999_future.sql", "future")
+	if b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
+		if err == nil {
+			b.Close()
+		}
+		t.Fatalf("Open of a file from a newer release: %v, want an error", err)
+	}
+}
