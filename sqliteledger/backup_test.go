@@ -120,6 +120,18 @@ func TestBackupWhileWriting(t *testing.T) {
 			t.Errorf("%s %s: %v", ack.account, ack.key, err)
 		}
 	}
+	// The backup verifies: every account rebuilt from its history, its
+	// chain and its stored state, with no difference.
+	report, err := credits.NewLedger(cb, credits.Options{}).VerifyAll(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Err(); err != nil {
+		t.Errorf("the backup does not verify: %v", err)
+	}
+	if report.Accounts != int64(len(accounts)) || report.Entries != int64(total) {
+		t.Errorf("VerifyAll checked %d accounts, %d entries; the backup has %d accounts, %d entries", report.Accounts, report.Entries, len(accounts), total)
+	}
 	// Every entry in the backup was acknowledged, but for those in flight
 	// when it was taken (at most two per writer: a hold is acknowledged
 	// with its capture).

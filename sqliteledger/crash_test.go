@@ -391,6 +391,24 @@ func TestCrashSafety(t *testing.T) {
 	for _, h := range history {
 		entries += len(h)
 	}
+	// After all the kills, the file verifies: every account (the ledger's
+	// own records included) rebuilt from its history, its chain and its
+	// stored state, with no difference.
+	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	report, err := credits.NewLedger(b, credits.Options{}).VerifyAll(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Err(); err != nil {
+		t.Errorf("after %d crash cycles (%s=%d), the file does not verify: %v", cycles, crashSeedEnv, seed, err)
+	}
+	if report.Entries < int64(entries) {
+		t.Errorf("VerifyAll read %d entries, the accounts hold %d", report.Entries, entries)
+	}
 	t.Logf("%d crash cycles: %d acknowledged operations all found, %d entries in all", cycles, total, entries)
 	if total < cycles {
 		t.Errorf("only %d operations acknowledged in %d cycles: the child hardly ran", total, cycles)
