@@ -257,9 +257,13 @@
 //	go run ./cmd/credits ledger statement --account alice --period 2025-06
 //
 // Its subcommands are grant, charge, hold, capture, release, refund (the
-// writes) and balance, history and statement (the reads). A write takes
-// --key, its idempotency key, prints its entry and the balance now, and,
-// run again with the same key, says it was replayed and changed nothing.
+// writes), balance, history, statement, feed and notices (the reads),
+// verify and backup. A write takes --key, its idempotency key, prints its
+// entry and the balance now, and, run again with the same key, says it was
+// replayed and changed nothing. credits ledger verify (--account A |
+// --all) runs [Ledger.Verify] or [Ledger.VerifyAll], prints every
+// difference and exits 1 if there is any; credits ledger backup copies a
+// SQLite ledger while it is in use.
 // 'credits ledger -h' lists the subcommands, 'credits ledger SUBCOMMAND
 // -h' their flags.
 //
