@@ -25,9 +25,12 @@
 // entries from any client.
 //
 // A stored state that does not decode or disagrees with the version
-// beside it, an entry row that does not decode or is not the one asked
-// for, and a page of history with a gap in its IDs are errors wrapping
-// [credits.ErrCorrupt], on which the Backend does not act. Damaged pages
+// beside it, or that an update finds does not match the account's last
+// entry (not the entry the state recorded, or one whose fields do not
+// hash to its chain hash, see [credits.AccountState.CheckLast]), an entry
+// row that does not decode or is not the one asked for, and a page of
+// history with a gap in its IDs are errors wrapping [credits.ErrCorrupt],
+// on which the Backend does not act. Damaged pages
 // are the server's to find: initialize it with data checksums (initdb
 // --data-checksums, the default from PostgreSQL 18).
 //
@@ -45,8 +48,9 @@
 // 40P01), the update is retried from the start, with freshly loaded state.
 //
 // An update costs two round trips to the server: one pipelined batch
-// begins the transaction, locks the account's row and reads the entry
-// stored under the idempotency key; a second one stores the state, appends
+// begins the transaction, locks the account's row, reads the account's
+// last entry (to check the state with, see below) and the entry stored
+// under the idempotency key; a second one stores the state, appends
 // the entries and commits. An account's first update creates its row
 // first, in one more round trip.
 //
@@ -129,6 +133,7 @@ type Backend struct {
 type queries struct {
 	ensureAccount string // creates the account's row if missing
 	lockAccount   string // reads version and state under the row lock
+	lastEntry     string // the account's entry of the greatest ID
 	keyedEntry    string
 	keyedEntries  string // the entries of an account under any of some keys
 	insertEntry   string
@@ -177,6 +182,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 	b.q = queries{
 		ensureAccount: "INSERT INTO " + s + ".accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
 		lockAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1 FOR UPDATE",
+		lastEntry:     "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 ORDER BY id DESC LIMIT 1",
 		keyedEntry:    "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = $2 AND key <> ''",
 		keyedEntries:  "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = ANY ($2) AND key <> ''",
 		insertEntry:   "INSERT INTO " + s + ".entries (" + sqlentry.Columns + ") VALUES (" + strings.Join(placeholders, ", ") + ")",
@@ -315,6 +321,7 @@ type loaded struct {
 	version  int64
 	stored   []byte
 	existing map[string]*credits.Entry // the entries stored under the operations' keys
+	last     *credits.Entry            // the account's last entry (nil: none), to check the state with
 }
 
 // update is one attempt of Update: writes, locked in order.
@@ -335,7 +342,8 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 	}()
 
 	// Round trip 1: begin, then, account by account in order, lock its
-	// row and read the entries stored under its operations' keys. In READ
+	// row, read its last entry and the entries stored under its
+	// operations' keys. In READ
 	// COMMITTED each statement sees what was committed before it started,
 	// so a key lookup, which runs once its lock is granted, sees every
 	// entry of the account. (One statement joining the two would not:
@@ -376,6 +384,9 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 		state, err := decodeState(w.Account, g.version, g.stored)
 		if err != nil {
 			return err
+		}
+		if err := state.CheckLast(w.Account, g.last); err != nil {
+			return fmt.Errorf("pgledger: %w", err)
 		}
 		var entries []credits.Entry
 		for k := range w.Ops {
@@ -446,8 +457,8 @@ var zeroState = func() []byte {
 
 // read runs, in one round trip on conn: BEGIN (if begin); then, for each
 // write which, in that order, its account's row created if missing (if
-// ensure), locked and read, and the entries stored under its operations'
-// keys. It fills got[i] of each.
+// ensure), locked and read, its last entry, and the entries stored under
+// its operations' keys. It fills got[i] of each.
 func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bool, writes []credits.Write, which []int, got []loaded) (err error) {
 	batch := &pgx.Batch{}
 	if begin {
@@ -460,6 +471,7 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 			batch.Queue(b.q.ensureAccount, w.Account)
 		}
 		batch.Queue(b.q.lockAccount, w.Account)
+		batch.Queue(b.q.lastEntry, w.Account)
 		for _, op := range w.Ops {
 			if op.Key != "" {
 				keys[i] = append(keys[i], op.Key)
@@ -494,6 +506,9 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 		if err != nil {
 			return err
 		}
+		if g.last, err = lastEntry(br, writes[i].Account); err != nil {
+			return err
+		}
 		if len(keys[i]) > 0 {
 			rows, err := br.Query()
 			if err != nil {
@@ -525,6 +540,29 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 		got[i] = g
 	}
 	return nil
+}
+
+// lastEntry reads the answer of the query lastEntry from br: the
+// account's entry of the greatest ID, nil if it has none. A row that does
+// not decode, or of another account, is corrupt.
+func lastEntry(br pgx.BatchResults, account string) (*credits.Entry, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	e, err := scanEntry(rows, account)
+	if err == nil {
+		err = sqlentry.Check(&e, account, 0, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return &e, rows.Err()
 }
 
 // Entry implements [credits.Backend].
