@@ -22,10 +22,14 @@ import (
 // The corruption tests damage a real ledger file, byte by byte or row by
 // row behind the library's back, and check that every read and write of
 // every account either answers exactly what it answers on the undamaged
-// file or fails with ErrCorrupt: never a plain error, never a silent wrong
-// answer. The one exception is what only a chain of entry hashes can
-// find, an entry changed so that it still decodes, or removed: each such
-// case is named, and logged with what the library answered.
+// file or fails with ErrCorrupt: never a plain error. A wrong answer is
+// allowed only where the backend cannot tell on its own (an entry before
+// the last changed so that it still decodes, or removed, found only by
+// walking the chain of entry hashes), and only if the damage is found all
+// the same: the backend refused an operation of the account with
+// ErrCorrupt, or Ledger.Verify, run on every account of the damaged file,
+// reports a *credits.CorruptError naming it. Verify reports nothing on the
+// undamaged file.
 
 var (
 	corruptAccounts = []string{"alice", "bob", "carol"}
@@ -162,12 +166,46 @@ func observe(t *testing.T, path string) map[string][]outcome {
 	return out
 }
 
+// verifyFile opens the file and runs Ledger.Verify on every account,
+// returning the accounts it reports problems of (a *credits.CorruptError
+// naming the account) with the first problem's text. A failure of Verify
+// itself (not a problem it found) fails the test.
+func verifyFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{})
+	if err != nil {
+		t.Fatalf("Open of the damaged file: %v", err)
+	}
+	defer b.Close()
+	l := credits.NewLedger(b, credits.Options{Now: func() time.Time { return corruptT0 }})
+	found := make(map[string]string)
+	for _, a := range corruptAccounts {
+		c, err := l.Verify(ctx, a)
+		if err != nil {
+			t.Errorf("Verify(%s): %v, want its problems in the report", a, err)
+			continue
+		}
+		for _, p := range c.Problems {
+			if p.Account != a {
+				t.Errorf("Verify(%s): a problem naming %q: %v", a, p.Account, p)
+			}
+		}
+		if len(c.Problems) > 0 {
+			found[a] = c.Problems[0].Error()
+		}
+	}
+	return found
+}
+
 // verdict is what judge found.
 type verdict struct {
 	corrupt        int      // answers refused with ErrCorrupt
 	wrongChainOnly int      // wrong answers of the chainOnly accounts
 	wrongFiltered  int      // wrong answers of filtered history reads, allowed by filteredOnly
 	failures       []string // everything else that differs
+	refused        []string // the accounts with an operation refused with ErrCorrupt
+	wrong          []string // the accounts with a wrong answer, allowed only if the damage is found
 }
 
 // judge compares what a damaged file answered (got) with what the
@@ -188,6 +226,12 @@ func judge(want, got map[string][]outcome, chainOnly, strict []string, filteredO
 			if g.op == "balance after" && refused {
 				w = want[a][0] // nothing was charged: the balance before
 				w.op = g.op
+			}
+			if g.corrupt && !slices.Contains(v.refused, a) {
+				v.refused = append(v.refused, a)
+			}
+			if g.answer != w.answer && !g.corrupt && !g.plain && !slices.Contains(v.wrong, a) {
+				v.wrong = append(v.wrong, a)
 			}
 			switch {
 			case g.answer == w.answer:
@@ -383,8 +427,14 @@ type flip struct {
 // account must answer as on the undamaged file or fail with ErrCorrupt;
 // a flip inside the state's bytes must leave the other accounts answering
 // exactly as before. Flips whose damaged entry row still decodes are what
-// only an entry chain can catch: their wrong answers are counted and
-// logged, not failed.
+// only the entry chain can catch: their wrong answers are counted and
+// logged, and the damage must be found: Verify (run on every account of
+// each damaged file) reports the account, or the backend refused one of
+// its operations with ErrCorrupt. Verify reports nothing on the
+// undamaged file, nor, for a flip inside alice's state, on bob or carol.
+// What neither finds is a flip that changes nothing the ledger reads (free
+// space, a page's unused bytes, a b-tree field SQLite does not consult on
+// these reads): no answer changes then, and no entry row either.
 func TestCorruptFileBitFlips(t *testing.T) {
 	pristine := buildCorruptible(t)
 	dir := t.TempDir()
@@ -395,6 +445,9 @@ func TestCorruptFileBitFlips(t *testing.T) {
 				t.Fatalf("the undamaged file: %s: %s: %s", a, o.op, o.answer)
 			}
 		}
+	}
+	if found := verifyFile(t, copyFile(t, pristine, dir)); len(found) > 0 {
+		t.Fatalf("Verify on the undamaged file: %v", found)
 	}
 	rawBefore, ok := rawEntries(t, pristine)
 	if !ok || len(rawBefore) != len(corruptAccounts)*len(corruptKeys) {
@@ -458,8 +511,22 @@ func TestCorruptFileBitFlips(t *testing.T) {
 			chainOnly = changedAccounts(rawBefore, rawAfter)
 		}
 		damaged := integrityCheck(t, path)
+		verified := verifyFile(t, path)
 		got := observe(t, path)
 		v := judge(want, got, chainOnly, strict, damaged != "ok")
+		for _, a := range corruptAccounts {
+			_, byVerify := verified[a]
+			switch {
+			case slices.Contains(strict, a) && byVerify:
+				v.failures = append(v.failures, fmt.Sprintf("%s: Verify reports damage the flip did not do: %s", a, verified[a]))
+			case (slices.Contains(chainOnly, a) || slices.Contains(v.wrong, a)) && !byVerify && !slices.Contains(v.refused, a):
+				v.failures = append(v.failures, fmt.Sprintf("%s: damaged (entry rows changed: %v, wrong answers: %v), found by neither the backend nor Verify",
+					a, slices.Contains(chainOnly, a), slices.Contains(v.wrong, a)))
+			}
+		}
+		if len(verified) > 0 && v.corrupt == 0 {
+			counts["found by Verify alone"]++
+		}
 		if strict != nil && !got["alice"][0].corrupt {
 			v.failures = append(v.failures, "alice: balance: "+got["alice"][0].answer+", want ErrCorrupt: the state's checksum must catch any flip of its bytes")
 		}
@@ -469,11 +536,11 @@ func TestCorruptFileBitFlips(t *testing.T) {
 		}
 		switch {
 		case v.wrongChainOnly > 0:
-			counts["wrong answers only an entry chain can catch"]++
+			counts["wrong answers only the entry chain can catch (each found)"]++
 			t.Logf("%s, offset %d bit %#02x: an entry row of %v changed and still decodes: %d wrong answers (the chain's to catch)",
 				f.what, f.off, f.bit, chainOnly, v.wrongChainOnly)
 		case v.wrongFiltered > 0:
-			counts["wrong filtered history only PRAGMA integrity_check can catch"]++
+			counts["wrong filtered history (each found)"]++
 			t.Logf("%s, offset %d bit %#02x: a filtered history read misses an entry of a damaged row (integrity_check: %s)", f.what, f.off, f.bit, damaged)
 		case v.corrupt > 0:
 			counts["refused with ErrCorrupt"]++
@@ -493,14 +560,20 @@ func TestCorruptFileBitFlips(t *testing.T) {
 // TestCorruptRowsBehindTheLibrary changes, deletes and adds rows of a copy
 // of a ledger file with SQL, the append-only triggers dropped, and checks
 // each operation on the damaged account against what it must answer: as
-// on the undamaged file ("" below), ErrCorrupt ("corrupt"), or, where only
-// a chain of entry hashes (or Verify, rebuilding the account from its
-// entries) can tell, anything ("chain": what it answered is logged). The
-// other accounts answer exactly as on the undamaged file.
+// on the undamaged file ("" below), ErrCorrupt ("corrupt"), or, where the
+// backend cannot tell on its own, anything ("chain": what it answered is
+// logged). Every case is damage, and Ledger.Verify, run on each account
+// before the operations, must report alice in every one (the chain of
+// entry hashes, the IDs, or the state rebuilt from the history differs),
+// and nothing of bob or carol, nor of any account on the undamaged file.
+// The other accounts answer exactly as on the undamaged file.
 func TestCorruptRowsBehindTheLibrary(t *testing.T) {
 	pristine := buildCorruptible(t)
 	dir := t.TempDir()
 	want := observe(t, copyFile(t, pristine, dir))
+	if found := verifyFile(t, copyFile(t, pristine, dir)); len(found) > 0 {
+		t.Fatalf("Verify on the undamaged file: %v", found)
+	}
 	var aliceState string
 	if err := rawDB(t, pristine).QueryRow(`SELECT state FROM accounts WHERE id = 'alice'`).Scan(&aliceState); err != nil {
 		t.Fatal(err)
@@ -571,6 +644,17 @@ func TestCorruptRowsBehindTheLibrary(t *testing.T) {
 			}
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
+			}
+			verified := verifyFile(t, path)
+			for _, a := range corruptAccounts {
+				switch _, found := verified[a]; {
+				case a == "alice" && !found:
+					t.Errorf("Verify(alice): no problem found")
+				case a == "alice":
+					t.Logf("Verify(alice): %s", verified[a])
+				case found:
+					t.Errorf("Verify(%s): %s, for an account the damage does not touch", a, verified[a])
+				}
 			}
 			got := observe(t, path)
 			for _, a := range corruptAccounts {
