@@ -13,7 +13,10 @@ import (
 // Rows changed behind the library's back (the append-only triggers and
 // the kind check disabled) that it cannot trust make every read and write
 // of their account fail with ErrCorrupt, naming it, and leave the other
-// accounts working.
+// accounts working. Ledger.Verify finds every case, those the backend
+// cannot tell on its own too (an entry before the last changed so that it
+// still decodes), and reports nothing on the healthy ledger or of the
+// other account.
 func TestCorruptRowsAreRefused(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -28,6 +31,9 @@ func TestCorruptRowsAreRefused(t *testing.T) {
 		{"unknown kind", `UPDATE %[1]s.entries SET kind = 'gift' WHERE account = $1 AND id = 2`, false, true},
 		{"metadata not strings", `UPDATE %[1]s.entries SET metadata = '{"note": 1}' WHERE account = $1 AND id = 2`, false, true},
 		{"missing entry", `DELETE FROM %[1]s.entries WHERE account = $1 AND id = 2`, false, true},
+		{"an entry's amount changed", `UPDATE %[1]s.entries SET amount = amount - 1000000 WHERE account = $1 AND id = 2`, false, false},
+		{"an entry's metadata changed", `UPDATE %[1]s.entries SET metadata = '{"note": "y"}' WHERE account = $1 AND id = 2`, false, false},
+		{"the last entry changed", `UPDATE %[1]s.entries SET amount = amount - 1000000 WHERE account = $1 AND id = 3`, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, pool := newBackend(t)
@@ -42,6 +48,21 @@ func TestCorruptRowsAreRefused(t *testing.T) {
 				if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: "d", Amount: credits.Credit}); err != nil {
 					t.Fatal(err)
 				}
+			}
+			verify := func() map[string]error {
+				t.Helper()
+				found := make(map[string]error)
+				for _, account := range []string{"victim", "bystander"} {
+					c, err := l.Verify(ctx, account)
+					if err != nil {
+						t.Fatalf("Verify(%s): %v", account, err)
+					}
+					found[account] = c.Err()
+				}
+				return found
+			}
+			if found := verify(); found["victim"] != nil || found["bystander"] != nil {
+				t.Fatalf("Verify on the healthy ledger: %v", found)
 			}
 			schema := pgx.Identifier{b.Schema()}.Sanitize()
 			tx, err := pool.Begin(ctx)
@@ -66,6 +87,15 @@ func TestCorruptRowsAreRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			found := verify()
+			var vce *credits.CorruptError
+			if !errors.As(found["victim"], &vce) || vce.Account != "victim" {
+				t.Errorf("Verify(victim): %v, want a *CorruptError naming it", found["victim"])
+			}
+			if found["bystander"] != nil {
+				t.Errorf("Verify(bystander): %v, want nothing", found["bystander"])
+			}
+
 			corrupt := func(what string, err error) {
 				t.Helper()
 				var ce *credits.CorruptError
@@ -78,6 +108,8 @@ func TestCorruptRowsAreRefused(t *testing.T) {
 			_, herr := b.Entries(ctx, "victim", credits.HistoryQuery{Limit: 100})
 			if tc.reads {
 				corrupt("balance", berr)
+			}
+			if tc.reads || tc.name == "the last entry changed" {
 				corrupt("charge", werr)
 			}
 			if tc.history {
