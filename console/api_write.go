@@ -64,7 +64,8 @@ func (h *handler) apiGrant(w http.ResponseWriter, r *http.Request) {
 }
 
 // POST /api/accounts/{account}/charges
-// {"action", "resolution", "quantity", "price_version"} or {"amount"}, and "metadata".
+// {"action", "resolution", "quantity", "price_version"} or {"amount"}, and
+// "spender" and "metadata".
 func (h *handler) apiCharge(w http.ResponseWriter, r *http.Request) {
 	var req credits.ChargeRequest
 	err := readObject(r, map[string]func(string, json.RawMessage) error{
@@ -73,6 +74,7 @@ func (h *handler) apiCharge(w http.ResponseWriter, r *http.Request) {
 		"quantity":      intField(&req.Quantity),
 		"price_version": stringField(&req.PriceVersion),
 		"amount":        amountField(&req.Amount),
+		"spender":       stringField(&req.Spender),
 		"metadata":      metadataField(&req.Metadata),
 	})
 	if err != nil {
@@ -85,13 +87,16 @@ func (h *handler) apiCharge(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// POST /api/accounts/{account}/holds {"amount", "deadline", "metadata"}.
+// POST /api/accounts/{account}/holds
+// {"amount", "deadline", "spender", "multi_capture", "metadata"}.
 func (h *handler) apiHold(w http.ResponseWriter, r *http.Request) {
 	var req credits.HoldRequest
 	err := readObject(r, map[string]func(string, json.RawMessage) error{
-		"amount":   amountField(&req.Amount),
-		"deadline": timeField(&req.Deadline),
-		"metadata": metadataField(&req.Metadata),
+		"amount":        amountField(&req.Amount),
+		"deadline":      timeField(&req.Deadline),
+		"spender":       stringField(&req.Spender),
+		"multi_capture": boolField(&req.MultiCapture),
+		"metadata":      metadataField(&req.Metadata),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -103,13 +108,14 @@ func (h *handler) apiHold(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// POST /api/accounts/{account}/holds/{hold}/capture {"amount", "metadata"}.
+// POST /api/accounts/{account}/holds/{hold}/capture {"amount", "final", "metadata"}.
 func (h *handler) apiCapture(w http.ResponseWriter, r *http.Request) {
 	var req credits.CaptureRequest
 	id, err := pathID(r, "hold")
 	if err == nil {
 		err = readObject(r, map[string]func(string, json.RawMessage) error{
 			"amount":   amountField(&req.Amount),
+			"final":    boolField(&req.Final),
 			"metadata": metadataField(&req.Metadata),
 		})
 	}

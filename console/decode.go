@@ -96,6 +96,15 @@ func stringField(dst *string) func(string, json.RawMessage) error {
 	}
 }
 
+func boolField(dst *bool) func(string, json.RawMessage) error {
+	return func(path string, raw json.RawMessage) error {
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return badRequest(path, string(raw), "must be true or false")
+		}
+		return nil
+	}
+}
+
 func intField(dst *int64) func(string, json.RawMessage) error {
 	return func(path string, raw json.RawMessage) error {
 		n, err := strconv.ParseInt(string(raw), 10, 64)

@@ -66,7 +66,9 @@
 // "ErrInsufficientCredits"; its documentation is the type), and, for bad
 // input, field, value and reason from the [*credits.InputError] (a key's
 // field is "Idempotency-Key"). Statuses: 400 ErrInvalidInput; 402
-// ErrInsufficientCredits, with requested, available and shortfall; 404
+// ErrInsufficientCredits, with requested, available and shortfall; 402
+// ErrBudgetExceeded, a charge or hold of a spender over its budget, with
+// spender, budget, cap, window, spent, held, requested and resets_at; 404
 // ErrHoldNotFound, ErrEntryNotFound, ErrUnknownAccount; 409
 // ErrIdempotencyConflict (with entry, the first request's), ErrHoldClosed,
 // ErrAlreadyClaimed; 422 ErrNotRefundable, ErrUnknownPriceVersion,
@@ -76,7 +78,11 @@
 // Insufficient credits are 402 Payment Required rather than 409: the
 // request is well formed and conflicts with no other request; only more
 // credits (a payment) make it succeed, and a client can tell that from a
-// 409, which a retry with a new key or a fresh read resolves.
+// 409, which a retry with a new key or a fresh read resolves. A spender
+// over its budget is 402 too, for the same reason: the request is well
+// formed and only a larger budget, or the window's end (resets_at), lets
+// it through; it is not 429, whose Retry-After invites a client to retry
+// what is refused until the budget changes.
 //
 // # Pages
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/avstudio/credits"
 )
@@ -27,6 +28,14 @@ type problem struct {
 	Available *credits.Credits `json:"available,omitempty"` // ... what the account could spend
 	Shortfall *credits.Credits `json:"shortfall,omitempty"` // ... the difference
 	Entry     int64            `json:"entry,omitempty"`     // idempotency conflict: the first request's entry
+
+	Spender  string           `json:"spender,omitempty"`   // budget exceeded: the spender refused
+	Budget   *string          `json:"budget,omitempty"`    // ... the budget's scope ("" for the default)
+	Cap      *credits.Credits `json:"cap,omitempty"`       // ... its cap per window
+	Window   *credits.Window  `json:"window,omitempty"`    // ... its window
+	Spent    *credits.Credits `json:"spent,omitempty"`     // ... charged in the window so far
+	Held     *credits.Credits `json:"held,omitempty"`      // ... held by the spender's open holds
+	ResetsAt *time.Time       `json:"resets_at,omitempty"` // ... when the window ends
 }
 
 // docBase is where the library's errors are documented: a problem's type
@@ -42,6 +51,7 @@ var sentinels = []struct {
 }{
 	{credits.ErrInvalidInput, "ErrInvalidInput", http.StatusBadRequest},
 	{credits.ErrInsufficientCredits, "ErrInsufficientCredits", http.StatusPaymentRequired},
+	{credits.ErrBudgetExceeded, "ErrBudgetExceeded", http.StatusPaymentRequired},
 	{credits.ErrIdempotencyConflict, "ErrIdempotencyConflict", http.StatusConflict},
 	{credits.ErrHoldNotFound, "ErrHoldNotFound", http.StatusNotFound},
 	{credits.ErrEntryNotFound, "ErrEntryNotFound", http.StatusNotFound},
@@ -75,6 +85,14 @@ func problemOf(err error) (p problem, ok bool) {
 	var short *credits.InsufficientCreditsError
 	if errors.As(err, &short) {
 		p.Requested, p.Available, p.Shortfall = &short.Requested, &short.Available, &short.Shortfall
+	}
+	var budget *credits.BudgetExceededError
+	if errors.As(err, &budget) {
+		p.Spender, p.Budget, p.Cap, p.Window = budget.Spender, &budget.Budget, &budget.Cap, &budget.Window
+		p.Spent, p.Held, p.Requested = &budget.Spent, &budget.Held, &budget.Requested
+		if !budget.ResetsAt.IsZero() {
+			p.ResetsAt = &budget.ResetsAt
+		}
 	}
 	var conflict *credits.IdempotencyConflictError
 	if errors.As(err, &conflict) {
