@@ -120,3 +120,44 @@ func fileRows(t *testing.T, path string) string {
 	}
 	return s
 }
+
+// TestCheckLastWithAWarmCache changes the last entry through another
+// connection while a Backend that has just written the account (and
+// cached its state) holds the file open: the Backend must notice (the
+// connection's data_version moved) and check the entry, refusing the
+// next charge with ErrCorrupt.
+func TestCheckLastWithAWarmCache(t *testing.T) {
+	ctx := context.Background()
+	b, path := openTemp(t)
+	l := credits.NewLedger(b, credits.Options{Now: func() time.Time { return corruptT0 }})
+	// The other connection opens first, and the Backend's reads before
+	// the writes: no connection opens between the last write and the
+	// next, and only data_version tells.
+	db := rawDB(t, path)
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`DROP TRIGGER entries_no_update`); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		if _, err := b.Load(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Grant(ctx, "a", credits.GrantRequest{Key: "g", Amount: 100 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprint("c", i), Amount: credits.Credit}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`UPDATE entries SET amount = amount - 1000000 WHERE account = 'a' AND id = 4`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: "after", Amount: credits.Credit}); !errors.Is(err, credits.ErrCorrupt) {
+		t.Errorf("charge after the last entry changed: %v, want ErrCorrupt", err)
+	}
+	if _, err := b.Load(ctx, "a"); !errors.Is(err, credits.ErrCorrupt) {
+		t.Errorf("Load: %v, want ErrCorrupt", err)
+	}
+}

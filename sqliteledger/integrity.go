@@ -64,29 +64,47 @@ type storedState struct {
 	sum     sql.NullInt64  // state_check
 	last    sql.NullInt64  // the ID of the account's last entry (NULL: none)
 	entry   *credits.Entry // the entry under the state's version (nil: none), to check the state with (AccountState.CheckLast)
+	dataVer int64          // the write connection's PRAGMA data_version (see stateCache)
 }
 
 // sqlStateColumns select an account's stored state (version, state,
-// state_check), the ID of its last entry, and the entry under the state's
-// version (sqlentry.Columns, all NULL for none), from the accounts row a
-// and the entries row e (LEFT JOINs, see sqlLoadState, so that an account
-// without a row still has the ID of its last entry read, and all in the
-// same snapshot), the account's name being ?1.
-var sqlStateColumns = `a.version, a.state, a.state_check, (SELECT max(id) FROM entries WHERE account = ?1), e.` +
-	strings.ReplaceAll(sqlentry.Columns, ", ", ", e.")
+// state_check) and the ID of its last entry, from the accounts row a (a
+// LEFT JOIN, so that an account without a row still has the ID of its
+// last entry read, in the same snapshot), the account's name being ?1.
+// sqlDataVersion is the connection's PRAGMA data_version, and
+// sqlLastEntryColumns are the columns of the entry under the state's
+// version, from the entries row e (a LEFT JOIN too: all NULL for none);
+// see sqlLoadState for the queries that read them, in this order.
+const (
+	sqlStateColumns = `a.version, a.state, a.state_check, (SELECT max(id) FROM entries WHERE account = ?1)`
+	sqlDataVersion  = `(SELECT data_version FROM pragma_data_version())`
+)
 
-// scanState reads one row of sqlStateColumns. A row that does not convert
-// is corrupt, and so is an entry that does not decode or is not the one
-// under the state's version.
-func scanState(rows *sql.Rows, account string) (storedState, error) {
+var sqlLastEntryColumns = `e.` + strings.ReplaceAll(sqlentry.Columns, ", ", ", e.")
+
+// scanState reads one row of sqlStateColumns, then, with dataVersion,
+// sqlDataVersion, and, with last, sqlLastEntryColumns. A row that does
+// not convert is corrupt, and so is an entry that does not decode or is
+// not the one under the state's version.
+func scanState(rows *sql.Rows, account string, dataVersion, last bool) (storedState, error) {
 	var s storedState
 	var e optionalRow
-	if err := rows.Scan(append([]any{&s.version, &s.state, &s.sum, &s.last}, e.dests()...)...); err != nil {
+	dests := []any{&s.version, &s.state, &s.sum, &s.last}
+	if dataVersion {
+		dests = append(dests, &s.dataVer)
+	}
+	if last {
+		dests = append(dests, e.dests()...)
+	}
+	if err := rows.Scan(dests...); err != nil {
 		return s, &credits.CorruptError{Account: account, Reason: "the stored state does not read", Err: err}
 	}
-	last, err := e.entry(account)
-	if err == nil && last != nil {
-		err = sqlentry.Check(last, account, s.version.Int64, "")
+	if !last {
+		return s, nil
+	}
+	entry, err := e.entry(account)
+	if err == nil && entry != nil {
+		err = sqlentry.Check(entry, account, s.version.Int64, "")
 	}
 	if err != nil {
 		if !errors.Is(err, credits.ErrCorrupt) {
@@ -94,7 +112,7 @@ func scanState(rows *sql.Rows, account string) (storedState, error) {
 		}
 		return s, err
 	}
-	s.entry = last
+	s.entry = entry
 	return s, nil
 }
 
@@ -127,11 +145,15 @@ func (s *storedState) check(account string) error {
 }
 
 // checkDecoded checks a decoded state against the version stored beside
-// it, and against the entry under that version (AccountState.CheckLast:
-// its ID and hash are the state's last, its fields hash to its hash).
-func (s *storedState) checkDecoded(account string, st *credits.AccountState) error {
+// it, and, with last, against the entry under that version, read with it
+// (AccountState.CheckLast: its ID and hash are the state's last, its
+// fields hash to its hash).
+func (s *storedState) checkDecoded(account string, st *credits.AccountState, last bool) error {
 	if st.Version() != s.version.Int64 {
 		return &credits.CorruptError{Account: account, Reason: fmt.Sprintf("the stored state is at version %d, its row says %d", st.Version(), s.version.Int64)}
+	}
+	if !last {
+		return nil
 	}
 	return st.CheckLast(account, s.entry)
 }
@@ -179,9 +201,10 @@ func entryRow(rows *sql.Rows, account string) (credits.Entry, error) {
 }
 
 // readState reads an account's stored state with stmt (the columns
-// sqlStateColumns), and checks it (see storedState.check). A query of
+// sqlStateColumns, then, with dataVersion, sqlDataVersion, and, with last,
+// sqlLastEntryColumns), and checks it (see storedState.check). A query of
 // sqlStateColumns returns one row, for an account without a row too.
-func readState(ctx context.Context, stmt *sql.Stmt, account string, args []any) (storedState, error) {
+func readState(ctx context.Context, stmt *sql.Stmt, account string, args []any, dataVersion, last bool) (storedState, error) {
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return storedState{}, err
@@ -193,7 +216,7 @@ func readState(ctx context.Context, stmt *sql.Stmt, account string, args []any) 
 		}
 		return storedState{}, errors.New("the state's query returned no row")
 	}
-	s, err := scanState(rows, account)
+	s, err := scanState(rows, account, dataVersion, last)
 	if err == nil {
 		err = s.check(account)
 	}

@@ -82,6 +82,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/avstudio/credits"
@@ -146,7 +147,8 @@ type Backend struct {
 	busy      time.Duration // Options.BusyTimeout, its default filled in
 	immutable bool          // read-only, with SQLite's immutable=1 (see openReadOnly)
 
-	loadForWrite *sql.Stmt // writer: an account's state, in the write transaction
+	loadForWrite *sql.Stmt // writer: an account's state and its last entry, in the write transaction
+	loadCached   *sql.Stmt // writer: an account's state alone, in the write transaction
 	keyForUpdate *sql.Stmt // writer: one entry by key, in the write transaction
 	insertState  *sql.Stmt // writer: a new account's state
 	updateState  *sql.Stmt // writer: an account's new state
@@ -167,11 +169,22 @@ var _ credits.Backend = (*Backend)(nil)
 
 const defaultBusyTimeout = 5 * time.Second
 
-// sqlLoadState reads an account's stored state, the ID of its last entry
-// and the entry under the state's version (see sqlStateColumns): the
-// entry by the primary key of entries, in the same query.
-var sqlLoadState = `SELECT ` + sqlStateColumns + ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1
-		LEFT JOIN entries e ON e.account = ?1 AND e.id = a.version`
+// The queries of an account's state (see sqlStateColumns). sqlLoadState
+// (Load) reads the stored state, the ID of the account's last entry and
+// the entry under the state's version, by the primary key of entries, in
+// one query; sqlLoadForWrite (Update) the same and the write connection's
+// data_version; sqlLoadCached (Update, when the Backend holds the
+// account's state, see stateCache) the state and data_version alone.
+var (
+	sqlLoadState    = `SELECT ` + sqlStateColumns + `, ` + sqlLastEntryColumns + sqlStateFrom + sqlLastEntryJoin
+	sqlLoadForWrite = `SELECT ` + sqlStateColumns + `, ` + sqlDataVersion + `, ` + sqlLastEntryColumns + sqlStateFrom + sqlLastEntryJoin
+	sqlLoadCached   = `SELECT ` + sqlStateColumns + `, ` + sqlDataVersion + sqlStateFrom
+)
+
+const (
+	sqlStateFrom     = ` FROM (SELECT 1) LEFT JOIN accounts a ON a.id = ?1`
+	sqlLastEntryJoin = ` LEFT JOIN entries e ON e.account = ?1 AND e.id = a.version`
+)
 
 // The statements a Backend prepares once.
 const (
@@ -332,7 +345,8 @@ func (b *Backend) open(ctx context.Context, syncMode Synchronous, busy time.Dura
 			}
 		}
 	}
-	prepare(b.writer, &b.loadForWrite, sqlLoadState)
+	prepare(b.writer, &b.loadForWrite, sqlLoadForWrite)
+	prepare(b.writer, &b.loadCached, sqlLoadCached)
 	prepare(b.writer, &b.keyForUpdate, sqlReadKey)
 	prepare(b.writer, &b.insertState, sqlInsertState)
 	prepare(b.writer, &b.updateState, sqlUpdateState)
@@ -396,7 +410,7 @@ func (b *Backend) Close() error {
 
 func (b *Backend) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{b.loadForWrite, b.keyForUpdate, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey, b.readFeed, b.saveConsumer} {
+	for _, s := range []*sql.Stmt{b.loadForWrite, b.loadCached, b.keyForUpdate, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey, b.readFeed, b.saveConsumer} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -417,7 +431,7 @@ func (b *Backend) closeAll() error {
 // Load implements [credits.Backend]. It reads the last committed state
 // without waiting for writers.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
-	stored, err := readState(ctx, b.readState, account, []any{account})
+	stored, err := readState(ctx, b.readState, account, []any{account}, false, true)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", corrupt(account, err))
 	}
@@ -428,7 +442,7 @@ func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountSta
 	if err := s.UnmarshalBinary(stored.state); err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", decodeCorrupt(account, err))
 	}
-	if err := stored.checkDecoded(account, s); err != nil {
+	if err := stored.checkDecoded(account, s, true); err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", err)
 	}
 	return s, nil
@@ -473,9 +487,10 @@ func (b *Backend) Update(ctx context.Context, writes []credits.Write) (err error
 			_ = tx.Rollback() // nothing was written that should stay
 		}
 	}()
+	gen := connections.Load() // after BeginTx: counts the write connection, were it new
 	var stored []storedAccount
 	for _, w := range writes {
-		d, changed, err := b.decide(ctx, tx, w)
+		d, changed, err := b.decide(ctx, tx, w, gen)
 		if err != nil {
 			return err
 		}
@@ -491,7 +506,7 @@ func (b *Backend) Update(ctx context.Context, writes []credits.Write) (err error
 	}
 	committed = true
 	for _, d := range stored {
-		b.states.put(d.account, d.blob, d.state.Clone())
+		b.states.put(d.account, cachedState{blob: d.blob, state: d.state.Clone(), dataVer: d.dataVer, gen: gen})
 	}
 	return nil
 }
@@ -502,24 +517,53 @@ type storedAccount struct {
 	account string
 	blob    []byte
 	state   *credits.AccountState
+	dataVer int64 // the write connection's data_version in the transaction
 }
 
 // decide runs one write's operations inside tx and stores what they
-// made, reporting whether the account changed.
-func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write) (d storedAccount, changed bool, err error) {
-	row, err := readState(ctx, tx.StmtContext(ctx, b.loadForWrite), w.Account, []any{w.Account})
-	var state *credits.AccountState
+// made, reporting whether the account changed. gen is connections when tx
+// began.
+func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write, gen uint64) (d storedAccount, changed bool, err error) {
+	args := []any{w.Account}
+	var (
+		row   storedState
+		state *credits.AccountState
+	)
+	hit, cached := b.states.take(w.Account)
+	if cached && hit.gen == gen {
+		// The state this Backend stored last, if nothing but its write
+		// connection has written the file since: then the account's last
+		// entry is the one it wrote, or read and checked, then.
+		row, err = readState(ctx, tx.StmtContext(ctx, b.loadCached), w.Account, args, true, false)
+		if err == nil && row.state != nil && row.dataVer == hit.dataVer && bytes.Equal(row.state, hit.blob) {
+			state = hit.state
+			err = row.checkDecoded(w.Account, state, false)
+		}
+	}
+	if err == nil && state == nil {
+		row, err = readState(ctx, tx.StmtContext(ctx, b.loadForWrite), w.Account, args, true, true)
+		if err == nil {
+			stored := row.state
+			if stored == nil {
+				stored = zeroState
+			}
+			if cached && bytes.Equal(hit.blob, stored) {
+				state = hit.state
+			} else {
+				state = new(credits.AccountState)
+				if err = state.UnmarshalBinary(stored); err != nil {
+					err = decodeCorrupt(w.Account, err)
+				}
+			}
+		}
+		if err == nil {
+			err = row.checkDecoded(w.Account, state, true)
+		}
+	}
 	stored := row.state // nil: a new account
 	isNew := stored == nil
 	if stored == nil {
 		stored = zeroState
-	}
-	if err == nil {
-		if state, err = b.states.take(w.Account, stored); err != nil {
-			err = decodeCorrupt(w.Account, err)
-		} else {
-			err = row.checkDecoded(w.Account, state)
-		}
 	}
 	if err != nil {
 		err = corrupt(w.Account, fmt.Errorf("sqliteledger: load: %w", err))
@@ -579,7 +623,7 @@ func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write) (d st
 			return d, false, fmt.Errorf("sqliteledger: append entry %d: %w", entries[i].ID, err)
 		}
 	}
-	d.account, d.blob, d.state = w.Account, blob, state
+	d.account, d.blob, d.state, d.dataVer = w.Account, blob, state, row.dataVer
 	return d, true, nil
 }
 
@@ -594,40 +638,57 @@ func (b *Backend) OneWriter() bool { return true }
 // from those it last wrote: another process wrote the account since, or
 // it fell out of the cache. A cached state is never shared: take removes
 // it, and put is given a copy nobody else holds.
+//
+// It also spares an Update the check of the account's last entry
+// (AccountState.CheckLast) when nothing but this Backend's write
+// connection can have written the file since it stored the state: the
+// connection's PRAGMA data_version is the one it read then (SQLite
+// changes it when any other connection, of any process, commits), and the
+// connection is the same one (gen: connections, counted by a connection
+// hook, has not moved, so the write connection was not replaced, whose new
+// data_version could repeat the old one). The last entry is then the one
+// this Backend wrote or read and checked, and the state's bytes are still
+// compared. Anything else (another writer, a new connection, other bytes)
+// reads and checks the last entry.
 type stateCache struct {
 	mu     sync.Mutex
 	states map[string]cachedState
 }
 
 type cachedState struct {
-	blob  []byte
-	state *credits.AccountState
+	blob    []byte
+	state   *credits.AccountState
+	dataVer int64  // the write connection's data_version when it stored blob
+	gen     uint64 // connections then
+}
+
+// connections counts the connections the sqlite driver has opened in this
+// process, any Backend's or anyone else's (see stateCache).
+var connections atomic.Uint64
+
+func init() {
+	sqlite.RegisterConnectionHook(func(sqlite.ExecQuerierContext, string) error {
+		connections.Add(1)
+		return nil
+	})
 }
 
 // maxCachedStates bounds the cache; past it, an arbitrary account leaves.
 const maxCachedStates = 1024
 
-// take returns the state the bytes blob encode: the cached one if it was
-// stored with the same bytes, else a new decoding of blob.
-func (c *stateCache) take(account string, blob []byte) (*credits.AccountState, error) {
+// take removes and returns the account's cached state, if any.
+func (c *stateCache) take(account string) (cachedState, bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	hit, ok := c.states[account]
 	if ok {
 		delete(c.states, account)
 	}
-	c.mu.Unlock()
-	if ok && bytes.Equal(hit.blob, blob) {
-		return hit.state, nil
-	}
-	s := new(credits.AccountState)
-	if err := s.UnmarshalBinary(blob); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return hit, ok
 }
 
-// put caches state as what blob, just committed, encodes.
-func (c *stateCache) put(account string, blob []byte, state *credits.AccountState) {
+// put caches s: what s.blob, just committed, encodes.
+func (c *stateCache) put(account string, s cachedState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.states == nil {
@@ -639,7 +700,7 @@ func (c *stateCache) put(account string, blob []byte, state *credits.AccountStat
 			break
 		}
 	}
-	c.states[account] = cachedState{blob: blob, state: state}
+	c.states[account] = s
 }
 
 // Entry implements [credits.Backend]. It reads without waiting for
