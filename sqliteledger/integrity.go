@@ -35,7 +35,10 @@ import (
 //   - the account's last entry (the one under the state's version, read
 //     with the state in one query) missing, or not the entry the state
 //     recorded: its hash is not the state's, or its fields do not hash to
-//     it (credits.AccountState.CheckLast), on every Load and Update.
+//     it (credits.AccountState.CheckLast), on every Load, and on every
+//     Update but one that finds the state it cached still stored and
+//     nothing but its own write connection having written since (see
+//     stateCache).
 //
 // What it cannot tell: an entry before the last changed so that it still
 // decodes (an amount, a key, an instant), or removed from the middle of
@@ -88,12 +91,13 @@ var sqlLastEntryColumns = `e.` + strings.ReplaceAll(sqlentry.Columns, ", ", ", e
 // not the one under the state's version.
 func scanState(rows *sql.Rows, account string, dataVersion, last bool) (storedState, error) {
 	var s storedState
-	var e optionalRow
+	var e *optionalRow // allocated only when read: it is large
 	dests := []any{&s.version, &s.state, &s.sum, &s.last}
 	if dataVersion {
 		dests = append(dests, &s.dataVer)
 	}
 	if last {
+		e = new(optionalRow)
 		dests = append(dests, e.dests()...)
 	}
 	if err := rows.Scan(dests...); err != nil {
