@@ -130,7 +130,7 @@ type Entry struct {
 	Zone   string     `json:"zone,omitempty"`  // budget: the IANA time zone of a day, week or month window ("" = UTC)
 
 	Hold      int64     `json:"hold,omitempty"`      // hold, capture, release, expire: the hold (its hold entry's ID)
-	Lot       int64     `json:"lot,omitempty"`       // expire: the lot that expired; rollover: the lot leftovers were carried into, or 0
+	Lot       int64     `json:"lot,omitempty"`       // expire: the lot that expired; rollover: the lot leftovers were carried into, or 0; grant, refund: the lot its credits went into, one of the same source, priority and expiry not yet warned of, or 0 for a new lot of their own (as every grant and refund made before lots merged)
 	Reverses  int64     `json:"reverses,omitempty"`  // refund: the charge or capture refunded
 	Priority  int32     `json:"priority,omitempty"`  // grant, rollover: the new lot's spending priority
 	ExpiresAt time.Time `json:"expires_at,omitzero"` // grant, rollover: when the new lot expires; hold: its deadline

@@ -39,6 +39,17 @@ type AccountState struct {
 	// the core has folded since: the Ledger rebuilds it from the history
 	// before using it (see Ledger.update).
 	stale bool
+
+	// Derived from the lots and holds, never stored: kept up to date at
+	// every change of them (see derive and checkTotals), so that the
+	// balance, what is spendable and whether a lot is due are O(1).
+	remaining Credits   // the sum of the lots' Remaining
+	reserved  Credits   // the sum of the lots' Reserved
+	heldSum   Credits   // the sum of the open holds' Amount
+	uncovered Credits   // the sum of the open holds' draws from lot 0 (the overdraft)
+	nextExp   time.Time // the soonest ExpiresAt of a lot with Remaining > 0 (zero: none expires)
+	expStale  bool      // a lot expiring at nextExp ran out: nextExp must be found again
+	emptied   bool      // a lot may hold nothing any more: prune has work
 }
 
 // topUps is what an AutoTopUp did on the account: how many top-ups it
@@ -106,47 +117,98 @@ func (s *AccountState) writeTime(now time.Time) time.Time {
 func (s *AccountState) Version() int64 { return s.lastID }
 
 // balance is what the account holds: its lots, held or not, less its debt.
-func (s *AccountState) balance() Credits {
-	var b Credits
-	for i := range s.lots {
-		b += s.lots[i].Remaining + s.lots[i].Reserved
-	}
-	return b - s.debt
-}
+func (s *AccountState) balance() Credits { return s.remaining + s.reserved - s.debt }
 
 // held is the sum of the open holds.
-func (s *AccountState) held() Credits {
-	var h Credits
-	for i := range s.holds {
-		h += s.holds[i].Amount
-	}
-	return h
-}
+func (s *AccountState) held() Credits { return s.heldSum }
 
 // unfunded is the part of the open holds that the overdraft covers.
-func (s *AccountState) unfunded() Credits {
-	var u Credits
-	for i := range s.holds {
-		for _, d := range s.holds[i].Draws {
-			if d.Lot == 0 {
-				u += d.Amount
-			}
-		}
-	}
-	return u
-}
+func (s *AccountState) unfunded() Credits { return s.uncovered }
 
 // spendable is what a charge or hold may take without any overdraft:
 // the unexpired, unreserved credits of every lot, less debt and the
 // overdraft-covered parts of open holds. The state must be settled at now.
 func (s *AccountState) spendable(now time.Time) Credits {
-	var sp Credits
-	for i := range s.lots {
-		if !expired(s.lots[i].ExpiresAt, now) {
-			sp += s.lots[i].Remaining
+	sp := s.remaining
+	if expired(s.nextExp, now) {
+		// Some lot's credits are past their expiry (a state not settled
+		// at now): count the lots.
+		sp = 0
+		for i := range s.lots {
+			if !expired(s.lots[i].ExpiresAt, now) {
+				sp += s.lots[i].Remaining
+			}
 		}
 	}
 	return sp - s.debt - s.unfunded()
+}
+
+// derive works out the totals and the soonest expiry from the lots and
+// holds: for a state decoded or built without apply.
+func (s *AccountState) derive() {
+	s.remaining, s.reserved, s.heldSum, s.uncovered = 0, 0, 0, 0
+	for i := range s.lots {
+		s.remaining += s.lots[i].Remaining
+		s.reserved += s.lots[i].Reserved
+	}
+	for i := range s.holds {
+		s.heldSum += s.holds[i].Amount
+		for _, d := range s.holds[i].Draws {
+			if d.Lot == 0 {
+				s.uncovered += d.Amount
+			}
+		}
+	}
+	s.findNextExp()
+	s.emptied = true
+}
+
+// findNextExp finds the soonest expiry of a lot with credits left.
+func (s *AccountState) findNextExp() {
+	s.nextExp, s.expStale = time.Time{}, false
+	for i := range s.lots {
+		if l := &s.lots[i]; l.Remaining > 0 && !l.ExpiresAt.IsZero() && (s.nextExp.IsZero() || l.ExpiresAt.Before(s.nextExp)) {
+			s.nextExp = l.ExpiresAt
+		}
+	}
+}
+
+// checkTotals reports how the kept totals differ from the lots and holds
+// they sum, if they do ("" if not): a debugging aid for tests.
+func (s *AccountState) checkTotals() string {
+	c := *s
+	c.derive()
+	if c.remaining != s.remaining || c.reserved != s.reserved || c.heldSum != s.heldSum || c.uncovered != s.uncovered ||
+		(!s.expStale && !c.nextExp.Equal(s.nextExp)) {
+		return fmt.Sprintf("kept remaining %s reserved %s held %s uncovered %s next expiry %v; the lots and holds add up to %s, %s, %s, %s, %v",
+			s.remaining, s.reserved, s.heldSum, s.uncovered, s.nextExp, c.remaining, c.reserved, c.heldSum, c.uncovered, c.nextExp)
+	}
+	return ""
+}
+
+// addRemaining adds amount (negative: takes) to lot l's Remaining, and
+// keeps the totals and the soonest expiry.
+func (s *AccountState) addRemaining(l *lot, amount Credits) {
+	l.Remaining += amount
+	s.remaining += amount
+	switch {
+	case amount > 0 && !l.ExpiresAt.IsZero() && (s.nextExp.IsZero() || l.ExpiresAt.Before(s.nextExp)):
+		s.nextExp = l.ExpiresAt
+	case amount < 0 && l.Remaining == 0:
+		s.emptied = true
+		if !l.ExpiresAt.IsZero() && l.ExpiresAt.Equal(s.nextExp) {
+			s.expStale = true
+		}
+	}
+}
+
+// addReserved adds amount (negative: takes) to lot l's Reserved.
+func (s *AccountState) addReserved(l *lot, amount Credits) {
+	l.Reserved += amount
+	s.reserved += amount
+	if l.Reserved == 0 {
+		s.emptied = true
+	}
 }
 
 func expired(expiresAt, now time.Time) bool {
@@ -202,21 +264,68 @@ func (s *AccountState) holdIndex(id int64) int {
 }
 
 // addCredits puts credits into the account: they pay the debt first, and
-// the rest becomes a new lot.
-func (s *AccountState) addCredits(l lot) {
+// the rest goes into the lot into (see Entry.Lot), if it is one of the
+// account's, else becomes a new lot l.
+func (s *AccountState) addCredits(l lot, into int64) {
 	pay := min(s.debt, l.Remaining)
 	s.debt -= pay
 	l.Remaining -= pay
 	if l.Remaining == 0 {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(s.lots, l, func(x, y lot) int {
-		if lotBefore(&x, &y) {
+	if into != 0 {
+		if j := s.findLot(lot{ID: into, Priority: l.Priority, ExpiresAt: l.ExpiresAt}); j >= 0 {
+			s.addRemaining(&s.lots[j], l.Remaining)
+			return
+		}
+	}
+	i := s.lotPos(&l)
+	amount := l.Remaining
+	l.Remaining = 0
+	s.lots = slices.Insert(s.lots, i, l)
+	s.addRemaining(&s.lots[i], amount)
+}
+
+// lotPos is where lot l goes in spending order: the number of lots before it.
+func (s *AccountState) lotPos(l *lot) int {
+	i, _ := slices.BinarySearchFunc(s.lots, l, func(x lot, y *lot) int {
+		if lotBefore(&x, y) {
 			return -1
 		}
 		return 1
 	})
-	s.lots = slices.Insert(s.lots, i, l)
+	return i
+}
+
+// findLot is the index of lot k.ID, found by its place in spending order
+// (k's Priority and ExpiresAt), else by a scan; -1 if there is none.
+func (s *AccountState) findLot(k lot) int {
+	if i := s.lotPos(&k); i < len(s.lots) && s.lots[i].ID == k.ID {
+		return i
+	}
+	return s.lotIndex(k.ID)
+}
+
+// mergeTarget is the lot that credits of a grant or refund at now, of
+// source src, priority and expiry, go into, recorded in the entry's Lot:
+// the oldest lot that no rule can tell apart from a new one (the same
+// source, priority and expiry, not expired, and not warned of: an
+// expiring notice is once per lot). 0: they make a new lot.
+func (s *AccountState) mergeTarget(src Source, priority int32, expiresAt, now time.Time) int64 {
+	if expired(expiresAt, now) {
+		return 0
+	}
+	k := lot{Priority: priority, ExpiresAt: expiresAt} // ID 0: before every lot of its kind
+	for i := s.lotPos(&k); i < len(s.lots); i++ {
+		l := &s.lots[i]
+		if l.Priority != priority || !l.ExpiresAt.Equal(expiresAt) {
+			break
+		}
+		if l.Source == src && !l.Warned {
+			return l.ID
+		}
+	}
+	return 0
 }
 
 // spend takes amount from the unexpired lots in spending order; what the
@@ -231,7 +340,7 @@ func (s *AccountState) spend(amount Credits, now time.Time) {
 			continue
 		}
 		take := min(l.Remaining, amount)
-		l.Remaining -= take
+		s.addRemaining(l, -take)
 		amount -= take
 	}
 	s.debt += amount
@@ -252,14 +361,16 @@ func (s *AccountState) reserve(amount Credits, now time.Time) []draw {
 			continue
 		}
 		take := min(l.Remaining, amount)
-		l.Remaining -= take
-		l.Reserved += take
+		s.addRemaining(l, -take)
+		s.addReserved(l, take)
 		amount -= take
 		draws = append(draws, draw{Lot: l.ID, Amount: take})
 	}
 	if amount > 0 {
 		draws = append(draws, draw{Lot: 0, Amount: amount})
+		s.uncovered += amount
 	}
+	s.fixNextExp()
 	return draws
 }
 
@@ -269,6 +380,7 @@ func (s *AccountState) reserve(amount Credits, now time.Time) []draw {
 func (s *AccountState) captureSome(i int, amount Credits) {
 	h := &s.holds[i]
 	h.Amount -= amount
+	s.heldSum -= amount
 	draws := h.Draws[:0]
 	for _, d := range h.Draws {
 		take := min(d.Amount, amount)
@@ -276,8 +388,9 @@ func (s *AccountState) captureSome(i int, amount Credits) {
 		d.Amount -= take
 		if d.Lot == 0 {
 			s.debt += take
+			s.uncovered -= take
 		} else if j := s.lotIndex(d.Lot); j >= 0 {
-			s.lots[j].Reserved -= take
+			s.addReserved(&s.lots[j], -take)
 		}
 		if d.Amount > 0 {
 			draws = append(draws, d)
@@ -295,25 +408,39 @@ func (s *AccountState) closeHold(i int, capture Credits) {
 		return // only a corrupt history closes a hold that is not open
 	}
 	h := s.holds[i]
+	s.heldSum -= h.Amount
 	for _, d := range h.Draws {
 		take := min(d.Amount, capture)
 		capture -= take
 		if d.Lot == 0 {
 			s.debt += take
+			s.uncovered -= d.Amount
 			continue
 		}
 		if j := s.lotIndex(d.Lot); j >= 0 {
-			s.lots[j].Reserved -= d.Amount
-			s.lots[j].Remaining += d.Amount - take
+			s.addReserved(&s.lots[j], -d.Amount)
+			s.addRemaining(&s.lots[j], d.Amount-take)
 		}
 	}
 	s.holds = slices.Delete(s.holds, i, i+1)
 	s.prune()
 }
 
-// prune drops lots that hold nothing any more.
+// prune drops lots that hold nothing any more, and finds the soonest
+// expiry again if the lot that had it ran out.
 func (s *AccountState) prune() {
-	s.lots = slices.DeleteFunc(s.lots, func(l lot) bool { return l.Remaining == 0 && l.Reserved == 0 })
+	if s.emptied {
+		s.lots = slices.DeleteFunc(s.lots, func(l lot) bool { return l.Remaining == 0 && l.Reserved == 0 })
+		s.emptied = false
+	}
+	s.fixNextExp()
+}
+
+// fixNextExp finds the soonest expiry again if it may have changed.
+func (s *AccountState) fixNextExp() {
+	if s.expStale {
+		s.findNextExp()
+	}
 }
 
 // due lists the entries that time alone has made necessary by now, in the
@@ -361,8 +488,10 @@ func (s *AccountState) due(now time.Time) []Entry {
 			return out
 		}
 		for i := range expiring { // c is a copy here
-			c.lots[c.lotIndex(expiring[i].Lot)].Remaining = 0
+			l := &c.lots[c.lotIndex(expiring[i].Lot)]
+			c.addRemaining(l, -l.Remaining)
 		}
+		c.fixNextExp()
 		h := lapsing[k]
 		out = append(out, Entry{Kind: KindExpire, Hold: h.ID, Held: -h.Amount, Spender: h.Spender, Time: h.Deadline})
 		c.closeHold(c.holdIndex(h.ID), 0)
@@ -377,12 +506,7 @@ func (s *AccountState) hasDue(now time.Time) bool {
 			return true
 		}
 	}
-	for i := range s.lots {
-		if s.lots[i].Remaining > 0 && expired(s.lots[i].ExpiresAt, now) {
-			return true
-		}
-	}
-	return false
+	return expired(s.nextExp, now)
 }
 
 // apply folds one entry into the state. It is the only place an entry's
@@ -397,7 +521,7 @@ func (s *AccountState) apply(e *Entry) {
 	}
 	switch e.Kind {
 	case KindGrant:
-		s.addCredits(lot{ID: e.ID, Source: e.Source, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: e.Amount})
+		s.addCredits(lot{ID: e.ID, Source: e.Source, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: e.Amount}, e.Lot)
 		switch e.Source {
 		case SourceAutoTopUp:
 			if m := monthOf(e.Time); m == s.topUps.Month {
@@ -418,7 +542,7 @@ func (s *AccountState) apply(e *Entry) {
 			}
 		}
 	case KindRefund:
-		s.addCredits(lot{ID: e.ID, Source: SourceRefund, Remaining: e.Amount})
+		s.addCredits(lot{ID: e.ID, Source: SourceRefund, Remaining: e.Amount}, e.Lot)
 		if s.refunded == nil {
 			s.refunded = make(map[int64]Credits)
 		}
@@ -431,6 +555,7 @@ func (s *AccountState) apply(e *Entry) {
 	case KindHold:
 		s.holds = append(s.holds, hold{ID: e.ID, Amount: e.Held, Deadline: e.ExpiresAt, Draws: s.reserve(e.Held, e.Time),
 			Spender: e.Spender, Multi: e.MultiCapture})
+		s.heldSum += e.Held
 	case KindCapture:
 		// A capture frees -e.Held of its hold: all that is left closes
 		// it; less (a multi-capture hold's capture that is not its last)
@@ -449,7 +574,7 @@ func (s *AccountState) apply(e *Entry) {
 		if e.Hold != 0 {
 			s.closeHold(s.holdIndex(e.Hold), 0)
 		} else if i := s.lotIndex(e.Lot); i >= 0 {
-			s.lots[i].Remaining += e.Amount
+			s.addRemaining(&s.lots[i], e.Amount)
 			s.prune()
 		}
 	case KindRollover:
@@ -483,7 +608,8 @@ func (s *AccountState) apply(e *Entry) {
 func (s *AccountState) Clone() *AccountState {
 	c := &AccountState{lastID: s.lastID, lastTime: s.lastTime, debt: s.debt, lots: slices.Clone(s.lots), refunded: maps.Clone(s.refunded),
 		subs: slices.Clone(s.subs), claimedBy: s.claimedBy, lowAt: s.lowAt, topUps: s.topUps,
-		budgets: slices.Clone(s.budgets), spends: slices.Clone(s.spends), lastHash: s.lastHash, prevHash: s.prevHash, stale: s.stale}
+		budgets: slices.Clone(s.budgets), spends: slices.Clone(s.spends), lastHash: s.lastHash, prevHash: s.prevHash, stale: s.stale,
+		remaining: s.remaining, reserved: s.reserved, heldSum: s.heldSum, uncovered: s.uncovered, nextExp: s.nextExp, expStale: s.expStale, emptied: s.emptied}
 	if s.holds != nil {
 		c.holds = make([]hold, len(s.holds))
 		for i, h := range s.holds {
@@ -514,8 +640,15 @@ func Rebuild(entries []Entry) (*AccountState, error) {
 }
 
 // Equal reports whether s and o hold the same lots, holds, debt, refunds,
-// subscriptions, claim and budgets at the same version.
+// subscriptions, claim and budgets at the same version. Their kept totals
+// must be the same too: a state decoded works them out from its lots and
+// holds, one folded keeps them entry by entry, so comparing the two (as
+// the conformance suite does) catches totals that drift.
 func (s *AccountState) Equal(o *AccountState) bool {
+	if s.remaining != o.remaining || s.reserved != o.reserved || s.heldSum != o.heldSum || s.uncovered != o.uncovered ||
+		(!s.expStale && !o.expStale && !s.nextExp.Equal(o.nextExp)) {
+		return false
+	}
 	if s.lastID != o.lastID || !s.lastTime.Equal(o.lastTime) || s.debt != o.debt || len(s.lots) != len(o.lots) || len(s.holds) != len(o.holds) ||
 		len(s.refunded) != len(o.refunded) || len(s.subs) != len(o.subs) || s.claimedBy != o.claimedBy || s.lowAt != o.lowAt || s.topUps != o.topUps ||
 		!slices.Equal(s.budgets, o.budgets) || len(s.spends) != len(o.spends) || s.lastHash != o.lastHash || s.prevHash != o.prevHash {
@@ -573,16 +706,16 @@ func (s *AccountState) rollover(e *Entry) {
 			continue
 		}
 		take := min(l.Remaining, drop)
-		l.Remaining -= take
+		s.addRemaining(l, -take)
 		drop -= take
 		if e.Lot == e.ID {
 			carry += l.Remaining
-			l.Remaining = 0
+			s.addRemaining(l, -l.Remaining)
 		}
 	}
 	s.prune()
 	if carry > 0 {
-		s.addCredits(lot{ID: e.ID, Source: SourceRollover, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: carry})
+		s.addCredits(lot{ID: e.ID, Source: SourceRollover, Priority: e.Priority, ExpiresAt: e.ExpiresAt, Remaining: carry}, 0)
 	}
 }
 

@@ -57,5 +57,6 @@ func (s *AccountState) UnmarshalBinary(b []byte) error {
 	*s = AccountState{lastID: j.LastID, lastTime: j.LastTime, debt: j.Debt, lots: j.Lots, holds: j.Holds, refunded: j.Refunded,
 		subs: j.Subs, claimedBy: j.ClaimedBy, lowAt: j.LowAt, topUps: j.TopUps, budgets: j.Budgets, spends: j.Spends,
 		lastHash: j.LastHash, prevHash: j.PrevHash, stale: j.Format < stateFormat}
+	s.derive() // the totals are not stored: they add up from the lots and holds
 	return nil
 }

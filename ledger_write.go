@@ -398,8 +398,17 @@ func settle(s *AccountState, account string, now time.Time) []Entry {
 	return due
 }
 
+// stamp makes e s's next entry at now. Credits coming in (a grant or a
+// refund) are placed too: the lot they join, if one is alike in every
+// way a rule looks at, is recorded in e.Lot (see AccountState.mergeTarget).
 func stamp(s *AccountState, e *Entry, account string, now time.Time) {
 	e.Account, e.ID, e.Time = account, s.lastID+1, now
+	switch e.Kind {
+	case KindGrant:
+		e.Lot = s.mergeTarget(e.Source, e.Priority, e.ExpiresAt, now)
+	case KindRefund:
+		e.Lot = s.mergeTarget(SourceRefund, 0, time.Time{}, now)
+	}
 }
 
 // run is every write operation but the free tier and renewals: in one

@@ -311,7 +311,7 @@ func (m *model) failJob(j *mJob, r request, now time.Time) jobOutcome {
 			}
 			e := credits.Entry{Kind: credits.KindRefund, Reverses: id, Amount: left, Spender: c.Spender, Failure: r.failure, Metadata: md}
 			a.refunded[id] += left
-			a.addCredits(mLot{id: a.nextID(), source: credits.SourceRefund, remaining: left})
+			e.Lot = a.creditsIn(mLot{id: a.nextID(), source: credits.SourceRefund, remaining: left}, now)
 			out = append(out, a.record(e, now))
 			j.refunded[r.step] = true
 		}

@@ -302,6 +302,32 @@ func (a *mAccount) lot(id int64) *mLot {
 	return nil
 }
 
+// creditsIn is credits of a grant or refund at now coming in as lot l:
+// they pay the debt first, and the rest goes into the oldest lot that
+// holds credits and that no rule can tell apart from l (the same source,
+// priority and expiry, not expired), else makes lot l. It returns the lot
+// they joined (an entry's Lot), 0 for a new one.
+func (a *mAccount) creditsIn(l mLot, now time.Time) int64 {
+	var into *mLot
+	if !isExpired(l.expiresAt, now) {
+		for i := range a.lots {
+			x := &a.lots[i]
+			if x.remaining+x.reserved > 0 && x.source == l.source && x.priority == l.priority && x.expiresAt.Equal(l.expiresAt) {
+				into = x
+				break
+			}
+		}
+	}
+	if into == nil {
+		a.addCredits(l)
+		return 0
+	}
+	pay := min(a.debt, l.remaining)
+	a.debt -= pay
+	into.remaining += l.remaining - pay
+	return into.id
+}
+
 // addCredits pays the debt first and puts the rest in a new lot.
 func (a *mAccount) addCredits(l mLot) {
 	pay := min(a.debt, l.remaining)
@@ -530,7 +556,7 @@ func (m *model) do(r request, now time.Time) outcome {
 			return outcome{err: credits.ErrInvalidInput}
 		}
 		e.Kind, e.Amount, e.Source, e.ExpiresAt, e.Priority, e.Period = credits.KindGrant, r.amount, r.source, r.expiresAt, r.priority, r.period
-		a.addCredits(mLot{id: a.nextID(), source: r.source, priority: r.priority, expiresAt: r.expiresAt, remaining: r.amount})
+		e.Lot = a.creditsIn(mLot{id: a.nextID(), source: r.source, priority: r.priority, expiresAt: r.expiresAt, remaining: r.amount}, now)
 	case opCharge:
 		e.Kind, e.Amount = credits.KindCharge, -r.amount
 		if r.action != 0 {
@@ -609,7 +635,7 @@ func (m *model) do(r request, now time.Time) outcome {
 		}
 		e.Kind, e.Reverses, e.Amount, e.Spender = credits.KindRefund, r.target, amount, stored.entries[r.target-1].Spender
 		a.refunded[r.target] += amount
-		a.addCredits(mLot{id: a.nextID(), source: credits.SourceRefund, remaining: amount})
+		e.Lot = a.creditsIn(mLot{id: a.nextID(), source: credits.SourceRefund, remaining: amount}, now)
 	case opBudget:
 		if r.remove && a.budgetIndex(r.spender) < 0 {
 			return outcome{err: credits.ErrInvalidInput}
@@ -654,7 +680,7 @@ func (m *model) claim(r request, now time.Time) outcome {
 	}
 	a.settle(now)
 	e := credits.Entry{Kind: credits.KindGrant, Amount: 30 * credits.Credit, Source: credits.SourceFreeTier, Key: freeTierKey, Claim: r.key}
-	a.addCredits(mLot{id: a.nextID(), source: credits.SourceFreeTier, remaining: e.Amount})
+	e.Lot = a.creditsIn(mLot{id: a.nextID(), source: credits.SourceFreeTier, remaining: e.Amount}, now)
 	e = a.record(e, now)
 	a.keys[freeTierKey] = mKey{r, e.ID}
 	claimed := r

@@ -684,7 +684,7 @@ func (m *machine) foldGrants(t *rapid.T, s *subscription, pp *planPeriod, grants
 	for _, g := range grants {
 		want := credits.Entry{Kind: credits.KindGrant, Amount: g.Amount, Source: credits.SourceSubscription, ExpiresAt: g.ExpiresAt,
 			Priority: plan.Priority, Period: utc(pp.period.Start), PeriodEnd: utc(pp.period.End), Subscription: s.sub.ID, Plan: plan.Name, Key: g.Key}
-		a.addCredits(mLot{id: a.nextID(), source: credits.SourceSubscription, priority: want.Priority, expiresAt: want.ExpiresAt, remaining: want.Amount})
+		want.Lot = a.creditsIn(mLot{id: a.nextID(), source: credits.SourceSubscription, priority: want.Priority, expiresAt: want.ExpiresAt, remaining: want.Amount}, now)
 		want = a.record(want, now)
 		if diff := cmp.Diff(want, g, entryCmpNoRH...); diff != "" {
 			broke(t, ruleHistoryIsModel, "%s: the grant of period %s differs (-want +got):\n%s", what, pp.period, diff)
