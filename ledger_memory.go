@@ -4,9 +4,11 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/avstudio/credits/internal/fnv"
 )
@@ -45,6 +47,11 @@ type memAccount struct {
 	state   AccountState
 	history chunked[Entry]   // entry ID i is at position i
 	keys    map[string]int64 // idempotency key -> the ID of the entry stored under it
+	// The IDs of the entries of each kind and of each spender, ascending:
+	// a filtered page is found by a binary search in one of them, not by
+	// walking the history (see Entries).
+	kinds    [numKinds][]int64
+	spenders map[string][]int64
 }
 
 // chunked is a list kept in chunks of at most chunkLen: a long list is
@@ -204,6 +211,15 @@ func (m *MemoryBackend) Update(ctx context.Context, writes []Write) error {
 				if e.Key != "" {
 					a.keys[e.Key] = e.ID
 				}
+				if e.Kind.Valid() {
+					a.kinds[e.Kind] = append(a.kinds[e.Kind], e.ID)
+				}
+				if e.Spender != "" {
+					if a.spenders == nil {
+						a.spenders = make(map[string][]int64)
+					}
+					a.spenders[e.Spender] = append(a.spenders[e.Spender], e.ID)
+				}
 				refs = append(refs, feedRef{a, e.ID})
 			}
 		}
@@ -250,7 +266,13 @@ func (m *MemoryBackend) EntryByKey(ctx context.Context, account, key string) (En
 	return Entry{}, ErrEntryNotFound
 }
 
-// Entries implements [Backend].
+// Entries implements [Backend]. A page costs O(log n) and the entries
+// it looks at, however long the history: an account's entry times never
+// go back (see [Entry]'s Time: the Ledger stamps an entry no earlier than
+// the one before), so Since and Until bound the IDs, found by binary
+// search; a kind or spender filter walks that kind's or spender's own
+// list of IDs from the first in range (several kinds merged in ID
+// order), never the entries of other kinds.
 func (m *MemoryBackend) Entries(ctx context.Context, account string, q HistoryQuery) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -261,13 +283,90 @@ func (m *MemoryBackend) Entries(ctx context.Context, account string, q HistoryQu
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	lo, hi := a.idRange(&q)
 	var out []Entry
-	for id := q.After + 1; id <= a.history.len() && len(out) < q.Limit; id++ {
+	// add takes the entry id if it matches, and reports whether the page
+	// has room for more.
+	add := func(id int64) bool {
 		if e := a.history.at(id); q.Match(e) {
 			out = append(out, copyEntry(*e))
 		}
+		return len(out) < q.Limit
 	}
-	return out, nil
+	if lo > hi || q.Limit <= 0 {
+		return nil, nil
+	}
+	var lists [][]int64 // the ID lists to walk, nil for the whole range
+	if len(q.Kinds) > 0 {
+		lists = make([][]int64, 0, len(q.Kinds))
+		for _, k := range q.Kinds {
+			if k.Valid() {
+				lists = append(lists, a.kinds[k])
+			}
+		}
+		if len(lists) == 0 {
+			return nil, nil
+		}
+	}
+	if q.Spender != "" {
+		ids := a.spenders[q.Spender]
+		n := 0
+		for _, l := range lists {
+			n += len(l)
+		}
+		if lists == nil || len(ids) < n {
+			lists = [][]int64{ids}
+		}
+	}
+	if lists == nil {
+		for id := lo; id <= hi && add(id); id++ {
+		}
+		return out, nil
+	}
+	// Merge the lists in ID order from lo, each entry once (a kind asked
+	// for twice lists it twice).
+	pos := make([]int, len(lists))
+	for i, l := range lists {
+		pos[i] = sort.Search(len(l), func(j int) bool { return l[j] >= lo })
+	}
+	last := lo - 1
+	for {
+		next := int64(-1)
+		for i, l := range lists {
+			for pos[i] < len(l) && l[pos[i]] <= last {
+				pos[i]++
+			}
+			if pos[i] < len(l) && (next < 0 || l[pos[i]] < next) {
+				next = l[pos[i]]
+			}
+		}
+		if next < 0 || next > hi || !add(next) {
+			return out, nil
+		}
+		last = next
+	}
+}
+
+// idRange returns the range of IDs, lo to hi inclusive, that can hold
+// entries q selects: after its cursor, at or after Since and before
+// Until. Entry times never go back within an account, so the entries at
+// or after an instant are those from the first of them on, found by
+// binary search.
+func (a *memAccount) idRange(q *HistoryQuery) (lo, hi int64) {
+	n := a.history.len()
+	lo, hi = max(q.After, 0)+1, n
+	// first returns the least ID whose entry is at or after t (n+1 if
+	// none is).
+	first := func(t time.Time) int64 {
+		return 1 + int64(sort.Search(int(n), func(i int) bool { return !a.history.at(int64(i) + 1).Time.Before(t) }))
+	}
+	if !q.Since.IsZero() {
+		lo = max(lo, first(q.Since))
+	}
+	if !q.Until.IsZero() {
+		hi = min(hi, first(q.Until)-1)
+	}
+	return lo, hi
 }
 
 func copyEntry(e Entry) Entry {
