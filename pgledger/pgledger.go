@@ -198,31 +198,64 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 			" ON CONFLICT (name) DO UPDATE SET cursor = $2, owner = $3, until = $4, version = $5 WHERE c.version = $5 - 1",
 	}
 	for f := range b.q.entries {
-		// $1 account, $2 cursor, $3 limit, then one parameter per filter,
-		// in the order of the filter bits: Entries passes them so.
-		q := "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id > $2"
-		n := 3
-		if f&filterKinds != 0 {
-			n++
-			q += fmt.Sprintf(" AND kind = ANY ($%d)", n)
-		}
-		if f&filterSince != 0 {
-			n++
-			q += fmt.Sprintf(" AND time >= $%d", n)
-		}
-		if f&filterUntil != 0 {
-			n++
-			q += fmt.Sprintf(" AND time < $%d", n)
-		}
-		if f&filterSpender != 0 {
-			// Repeated for the partial index, so that a generic plan
-			// can use it.
-			n++
-			q += fmt.Sprintf(" AND spender = $%d AND spender <> ''", n)
-		}
-		b.q.entries[f] = q + " ORDER BY id LIMIT $3"
+		b.q.entries[f] = historySQL(s, f)
 	}
 	return b, nil
+}
+
+// historySQL returns the history query of schema s (sanitized) with the
+// filters f: $1 account, $2 cursor, $3 limit, then one parameter per
+// filter, in the order of the filter bits (Entries passes them so). Each
+// form walks an index from where its page begins, whatever plan the
+// server caches for it (a generic plan knows no values, and would
+// otherwise walk the primary key through a long history testing the
+// filters; TestHistoryPagesUseIndexes):
+//
+//   - Since and Until become bounds on the ID, each the ID of the
+//     account's first entry at or after the instant, found in the
+//     (account, time) index (ties, entries of one instant, broken by ID in
+//     an incremental sort of just that instant's entries). Entry times
+//     never go back within an account (see [credits.Entry]'s Time: the
+//     Ledger stamps an entry no earlier than the one before), so the
+//     entries at or after an instant are exactly those from that ID on;
+//     Entries checks every entry it returns against the bounds all the
+//     same, and calls an entry out of time order corrupt.
+//   - Kinds: one ordered walk of the (account, kind, id) index per kind
+//     asked for, at most a page each, merged by ID (one walk of a list of
+//     kinds would come in kind order, which a page cannot use).
+//   - Spender: the partial (account, spender, id) index.
+func historySQL(s string, f int) string {
+	const cols = sqlentry.Columns
+	where := "account = $1 AND id > $2"
+	n := 3
+	kindParam := 0
+	if f&filterKinds != 0 {
+		n++
+		kindParam = n
+		where += " AND kind = want"
+	}
+	// The ID of the account's first entry at or after the instant $%d,
+	// less one; the greatest bigint if there is none.
+	bound := "coalesce((SELECT id FROM " + s + ".entries WHERE account = $1 AND time >= $%d ORDER BY time, id LIMIT 1) - 1, 9223372036854775807)"
+	if f&filterSince != 0 {
+		n++
+		where += fmt.Sprintf(" AND id > "+bound, n)
+	}
+	if f&filterUntil != 0 {
+		n++
+		where += fmt.Sprintf(" AND id <= "+bound, n)
+	}
+	if f&filterSpender != 0 {
+		// Repeated for the partial index, so that a generic plan can use
+		// it.
+		n++
+		where += fmt.Sprintf(" AND spender = $%d AND spender <> ''", n)
+	}
+	q := "SELECT " + cols + " FROM " + s + ".entries WHERE " + where + " ORDER BY id LIMIT $3"
+	if kindParam != 0 {
+		q = fmt.Sprintf("SELECT "+cols+" FROM unnest($%d::text[]) AS k(want), LATERAL (", kindParam) + q + ") e ORDER BY id LIMIT $3"
+	}
+	return q
 }
 
 // Schema returns the schema the Backend's tables live in.
@@ -609,10 +642,11 @@ func (b *Backend) one(ctx context.Context, query, account string, id int64, key 
 	return e, nil
 }
 
-// Entries implements [credits.Backend]. The query is served by the
-// entries table's indexes: the primary key (account, id) from the cursor,
-// (account, kind, id) for a kind filter, (account, time) for a time range,
-// (account, spender, id) for a spender.
+// Entries implements [credits.Backend]. The query walks an index from
+// where its page begins (see historySQL): the primary key (account, id)
+// from the cursor and from the ID bounds that Since and Until become,
+// (account, kind, id) for each kind of a kind filter, (account, spender,
+// id) for a spender.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
 	args := []any{account, q.After, q.Limit}
 	filter := 0
@@ -621,6 +655,8 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 		for i, k := range q.Kinds {
 			kinds[i] = k.String()
 		}
+		slices.Sort(kinds)
+		kinds = slices.Compact(kinds) // one walk per kind: each entry once
 		filter |= filterKinds
 		args = append(args, kinds)
 	}
@@ -654,6 +690,12 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 	}
 	if err := sqlentry.CheckPage(out, account, q.After, filter == 0); err != nil {
 		return nil, fmt.Errorf("pgledger: read history: %w", err)
+	}
+	for i := range out {
+		if !q.Match(&out[i]) { // the time bounds were taken as ID bounds
+			return nil, fmt.Errorf("pgledger: read history: %w", &credits.CorruptError{Account: account, Entry: out[i].ID,
+				Reason: fmt.Sprintf("the entry's time %s is out of the account's time order", out[i].Time.Format(time.RFC3339Nano))})
+		}
 	}
 	return out, nil
 }
