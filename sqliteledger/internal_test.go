@@ -99,6 +99,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
 	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH k USING COVERING INDEX entries_key (account=? AND key=?)",
 		"SEARCH e USING PRIMARY KEY (account=? AND id=?)")
+	check("entry time, for a time bound", plan(sqlEntryTime, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, q := range []credits.HistoryQuery{
 		{After: 10, Limit: 100},
@@ -109,9 +110,18 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{After: 10, Limit: 100, Spender: "key_live_7"},
 		{Limit: 100, Spender: "key_live_7", Kinds: []credits.Kind{credits.KindCharge}, Until: since},
 	} {
-		query, args := entriesQuery("a", &q)
+		// Time bounds are turned into IDs (timeBounds) before the query.
+		first, last := int64(0), int64(0)
+		if !q.Since.IsZero() || !q.Until.IsZero() {
+			first, last = 5000, 6000
+		}
+		query, args := entriesQuery("a", &q, first, last)
 		p := plan(query, args...)
-		check("history", p, "SEARCH entries USING PRIMARY KEY (account=? AND id>?)")
+		if first != 0 {
+			check("history in a time range", p, "SEARCH entries USING PRIMARY KEY (account=? AND id>? AND id<?)")
+		} else {
+			check("history", p, "SEARCH entries USING PRIMARY KEY (account=? AND id>?)")
+		}
 		if strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("history: plan %q sorts", p)
 		}

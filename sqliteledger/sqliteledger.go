@@ -76,6 +76,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -737,19 +738,33 @@ func readOne(account string, e credits.Entry, err error) (credits.Entry, error) 
 // has q.Limit entries: a page costs the entries it returns plus those it
 // skips, never a sort.
 func (b *Backend) Entries(ctx context.Context, account string, q credits.HistoryQuery) ([]credits.Entry, error) {
-	query, args := entriesQuery(account, &q)
 	var out []credits.Entry
 	var err error
 	if len(q.Kinds) == 0 && q.Since.IsZero() && q.Until.IsZero() && q.Spender == "" {
+		query, args := entriesQuery(account, &q, 0, 0)
 		out, err = b.denseEntries(ctx, account, q.After, q.Limit, query, args)
 	} else {
-		out, err = entries(ctx, b.reader, account, query, args)
-		if err == nil {
-			err = sqlentry.CheckPage(out, account, q.After, false)
-		}
+		err = b.snapshot(ctx, func(tx *sql.Tx) error {
+			// The bounds and the page from one snapshot: an entry
+			// stored in between could be before Since.
+			first, last, err := timeBounds(ctx, tx, account, &q)
+			if err != nil || first > last {
+				return err
+			}
+			query, args := entriesQuery(account, &q, first, last)
+			if out, err = entries(ctx, tx, account, query, args); err != nil {
+				return err
+			}
+			return sqlentry.CheckPage(out, account, q.After, false)
+		})
 		for i := 0; err == nil && i < len(out); i++ {
-			if !q.Match(&out[i]) { // read for a kind stored as no kind (see entriesQuery)
-				err = &credits.CorruptError{Account: account, Entry: out[i].ID, Reason: "the entry's kind is stored damaged"}
+			e := &out[i]
+			switch {
+			case (!q.Since.IsZero() && e.Time.Before(q.Since)) || (!q.Until.IsZero() && !e.Time.Before(q.Until)):
+				// The time bounds were taken as ID bounds.
+				err = &credits.CorruptError{Account: account, Entry: e.ID, Reason: fmt.Sprintf("the entry's time %s is out of the account's time order", e.Time.Format(time.RFC3339Nano))}
+			case !q.Match(e): // read for a kind stored as no kind (see entriesQuery)
+				err = &credits.CorruptError{Account: account, Entry: e.ID, Reason: "the entry's kind is stored damaged"}
 			}
 		}
 	}
@@ -758,6 +773,66 @@ func (b *Backend) Entries(ctx context.Context, account string, q credits.History
 	}
 	return out, nil
 }
+
+// timeBounds returns the IDs of the first and last of account's entries
+// in q's time range (first > last if there are none; 1 and the greatest
+// int64 without bounds), read in tx. An account's entry times never go
+// back (see [credits.Entry]'s Time: the Ledger stamps an entry no earlier
+// than the one before), so the entries at or after an instant are those
+// from the first of them on: a binary search over the account's IDs, 1
+// to its stored version, finds it in about log2(n) lookups of the
+// primary key, with no index on time for every write to pay for.
+// Entries checks the entries it returns against the bounds all the same.
+func timeBounds(ctx context.Context, tx *sql.Tx, account string, q *credits.HistoryQuery) (first, last int64, err error) {
+	first, last = 1, math.MaxInt64
+	if q.Since.IsZero() && q.Until.IsZero() {
+		return first, last, nil
+	}
+	version, err := storedVersion(ctx, tx, account)
+	if err != nil {
+		return 0, 0, err
+	}
+	// at returns the least ID whose entry is at or after t, version+1 if
+	// none is.
+	at := func(t time.Time) (int64, error) {
+		lo, hi := int64(1), version+1
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			var micros sql.NullInt64
+			err := tx.QueryRowContext(ctx, sqlEntryTime, account, mid).Scan(&micros)
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, &credits.CorruptError{Account: account, Entry: mid, Reason: fmt.Sprintf("the entry is missing, the account's state is at version %d", version)}
+			}
+			if err != nil {
+				return 0, err
+			}
+			if !micros.Valid {
+				return 0, &credits.CorruptError{Account: account, Entry: mid, Reason: "the entry has no time"}
+			}
+			if micros.Int64 >= t.UnixMicro() {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		return lo, nil
+	}
+	if !q.Since.IsZero() {
+		if first, err = at(q.Since); err != nil {
+			return 0, 0, err
+		}
+	}
+	if !q.Until.IsZero() {
+		if last, err = at(q.Until); err != nil {
+			return 0, 0, err
+		}
+		last--
+	}
+	return first, last, nil
+}
+
+// sqlEntryTime reads the time of one entry, for timeBounds.
+const sqlEntryTime = `SELECT time FROM entries WHERE account = ? AND id = ?`
 
 // entries reads the entries query selects.
 func entries(ctx context.Context, db interface {
@@ -779,17 +854,27 @@ func entries(ctx context.Context, db interface {
 	return out, rows.Err()
 }
 
-// entriesQuery builds the query for q. It walks the primary key
-// (account, id) from the cursor, in the order the history is read, checks
-// the filters on the way and stops at the limit: a page costs the entries
-// it returns plus those it skips. There is deliberately no index on kind,
-// time or spender: each index on entries costs every write (one on (account,
-// kind, id) made BenchmarkSQLiteCharge about 10% slower), while a filter
-// that matches few of a long history's entries is rare.
-func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
+// entriesQuery builds the query for q, its time range already turned
+// into the IDs first to last (see timeBounds; 0 and 0 for none). It walks
+// the primary key (account, id) from the cursor or from first, whichever
+// is later, in the order the history is read, checks the kind and spender
+// filters on the way and stops at the limit or at last: a page costs the
+// entries it returns plus those of other kinds or spenders it skips.
+// There is deliberately no index on kind or spender: each index on
+// entries costs every write (one on (account, kind, id) made
+// BenchmarkSQLiteCharge about 10% slower), while a filter that matches
+// few of a long history's entries is rare. Time needs none: entry times
+// follow IDs within an account, so a time range is a range of IDs.
+func entriesQuery(account string, q *credits.HistoryQuery, first, last int64) (string, []any) {
 	var sb strings.Builder
-	args := []any{account, q.After}
+	// One lower bound on id: SQLite starts the walk at one of several,
+	// not necessarily the greatest.
+	args := []any{account, max(q.After, first-1)}
 	sb.WriteString(`SELECT ` + sqlentry.Columns + ` FROM entries WHERE account = ? AND id > ?`)
+	if last > 0 && last < math.MaxInt64 {
+		sb.WriteString(` AND id <= ?`)
+		args = append(args, last)
+	}
 	if len(q.Kinds) > 0 {
 		// It leaves out the entries of the other kinds, rather than
 		// keeping those of the kinds asked for: a row whose kind is
@@ -811,14 +896,6 @@ func entriesQuery(account string, q *credits.HistoryQuery) (string, []any) {
 		if n > 0 {
 			sb.WriteString(`), 0) = 0`)
 		}
-	}
-	if !q.Since.IsZero() {
-		sb.WriteString(` AND time >= ?`)
-		args = append(args, q.Since.UnixMicro())
-	}
-	if !q.Until.IsZero() {
-		sb.WriteString(` AND time < ?`)
-		args = append(args, q.Until.UnixMicro())
 	}
 	if q.Spender != "" {
 		sb.WriteString(` AND spender = ?`)
