@@ -101,7 +101,12 @@ type Backend interface {
 	// Entries returns the account's entries that match q (see
 	// [HistoryQuery.Match]) with an ID greater than q.After, in ID order,
 	// at most q.Limit of them, from one consistent snapshot. An account
-	// with no entries has none; that is not an error.
+	// with no entries has none; that is not an error. A page should cost
+	// about the same however long the history: an account's entry times
+	// never go back (see [Entry]'s Time), so a backend may take Since and
+	// Until as bounds on the ID (the first entry at or after each
+	// instant, found by binary search or an index), and should find a
+	// kind's or spender's entries without walking the others.
 	Entries(ctx context.Context, account string, q HistoryQuery) ([]Entry, error)
 
 	// Accounts returns the names of accounts that have entries, in
@@ -210,7 +215,10 @@ type ConsumerRecord struct {
 // backend runs; a backend only calls it.
 type Decision func(state *AccountState, existing *Entry) ([]Entry, error)
 
-// HistoryQuery selects entries of one account's history.
+// HistoryQuery selects entries of one account's history. Since and Until
+// bound entry times; as an account's entry times never go back, they
+// bound its entry IDs too (a range of IDs, found without reading the
+// entries between).
 type HistoryQuery struct {
 	After int64     // only entries with a greater ID: the cursor (0 = from the start)
 	Limit int       // at most this many (0 = 100; at most 1000)

@@ -141,6 +141,17 @@ func filters(t *testing.T, b credits.Backend) {
 		{Until: t1.Add(-time.Nanosecond)},
 		{Since: t0.Add(999 * time.Nanosecond), Until: t2.Add(1)},
 		{Since: t1.In(time.FixedZone("UTC-5", -5*3600)), Until: t2.In(time.FixedZone("UTC+9", 9*3600))},
+		// Bounds beyond either end of the history, bounds that cross,
+		// and bounds with a cursor past where they begin: a backend that
+		// takes the time range as a range of IDs (entry times never go
+		// back) must find each end exactly.
+		{Since: t2.Add(24 * time.Hour)},
+		{Until: t0.Add(-time.Hour)},
+		{Since: t0.Add(-time.Hour), Until: t2.Add(24 * time.Hour)},
+		{Since: t2, Until: t1},
+		{Since: t1, After: 7},
+		{Since: t1, Until: t2, After: 2},
+		{Until: t2, Kinds: []credits.Kind{credits.KindGrant}},
 		// One spender's entries: its holds and their release, charges,
 		// refunds of them, its budget.
 		{Spender: "key ƒ"},
