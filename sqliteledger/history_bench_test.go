@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/avstudio/credits"
+	"github.com/avstudio/credits/internal/benchkit"
 	"github.com/avstudio/credits/sqliteledger"
 )
 
 // BenchmarkHistoryPage reads a page of 100 entries of one account of 10,
-// 10,000 and 100,000 entries on a SQLite file (see runHistoryPage): the
-// largest should cost at most twice the smallest.
+// 10,000 and 100,000 entries on a SQLite file (see benchkit.HistoryPage):
+// the largest should cost at most twice the smallest.
 func BenchmarkHistoryPage(b *testing.B) {
 	ctx := context.Background()
 	be, err := sqliteledger.Open(ctx, filepath.Join(b.TempDir(), "history.db"), sqliteledger.Options{Synchronous: sqliteledger.SynchronousNormal})
@@ -23,100 +22,8 @@ func BenchmarkHistoryPage(b *testing.B) {
 	}
 	defer be.Close()
 	l := credits.NewLedger(be, credits.Options{})
-	for _, n := range []int{10, 10_000, 100_000} {
+	for _, n := range benchkit.HistorySizes {
 		account := fmt.Sprintf("acct-%d", n)
-		mid := buildHistory(b, be, account, n)
-		runHistoryPage(b, l, account, n, mid)
-	}
-}
-
-// buildHistory stores n entries of account in dst, as a Ledger on the
-// memory backend made them (a grant first, then charges of one unit,
-// every 100th entry a grant, so that a grant filter matches 1 entry in
-// 100; the clock one second on after each), copied in Updates of 1,000
-// entries each with the state they lead to: much faster than one
-// Update per entry, and the entries and states are the Ledger's own. It
-// returns the time of the middle entry.
-func buildHistory(tb testing.TB, dst credits.Backend, account string, n int) time.Time {
-	tb.Helper()
-	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	mem := credits.NewMemoryBackend()
-	l := credits.NewLedger(mem, credits.Options{Now: func() time.Time { return now }})
-	var mid time.Time
-	var copied int64
-	flush := func() {
-		for {
-			entries, err := mem.Entries(ctx, account, credits.HistoryQuery{After: copied, Limit: 1000})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			if len(entries) == 0 {
-				return
-			}
-			// The state after the last of them: they are all there is.
-			state, err := mem.Load(ctx, account)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			err = dst.Update(ctx, []credits.Write{{Account: account, Ops: []credits.WriteOp{{Decide: func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
-				*s = *state.Clone()
-				return entries, nil
-			}}}}})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			copied = entries[len(entries)-1].ID
-		}
-	}
-	for i := 1; i <= n; i++ {
-		var err error
-		if i == 1 || i%100 == 50 {
-			_, err = l.Grant(ctx, account, credits.GrantRequest{Key: "g" + strconv.Itoa(i), Amount: 1_000_000 * credits.Credit, Source: credits.SourceTopUp})
-		} else {
-			_, err = l.Charge(ctx, account, credits.ChargeRequest{Key: "c" + strconv.Itoa(i), Amount: 1})
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if i == n/2 {
-			mid = now
-		}
-		now = now.Add(time.Second)
-		if i%1000 == 0 {
-			flush()
-		}
-	}
-	flush()
-	return mid
-}
-
-// runHistoryPage reads the three pages of BenchmarkHistoryPage on an
-// account of n entries whose middle entry is at mid: since mid, of one
-// kind that is 1 entry in 100 (grants, from the start: 100 of them span
-// 10,000 entries), and unfiltered from a cursor in the middle.
-func runHistoryPage(b *testing.B, l *credits.Ledger, account string, n int, mid time.Time) {
-	ctx := context.Background()
-	cases := []struct {
-		name string
-		q    credits.HistoryQuery
-	}{
-		{"since", credits.HistoryQuery{Since: mid, Limit: 100}},
-		{"kind", credits.HistoryQuery{Kinds: []credits.Kind{credits.KindGrant}, Limit: 100}},
-		{"cursor", credits.HistoryQuery{After: int64(n / 2), Limit: 100}},
-	}
-	for _, c := range cases {
-		b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				p, err := l.History(ctx, account, c.q)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(p.Entries) == 0 {
-					b.Fatal("empty page")
-				}
-			}
-		})
+		benchkit.HistoryPage(b, l, account, n, benchkit.BuildHistory(b, be, account, n))
 	}
 }
