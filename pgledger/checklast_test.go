@@ -39,22 +39,7 @@ func TestCheckLastRefusesAChangedLastEntry(t *testing.T) {
 				}
 			}
 			schema := pgx.Identifier{b.Schema()}.Sanitize()
-			tx, err := pool.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, stmt := range []string{"ALTER TABLE %[1]s.entries DISABLE TRIGGER USER", tc.sql, "ALTER TABLE %[1]s.entries ENABLE TRIGGER USER"} {
-				var args []any
-				if stmt == tc.sql {
-					args = append(args, "victim")
-				}
-				if tag, err := tx.Exec(ctx, fmt.Sprintf(stmt, schema), args...); err != nil || (stmt == tc.sql && tag.RowsAffected() != 1) {
-					t.Fatalf("%s: %v, %v", stmt, tag, err)
-				}
-			}
-			if err := tx.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
+			tamper(t, pool, b.Schema(), tc.sql, "victim")
 			rows := func() string {
 				var s string
 				q := fmt.Sprintf(`SELECT (SELECT string_agg(id || ':' || version || ':' || md5(state), ';' ORDER BY id) FROM %[1]s.accounts) || '|' ||
@@ -65,7 +50,7 @@ func TestCheckLastRefusesAChangedLastEntry(t *testing.T) {
 				return s
 			}
 			before := rows()
-			_, err = l.Charge(ctx, "victim", credits.ChargeRequest{Key: "e", Amount: credits.Credit})
+			_, err := l.Charge(ctx, "victim", credits.ChargeRequest{Key: "e", Amount: credits.Credit})
 			var ce *credits.CorruptError
 			if !errors.Is(err, credits.ErrCorrupt) || !errors.As(err, &ce) || ce.Account != "victim" {
 				t.Errorf("charge of the victim: %v, want ErrCorrupt naming it", err)

@@ -3,11 +3,9 @@ package pgledger_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/avstudio/credits"
-	"github.com/jackc/pgx/v5"
 )
 
 // Rows changed behind the library's back (the append-only triggers and
@@ -64,28 +62,7 @@ func TestCorruptRowsAreRefused(t *testing.T) {
 			if found := verify(); found["victim"] != nil || found["bystander"] != nil {
 				t.Fatalf("Verify on the healthy ledger: %v", found)
 			}
-			schema := pgx.Identifier{b.Schema()}.Sanitize()
-			tx, err := pool.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, stmt := range []string{
-				"ALTER TABLE %[1]s.entries DISABLE TRIGGER USER",
-				"ALTER TABLE %[1]s.entries DROP CONSTRAINT entries_kind_check",
-				tc.sql,
-				"ALTER TABLE %[1]s.entries ENABLE TRIGGER USER",
-			} {
-				var args []any
-				if stmt == tc.sql {
-					args = append(args, "victim")
-				}
-				if tag, err := tx.Exec(ctx, fmt.Sprintf(stmt, schema), args...); err != nil || (stmt == tc.sql && tag.RowsAffected() != 1) {
-					t.Fatalf("%s: %v, %v", stmt, tag, err)
-				}
-			}
-			if err := tx.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
+			tamper(t, pool, b.Schema(), tc.sql, "victim", "ALTER TABLE %[1]s.entries DROP CONSTRAINT entries_kind_check")
 
 			found := verify()
 			var vce *credits.CorruptError

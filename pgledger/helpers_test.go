@@ -2,10 +2,12 @@ package pgledger_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/avstudio/credits/pgledger"
 	"github.com/avstudio/credits/pgledger/pgledgertest"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -48,4 +50,33 @@ func newBackend(tb testing.TB) (*pgledger.Backend, *pgxpool.Pool) {
 		tb.Fatal(err)
 	}
 	return b, pool
+}
+
+// tamper runs stmt on the entries of schema behind the library's back:
+// in one transaction with the append-only triggers disabled (and after
+// the statements in prep, such as dropping a check), with account as its
+// $1; stmt must change exactly one row.
+func tamper(tb testing.TB, pool *pgxpool.Pool, schema, stmt, account string, prep ...string) {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	s := pgx.Identifier{schema}.Sanitize()
+	steps := append(append([]string{"ALTER TABLE %[1]s.entries DISABLE TRIGGER USER"}, prep...), stmt, "ALTER TABLE %[1]s.entries ENABLE TRIGGER USER")
+	for i, step := range steps {
+		var args []any
+		if i == len(steps)-2 {
+			args = append(args, account)
+		}
+		tag, err := tx.Exec(ctx, fmt.Sprintf(step, s), args...)
+		if err != nil || (i == len(steps)-2 && tag.RowsAffected() != 1) {
+			tb.Fatalf("%s: %v, %v", step, tag, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		tb.Fatal(err)
+	}
 }
