@@ -41,8 +41,8 @@ import (
 // before the kill is on the new primary, exactly as acknowledged; that the
 // workers' retries by key (after an error whose outcome is unknown) apply
 // once; and at the end that the database holds exactly the acknowledged
-// operations and that every account's stored state is the fold of its
-// entries (credits.Rebuild).
+// operations, that every account's stored state is the fold of its
+// entries (credits.Rebuild), and that the ledger verifies (VerifyAll).
 //
 // It runs only with CREDITS_FAILOVER_TEST=1 (bash .ci/pgfailover.sh, a
 // step of .ci/run), not in the README's test command. Its knobs:
@@ -664,6 +664,15 @@ func TestFailover(t *testing.T) {
 		}
 		checkHistory(t, backend, account, history)
 	}
+	// And the new primary's ledger verifies: IDs, the chain, balances and
+	// stored states, every account (the ledger's own records included).
+	report, err := credits.NewLedger(backend, credits.Options{}).VerifyAll(ctx, nil)
+	if err != nil {
+		t.Fatalf("VerifyAll on the new primary: %v", err)
+	}
+	for _, p := range report.Problems {
+		t.Errorf("VerifyAll on the new primary: %v", p)
+	}
 	slices.Sort(times)
 	var sum time.Duration
 	for _, d := range times {
@@ -673,8 +682,9 @@ func TestFailover(t *testing.T) {
 		return
 	}
 	t.Logf("%d failovers, %d operations acknowledged by %d workers, none lost; %d attempts failed with an unknown outcome; "+
-		"%d operations retried by key, %d of them found applied already (replayed), each applied once",
-		cycles, len(all), workers, ambiguous.Load(), retried, replayed)
+		"%d operations retried by key, %d of them found applied already (replayed), each applied once; "+
+		"%d accounts of %d entries verify",
+		cycles, len(all), workers, ambiguous.Load(), retried, replayed, report.Accounts, report.Entries)
 	t.Logf("failover time (kill to the first new write the new primary commits): min %v, median %v, mean %v, max %v",
 		times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond),
 		(sum / time.Duration(len(times))).Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
