@@ -22,26 +22,18 @@ import (
 // the cursor (a generic plan once walked the primary key for a time
 // range: 40 ms at 100,000 entries).
 func TestHistoryPagesUseIndexes(t *testing.T) {
-	b, pool := newBackend(t)
 	ctx := context.Background()
-	s := pgx.Identifier{b.Schema()}.Sanitize()
-	_, err := pool.Exec(ctx, `
-INSERT INTO `+s+`.accounts (id, version, state) VALUES ('acct', 100000, '\x7b7d'), ('other', 1000, '\x7b7d');
-INSERT INTO `+s+`.entries (account, id, kind, time, amount, balance_after, key, request_hash, spender)
+	b, conn := seeded(t, func(s string) string {
+		return `
+INSERT INTO ` + s + `.accounts (id, version, state) VALUES ('acct', 100000, '\x7b7d'), ('other', 1000, '\x7b7d');
+INSERT INTO ` + s + `.entries (account, id, kind, time, amount, balance_after, key, request_hash, spender)
   SELECT a, i, CASE WHEN i % 100 = 0 THEN 'grant' ELSE 'charge' END,
          timestamptz '2026-01-01' + i * interval '1 hour', 1, i, 'key-' || i, i,
          CASE WHEN i % 100 = 1 THEN 'key_live_3' ELSE '' END
   FROM (VALUES ('acct', 100000), ('other', 1000)) v(a, n), generate_series(1, n) i;
-ANALYZE `+s+`.accounts;
-ANALYZE `+s+`.entries`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+ANALYZE ` + s + `.accounts;
+ANALYZE ` + s + `.entries`
+	})
 	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
 		t.Fatal(err)
 	}

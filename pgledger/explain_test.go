@@ -18,28 +18,20 @@ import (
 // switch to. Every plan must be an index scan, never a sequential scan;
 // the lookup must use the unique (account, key) index.
 func TestQueriesUseIndexes(t *testing.T) {
-	b, pool := newBackend(t)
 	ctx := context.Background()
-	s := pgx.Identifier{b.Schema()}.Sanitize()
-	_, err := pool.Exec(ctx, `
-INSERT INTO `+s+`.accounts (id, version, state)
+	b, conn := seeded(t, func(s string) string {
+		return `
+INSERT INTO ` + s + `.accounts (id, version, state)
   SELECT 'acct-' || a, 60, '\x7b7d' FROM generate_series(1, 300) a;
-INSERT INTO `+s+`.entries (account, id, kind, time, amount, balance_after, key, request_hash, spender)
+INSERT INTO ` + s + `.entries (account, id, kind, time, amount, balance_after, key, request_hash, spender)
   SELECT 'acct-' || a, i, (ARRAY['grant','charge','hold','capture','release','refund'])[1 + i % 6],
          timestamptz '2026-01-01' + i * interval '1 hour', 1, i,
          CASE WHEN i % 3 = 0 THEN '' ELSE 'key-' || i END, i,
          CASE WHEN i % 4 = 0 THEN '' ELSE 'key_live_' || (i % 5) END
   FROM generate_series(1, 300) a, generate_series(1, 60) i;
-ANALYZE `+s+`.accounts;
-ANALYZE `+s+`.entries`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+ANALYZE ` + s + `.accounts;
+ANALYZE ` + s + `.entries`
+	})
 
 	type query struct {
 		name, sql, args, wantIndex string

@@ -80,3 +80,22 @@ func tamper(tb testing.TB, pool *pgxpool.Pool, schema, stmt, account string, pre
 		tb.Fatal(err)
 	}
 }
+
+// seeded returns a migrated backend in a fresh schema whose tables hold
+// the rows seed's SQL inserts (seed is given the schema's quoted name; it
+// ends with ANALYZE), and a connection of its pool for EXPLAIN, released
+// at cleanup.
+func seeded(tb testing.TB, seed func(schema string) string) (*pgledger.Backend, *pgxpool.Conn) {
+	tb.Helper()
+	ctx := context.Background()
+	b, pool := newBackend(tb)
+	if _, err := pool.Exec(ctx, seed(pgx.Identifier{b.Schema()}.Sanitize())); err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(conn.Release)
+	return b, conn
+}
