@@ -1,8 +1,8 @@
 package sqliteledger
 
 // The reads of entries: one by ID or by key, and pages of an account's
-// history, on the pool of read-only connections, never
-// waiting for the writer.
+// history, on the pool of read-only connections, never waiting for the
+// writer.
 
 import (
 	"context"
