@@ -7,8 +7,14 @@ import (
 	"github.com/avstudio/credits/ledgertest"
 )
 
-// TestMemoryBackend runs the conformance suite on the in-memory backend.
-// CI raises the state machine's cases with -rapid.checks=1000.
+// TestMemoryBackend runs the conformance suite on the in-memory backend:
+// the state machine's 100 cases, 25 under the race detector, so that the
+// repository's test command stays short; CI's deep run gives 1,000 cases,
+// and 200 under the race detector.
 func TestMemoryBackend(t *testing.T) {
-	ledgertest.Run(t, func(t *testing.T) credits.Backend { return credits.NewMemoryBackend() })
+	checks := 100
+	if race {
+		checks = 25
+	}
+	ledgertest.Run(t, func(t *testing.T) credits.Backend { return credits.NewMemoryBackend() }, ledgertest.Checks(checks))
 }

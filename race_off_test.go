@@ -1,0 +1,5 @@
+//go:build !race
+
+package credits_test
+
+const race = false
