@@ -110,6 +110,18 @@ type outcome struct {
 	plain   bool   // a backend failure other than ErrCorrupt
 }
 
+// openDamaged opens a Ledger on the (damaged) file at path, at the
+// corruption tests' clock, and the function that closes it (each test
+// damages the file again once it is closed).
+func openDamaged(t *testing.T, path string) (*credits.Ledger, func() error) {
+	t.Helper()
+	b, err := sqliteledger.Open(context.Background(), path, sqliteledger.Options{})
+	if err != nil {
+		t.Fatalf("Open of the damaged file: %v", err)
+	}
+	return credits.NewLedger(b, credits.Options{Now: func() time.Time { return corruptT0 }}), b.Close
+}
+
 // observe opens the file and runs every operation the test checks on
 // each account: the balance, the whole history, the charges, each entry
 // by ID (and the one past the last) and by key, the retry of a charge
@@ -117,12 +129,8 @@ type outcome struct {
 func observe(t *testing.T, path string) map[string][]outcome {
 	t.Helper()
 	ctx := context.Background()
-	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{})
-	if err != nil {
-		t.Fatalf("Open of the damaged file: %v", err)
-	}
-	defer b.Close()
-	l := credits.NewLedger(b, credits.Options{Now: func() time.Time { return corruptT0 }})
+	l, closeFile := openDamaged(t, path)
+	defer closeFile()
 	out := make(map[string][]outcome)
 	for _, a := range corruptAccounts {
 		var os []outcome
@@ -173,12 +181,8 @@ func observe(t *testing.T, path string) map[string][]outcome {
 func verifyFile(t *testing.T, path string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	b, err := sqliteledger.Open(ctx, path, sqliteledger.Options{})
-	if err != nil {
-		t.Fatalf("Open of the damaged file: %v", err)
-	}
-	defer b.Close()
-	l := credits.NewLedger(b, credits.Options{Now: func() time.Time { return corruptT0 }})
+	l, closeFile := openDamaged(t, path)
+	defer closeFile()
 	found := make(map[string]string)
 	for _, a := range corruptAccounts {
 		c, err := l.Verify(ctx, a)
