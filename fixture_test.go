@@ -112,12 +112,18 @@ func (f *subFixture) mustCharge(amount Credits) {
 
 func (f *subFixture) history() []Entry {
 	f.t.Helper()
+	return wholeHistory(f.t, f.ctx, f.l, f.account)
+}
+
+// wholeHistory reads every entry of account through l, page by page.
+func wholeHistory(tb testing.TB, ctx context.Context, l *Ledger, account string) []Entry {
+	tb.Helper()
 	var out []Entry
 	q := HistoryQuery{Limit: 1000}
 	for {
-		p, err := f.l.History(f.ctx, f.account, q)
+		p, err := l.History(ctx, account, q)
 		if err != nil {
-			f.t.Fatal(err)
+			tb.Fatal(err)
 		}
 		out = append(out, p.Entries...)
 		if p.Next == 0 {

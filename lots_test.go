@@ -38,19 +38,7 @@ func (f *lotsFixture) state() *AccountState {
 
 func (f *lotsFixture) history() []Entry {
 	f.t.Helper()
-	var out []Entry
-	q := HistoryQuery{Limit: 1000}
-	for {
-		p, err := f.l.History(f.ctx, "acct", q)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		out = append(out, p.Entries...)
-		if p.Next == 0 {
-			return out
-		}
-		q.After = p.Next
-	}
+	return wholeHistory(f.t, f.ctx, f.l, "acct")
 }
 
 func (f *lotsFixture) must(e Entry, err error) Entry {
