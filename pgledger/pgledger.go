@@ -510,7 +510,16 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 				keys[i] = append(keys[i], op.Key)
 			}
 		}
-		if len(keys[i]) > 0 {
+		switch len(keys[i]) {
+		case 0:
+		case 1:
+			// One key, the usual case, by its own statement: the server
+			// caches its generic plan (one unique-index probe), where for
+			// key = ANY it estimates ten rows, finds the generic plan
+			// dearer than a custom one and plans the statement again on
+			// every call (BENCHMARKS.md, "PostgreSQL's single writer").
+			batch.Queue(b.q.keyedEntry, w.Account, keys[i][0])
+		default:
 			batch.Queue(b.q.keyedEntries, w.Account, keys[i])
 		}
 	}
