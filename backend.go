@@ -81,6 +81,13 @@ type Backend interface {
 	// should then say so, see [OneWriter]). A backend that retries after a
 	// conflict runs every Op again, with freshly loaded states and Err
 	// cleared; an Op's Decide has no effect but on the state it is given.
+	// A backend may likewise decide speculatively, on a state it
+	// remembers rather than one it loaded, with nil for every Key's
+	// entry, if it keeps the outcome only when every Op succeeded, each
+	// Op with a Key returned an entry holding it, and the commit itself
+	// proves the state still the stored one and none of those Keys
+	// stored; otherwise it runs every Op again as after a conflict
+	// (pgledger's fast path).
 	// Neither the states nor the entries may be used by the backend after
 	// Update returns. ([UpdateOne] runs one Decision alone, for tests and
 	// wrappers.)

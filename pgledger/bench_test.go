@@ -137,7 +137,15 @@ SELECT $2, -$1, balance FROM debit RETURNING balance_after`, int64(credits.Credi
 	// pgledger-budget charges for a spender held to a budget: against
 	// pgledger, what spenders and budgets cost (BENCHMARKS.md, "Spenders
 	// and budgets").
-	impls := []impl{ledgerImpl("pgledger", locked, ""), ledgerImpl("pgledger-budget", locked, "key_live_7"), baseline, oneTrip}
+	//
+	// pgledger-slow-path is pgledger with its fast path off: every write
+	// reads under the row lock, then stores (two round trips).
+	slow, err := pgledger.New(pool, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pgledger.SlowPathOnly(slow)
+	impls := []impl{ledgerImpl("pgledger", locked, ""), ledgerImpl("pgledger-slow-path", slow, ""), ledgerImpl("pgledger-budget", locked, "key_live_7"), baseline, oneTrip}
 
 	for _, nAccounts := range []int{1, 1000} {
 		for _, workers := range []int{1, 16, 64} {

@@ -22,3 +22,12 @@ func HistorySQL(b *Backend, kinds, since, until, spender bool) string {
 
 // KeyedEntrySQL returns the SQL of the idempotency lookup.
 func KeyedEntrySQL(b *Backend) string { return b.q.keyedEntry }
+
+// SlowPathOnly turns b's fast path off (fastpath.go), for the tests and
+// benchmarks of the slow path.
+func SlowPathOnly(b *Backend) {
+	b.memory.mu.Lock()
+	defer b.memory.mu.Unlock()
+	b.memory.off = true
+	b.memory.accounts = nil
+}

@@ -19,9 +19,11 @@ import (
 )
 
 // commitCutter is a network connection to the server that, once armed,
-// lets the next COMMIT through and then breaks the connection before the
+// lets the next commit through and then breaks the connection before the
 // server's answer can be read: the commit happens, the client sees an
-// error. It cuts one commit per arming.
+// error. It cuts one commit per arming. A commit is a COMMIT statement
+// (the slow path) or a batch calling advance (the fast path, one
+// implicit transaction committed at the batch's end).
 type commitCutter struct {
 	net.Conn
 	armed *atomic.Bool
@@ -30,8 +32,10 @@ type commitCutter struct {
 
 func (c *commitCutter) Write(b []byte) (int, error) {
 	// The pool sends SQL text with every statement (QueryExecModeCacheDescribe),
-	// so a COMMIT shows in the bytes as the statement "COMMIT".
-	if bytes.Contains(b, []byte("COMMIT\x00")) && c.armed.CompareAndSwap(true, false) {
+	// so a commit shows in the bytes as the statement "COMMIT" or a
+	// call of advance.
+	commit := bytes.Contains(b, []byte("COMMIT\x00")) || bytes.Contains(b, []byte(".advance("))
+	if commit && c.armed.CompareAndSwap(true, false) {
 		c.cut.Store(true)
 		n, err := c.Conn.Write(b)
 		time.Sleep(200 * time.Millisecond) // let the server commit
@@ -91,33 +95,45 @@ func TestAmbiguousCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("commit happened, client saw an error", func(t *testing.T) {
-		armed.Store(true)
-		charge := credits.ChargeRequest{Key: "lost-answer", Action: credits.Render}
-		_, err := l.Charge(ctx, "a", charge)
-		if err == nil || armed.Load() {
-			t.Fatalf("the cut commit returned %v (armed still %v), want an error", err, armed.Load())
-		}
-		stored, err := observed.Entry(ctx, "a", 2)
-		if err != nil || stored.Key != "lost-answer" {
-			t.Fatalf("the commit did not happen (%+v, %v): the test shows nothing", stored, err)
-		}
-		replay, err := l.Charge(ctx, "a", charge)
-		if err != nil {
-			t.Fatalf("retry: %v", err)
-		}
-		if replay.ID != stored.ID || !replay.Time.Equal(stored.Time) || replay.Amount != stored.Amount {
-			t.Errorf("retry returned %+v, want the stored %+v", replay, stored)
-		}
-		all, err := observed.Entries(ctx, "a", credits.HistoryQuery{Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(all) != 2 {
-			t.Errorf("%d entries, want the seed and one charge", len(all))
-		}
-		checkHistory(t, observed, "a", all)
-	})
+	// The charges go the fast way (the Backend stored the account's
+	// state), then the slow way. Before each, a charge has the connection
+	// (a new one after a cut) describe the statements, whose text the
+	// cutter would otherwise take for a commit.
+	for i, path := range []string{"fast path", "slow path"} {
+		t.Run("commit happened, client saw an error/"+path, func(t *testing.T) {
+			if i == 1 {
+				pgledger.SlowPathOnly(backend)
+			}
+			if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: "warm-up " + path, Action: credits.Render}); err != nil {
+				t.Fatal(err)
+			}
+			armed.Store(true)
+			charge := credits.ChargeRequest{Key: "lost-answer " + path, Action: credits.Render}
+			_, err := l.Charge(ctx, "a", charge)
+			if err == nil || armed.Load() {
+				t.Fatalf("the cut commit returned %v (armed still %v), want an error", err, armed.Load())
+			}
+			stored, err := observed.Entry(ctx, "a", int64(3+2*i))
+			if err != nil || stored.Key != charge.Key {
+				t.Fatalf("the commit did not happen (%+v, %v): the test shows nothing", stored, err)
+			}
+			replay, err := l.Charge(ctx, "a", charge)
+			if err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if replay.ID != stored.ID || !replay.Time.Equal(stored.Time) || replay.Amount != stored.Amount {
+				t.Errorf("retry returned %+v, want the stored %+v", replay, stored)
+			}
+			all, err := observed.Entries(ctx, "a", credits.HistoryQuery{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 3+2*i {
+				t.Errorf("%d entries, want the seed and %d charges", len(all), 2+2*i)
+			}
+			checkHistory(t, observed, "a", all)
+		})
+	}
 
 	t.Run("connection killed mid-transaction", func(t *testing.T) {
 		// The decision kills its own session from outside, then the
@@ -154,8 +170,8 @@ func TestAmbiguousCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(all) != 2 {
-			t.Errorf("%d entries after the killed transaction, want 2 (nothing half-done)", len(all))
+		if len(all) != 5 {
+			t.Errorf("%d entries after the killed transaction, want 5 (nothing half-done)", len(all))
 		}
 		checkHistory(t, observed, "a", all)
 	})

@@ -40,22 +40,30 @@
 // account's row (SELECT ... FOR UPDATE) before it reads anything else, so
 // updates of one account serialize in every process, and updates of
 // different accounts lock different rows and never wait for each other.
-// Each update touches exactly one account row, so no two updates can
-// deadlock. A row lock beat SERIALIZABLE transactions with retries in our
+// An update locks its accounts' rows in the order of their names, so no
+// two updates can deadlock. A row lock beat SERIALIZABLE transactions with retries in our
 // measurements (BENCHMARKS.md, "PostgreSQL"): under contention serializable
 // transactions spent their time failing and retrying. Should the server
 // still report a serialization failure or a deadlock (SQLSTATE 40001,
 // 40P01), the update is retried from the start, with freshly loaded state.
 //
-// An update costs two round trips to the server: one pipelined batch
-// begins the transaction, locks the account's row, reads the account's
-// last entry (to check the state with, see below) and the entry stored
-// under the idempotency key; a second one stores the state, appends
-// the entries and commits. An account's first update creates its row
-// first, in one more round trip.
+// An update of an account the Backend wrote lately costs one round trip
+// (the fast path, fastpath.go): the Backend remembers the state it
+// stored, decides on it, and sends the state and the entries in one
+// implicit transaction, which the server commits only if the row still
+// holds that state, its lock is free (it never waits for it), the last
+// entry is as its transaction wrote it, and no entry holds the
+// operations' keys. Any other update, or one whose fast path fails,
+// costs two: one pipelined batch begins the transaction, locks the
+// account's row, reads the account's last entry (to check the state
+// with, see above) and the entries stored under the idempotency keys; a
+// second one stores the state, appends the entries and commits. An
+// account's first update creates its row first, in one more round trip.
 //
-// If the context is cancelled or the connection dies before the commit,
-// the transaction rolls back and nothing is stored. (With pgx's default
+// If the context is cancelled or the connection dies before the commit
+// is sent, the transaction rolls back and nothing is stored. (The fast
+// path sends its commit with its statements; as it never waits for a
+// lock, the commit follows at once.) (With pgx's default
 // context handling, an ended context closes the connection; a server
 // session that was waiting for an account's lock notices only once it gets
 // the lock, and rolls back then. To have it stop waiting at once, give the
@@ -127,6 +135,7 @@ type Backend struct {
 	pool   *pgxpool.Pool
 	schema string
 	q      queries
+	memory memory // accounts' states as last stored, for the fast path
 }
 
 // queries is the SQL of a Backend, with its schema spelled in.
@@ -138,6 +147,7 @@ type queries struct {
 	keyedEntries  string // the entries of an account under any of some keys
 	insertEntry   string
 	storeState    string
+	advance       string // the fast path's state update (fastpath.go)
 	loadAccount   string
 	entry         string
 	feed          string
@@ -187,6 +197,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 		keyedEntries:  "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = ANY ($2) AND key <> ''",
 		insertEntry:   "INSERT INTO " + s + ".entries (" + sqlentry.Columns + ") VALUES (" + strings.Join(placeholders, ", ") + ")",
 		storeState:    "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
+		advance:       "SELECT " + s + ".advance($1, $2, $3, $4, $5)",
 		loadAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
 		entry:         "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
 		feed: "SELECT " + sqlentry.Columns + ", xid::text FROM " + s + ".entries" +
@@ -302,7 +313,10 @@ func decodeState(account string, version int64, state []byte) (*credits.AccountS
 // should happen at all.
 const maxAttempts = 50
 
-// Update implements [credits.Backend]. It runs the writes in one
+// Update implements [credits.Backend]. Writes of accounts whose states
+// the Backend remembers go in one round trip, if their stored states are
+// still the remembered ones (the fast path, fastpath.go). Otherwise it
+// runs the writes in one
 // transaction that holds the row locks of their accounts, taken in the
 // order of the accounts' names so that two transactions never wait for
 // each other in a circle (see the package documentation). An account
@@ -322,6 +336,9 @@ func (b *Backend) Update(ctx context.Context, writes []credits.Write) error {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(x, y int) int { return strings.Compare(writes[x].Account, writes[y].Account) })
+	if err := b.fast(ctx, writes, order); err != errSlowPath {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		err := b.update(ctx, writes, order)
 		if err == nil || !isRetryable(err) || attempt == maxAttempts {
@@ -412,6 +429,7 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 	// Decide, account by account.
 	batch := &pgx.Batch{}
 	queued := 0
+	stored := map[string]remembered{} // the states stored, by account
 	for _, i := range order {
 		w, g := writes[i], got[i]
 		state, err := decodeState(w.Account, g.version, g.stored)
@@ -437,8 +455,10 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 			return fmt.Errorf("pgledger: store state: %w", err)
 		}
 		if len(entries) == 0 && (bytes.Equal(blob, g.stored) || (g.stored == nil && bytes.Equal(blob, zeroState))) {
+			b.memory.remember(w.Account, g.version, g.stored)
 			continue
 		}
+		stored[w.Account] = remembered{state.Version(), blob}
 		batch.Queue(b.q.storeState, w.Account, state.Version(), blob)
 		for k := range entries {
 			args, err := entryArgs(&entries[k])
@@ -475,6 +495,9 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 	if tag.String() != "COMMIT" {
 		// The server answers COMMIT of a failed transaction with ROLLBACK.
 		return fmt.Errorf("pgledger: the transaction was rolled back (%s)", tag)
+	}
+	for account, r := range stored {
+		b.memory.remember(account, r.version, r.state)
 	}
 	return nil
 }
