@@ -12,11 +12,11 @@ import (
 
 // TestConformance is all it takes to know a backend keeps the ledger's
 // rules: the suite every backend of the library passes. Checks sets the
-// state machine's default effort (25 random cases of about 150 steps,
-// half a second each under the race detector), so that the repository's
+// state machine's default effort (10 random cases of about 150 steps,
+// up to a second each under the race detector), so that the repository's
 // test command stays short; -rapid.checks=1000 runs a deep check.
 func TestConformance(t *testing.T) {
-	ledgertest.Run(t, func(t *testing.T) credits.Backend { return customledger.New() }, ledgertest.Checks(25))
+	ledgertest.Run(t, func(t *testing.T) credits.Backend { return customledger.New() }, ledgertest.Checks(10))
 }
 
 // A ledger on the custom backend is used like any other.
