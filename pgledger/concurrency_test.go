@@ -24,19 +24,11 @@ import (
 func TestTwoInstancesOneAccount(t *testing.T) {
 	cfg := poolConfig(t)
 	schema := pgledgertest.Schema(t, "credits_test_")
-	opts := pgledger.Options{Schema: schema}
 	ctx := context.Background()
 	var ledgers [2]*credits.Ledger
 	var backends [2]*pgledger.Backend
 	for i := range ledgers {
-		pool := newPool(t, cfg)
-		if err := pgledger.Migrate(ctx, pool, opts); err != nil {
-			t.Fatal(err)
-		}
-		b, err := pgledger.New(pool, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := migrated(t, newPool(t, cfg), schema)
 		backends[i], ledgers[i] = b, credits.NewLedger(b, credits.Options{})
 	}
 	const account = "hot"

@@ -107,17 +107,10 @@ func TestWritesReusePlans(t *testing.T) {
 	cfg.MaxConns = 1
 	pool := newPool(t, cfg)
 	schema := pgledgertest.Schema(t, "credits_test_")
-	opts := pgledger.Options{Schema: schema}
-	if err := pgledger.Migrate(ctx, pool, opts); err != nil {
-		t.Fatal(err)
-	}
-	b, err := pgledger.New(pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := migrated(t, pool, schema)
 	// A history of 20,000 entries, 100 accounts of 200, 2 in 3 keyed.
 	s := pgx.Identifier{schema}.Sanitize()
-	_, err = pool.Exec(ctx, `
+	_, err := pool.Exec(ctx, `
 INSERT INTO `+s+`.accounts (id, version, state) SELECT 'acct-' || a, 200, '\x7b7d' FROM generate_series(1, 100) a;
 INSERT INTO `+s+`.entries (account, id, kind, time, amount, balance_after, key, request_hash)
   SELECT 'acct-' || a, i, 'grant', timestamptz '2026-01-01' + i * interval '1 hour', 1, i,
@@ -128,16 +121,7 @@ ANALYZE `+s+`.entries`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := credits.NewLedger(b, credits.Options{})
-	if _, err := l.Grant(ctx, "a", credits.GrantRequest{Key: "g", Amount: 100 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
-		t.Fatal(err)
-	}
-	const charges = 30
-	for i := range charges {
-		if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprint("c", i), Amount: credits.Credit}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	chargeOneByOne(t, credits.NewLedger(b, credits.Options{}), "a", 30)
 	rows, err := pool.Query(ctx, "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%' || $1 || '%'", schema)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package pgledger_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,24 +22,9 @@ func TestFastPathIsTaken(t *testing.T) {
 	cfg.MaxConns = 1
 	pool := newPool(t, cfg)
 	schema := pgledgertest.Schema(t, "credits_test_")
-	opts := pgledger.Options{Schema: schema}
-	if err := pgledger.Migrate(ctx, pool, opts); err != nil {
-		t.Fatal(err)
-	}
-	b, err := pgledger.New(pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := credits.NewLedger(b, credits.Options{})
-	if _, err := l.Grant(ctx, "a", credits.GrantRequest{Key: "g", Amount: 100 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
-		t.Fatal(err)
-	}
+	l := credits.NewLedger(migrated(t, pool, schema), credits.Options{})
 	const charges = 20
-	for i := range charges {
-		if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprint("c", i), Amount: credits.Credit}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	chargeOneByOne(t, l, "a", charges)
 	rows, err := pool.Query(ctx, "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE '%' || $1 || '%'", schema)
 	if err != nil {
 		t.Fatal(err)
@@ -84,18 +68,9 @@ func TestFastPathIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	cfg := poolConfig(t)
 	schema := pgledgertest.Schema(t, "credits_test_")
-	opts := pgledger.Options{Schema: schema}
 	var backends [2]*pgledger.Backend
 	for i := range backends {
-		pool := newPool(t, cfg)
-		if err := pgledger.Migrate(ctx, pool, opts); err != nil {
-			t.Fatal(err)
-		}
-		b, err := pgledger.New(pool, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		backends[i] = b
+		backends[i] = migrated(t, newPool(t, cfg), schema)
 	}
 	one, other := backends[0], backends[1]
 	// committed holds each account's entries as stored; charge appends a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/pgledger"
 	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
@@ -38,9 +39,14 @@ func newPool(tb testing.TB, cfg *pgxpool.Config) *pgxpool.Pool {
 // newBackend returns a migrated backend in a fresh schema, and its pool.
 func newBackend(tb testing.TB) (*pgledger.Backend, *pgxpool.Pool) {
 	tb.Helper()
-	cfg := poolConfig(tb)
-	pool := newPool(tb, cfg)
-	schema := pgledgertest.Schema(tb, "credits_test_")
+	pool := newPool(tb, poolConfig(tb))
+	return migrated(tb, pool, pgledgertest.Schema(tb, "credits_test_")), pool
+}
+
+// migrated migrates schema through pool and returns a backend on it: one
+// instance of a service, when several share a schema.
+func migrated(tb testing.TB, pool *pgxpool.Pool, schema string) *pgledger.Backend {
+	tb.Helper()
 	opts := pgledger.Options{Schema: schema}
 	if err := pgledger.Migrate(context.Background(), pool, opts); err != nil {
 		tb.Fatal(err)
@@ -49,7 +55,22 @@ func newBackend(tb testing.TB) (*pgledger.Backend, *pgxpool.Pool) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return b, pool
+	return b
+}
+
+// chargeOneByOne grants account 100 credits, then charges it n times, a
+// credit each, one after another.
+func chargeOneByOne(tb testing.TB, l *credits.Ledger, account string, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := l.Grant(ctx, account, credits.GrantRequest{Key: "g", Amount: 100 * credits.Credit, Source: credits.SourceTopUp}); err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: fmt.Sprint("c", i), Amount: credits.Credit}); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // tamper runs stmt on the entries of schema behind the library's back:

@@ -319,15 +319,7 @@ func TestQueryExecModes(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			c := cfg.Copy()
 			c.ConnConfig.DefaultQueryExecMode = mode
-			pool := newPool(t, c)
-			opts := pgledger.Options{Schema: schema}
-			if err := pgledger.Migrate(ctx, pool, opts); err != nil {
-				t.Fatal(err)
-			}
-			b, err := pgledger.New(pool, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := migrated(t, newPool(t, c), schema)
 			l := credits.NewLedger(b, credits.Options{})
 			account := "acct-" + mode.String()
 			md := map[string]string{"it's": `"quoted"`}
