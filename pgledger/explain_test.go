@@ -8,7 +8,6 @@ import (
 
 	"github.com/avstudio/credits"
 	"github.com/avstudio/credits/pgledger"
-	"github.com/avstudio/credits/pgledger/pgledgertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -103,11 +102,7 @@ ANALYZE ` + s + `.entries`
 // again on every charge: 0.25 ms of a single writer's 0.7.)
 func TestWritesReusePlans(t *testing.T) {
 	ctx := context.Background()
-	cfg := poolConfig(t)
-	cfg.MaxConns = 1
-	pool := newPool(t, cfg)
-	schema := pgledgertest.Schema(t, "credits_test_")
-	b := migrated(t, pool, schema)
+	b, pool, schema := onOneConnection(t)
 	// A history of 20,000 entries, 100 accounts of 200, 2 in 3 keyed.
 	s := pgx.Identifier{schema}.Sanitize()
 	_, err := pool.Exec(ctx, `

@@ -18,11 +18,8 @@ import (
 // fast path that always fell back would pass every other test.
 func TestFastPathIsTaken(t *testing.T) {
 	ctx := context.Background()
-	cfg := poolConfig(t)
-	cfg.MaxConns = 1
-	pool := newPool(t, cfg)
-	schema := pgledgertest.Schema(t, "credits_test_")
-	l := credits.NewLedger(migrated(t, pool, schema), credits.Options{})
+	b, pool, schema := onOneConnection(t)
+	l := credits.NewLedger(b, credits.Options{})
 	const charges = 20
 	chargeOneByOne(t, l, "a", charges)
 	rows, err := pool.Query(ctx, "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE '%' || $1 || '%'", schema)
@@ -77,8 +74,10 @@ func TestFastPathIsAtomic(t *testing.T) {
 	// charge of a credit to whatever state it is given, from the entries
 	// up to that state's version.
 	committed := map[string][]credits.Entry{}
+	decided := map[string]int{} // decisions of each account's charges
 	charge := func(account string) credits.Decision {
 		return func(state *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+			decided[account]++
 			prior := committed[account][:state.Version()]
 			e := credits.Entry{Account: account, ID: state.Version() + 1, Kind: credits.KindCharge,
 				Time: prior[len(prior)-1].Time, Amount: -credits.Credit, BalanceAfter: prior[len(prior)-1].BalanceAfter - credits.Credit}
@@ -122,6 +121,12 @@ func TestFastPathIsAtomic(t *testing.T) {
 		if w.Ops[0].Err != nil {
 			t.Fatalf("%s: %v", w.Account, w.Ops[0].Err)
 		}
+	}
+	// Decided twice: on the fast path, then, rolled back, on the slow one.
+	// (Once would mean the fast path was never tried, and this test shows
+	// nothing.)
+	if decided["a"] != 2 {
+		t.Fatalf("a's charge was decided %d times, want 2 (fast, then slow)", decided["a"])
 	}
 	for account, want := range map[string]int{"a": 2, "b": 3} {
 		all := read(account)

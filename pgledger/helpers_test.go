@@ -43,6 +43,19 @@ func newBackend(tb testing.TB) (*pgledger.Backend, *pgxpool.Pool) {
 	return migrated(tb, pool, pgledgertest.Schema(tb, "credits_test_")), pool
 }
 
+// onOneConnection returns a migrated backend in a fresh schema on a pool
+// of one connection, the pool, and the schema: the server's view of that
+// connection's prepared statements (pg_prepared_statements) is then the
+// backend's.
+func onOneConnection(tb testing.TB) (*pgledger.Backend, *pgxpool.Pool, string) {
+	tb.Helper()
+	cfg := poolConfig(tb)
+	cfg.MaxConns = 1
+	pool := newPool(tb, cfg)
+	schema := pgledgertest.Schema(tb, "credits_test_")
+	return migrated(tb, pool, schema), pool, schema
+}
+
 // migrated migrates schema through pool and returns a backend on it: one
 // instance of a service, when several share a schema.
 func migrated(tb testing.TB, pool *pgxpool.Pool, schema string) *pgledger.Backend {
