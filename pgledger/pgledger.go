@@ -41,8 +41,8 @@
 // updates of one account serialize in every process, and updates of
 // different accounts lock different rows and never wait for each other.
 // An update locks its accounts' rows in the order of their names, so no
-// two updates can deadlock. A row lock beat SERIALIZABLE transactions with retries in our
-// measurements (BENCHMARKS.md, "PostgreSQL"): under contention serializable
+// two updates can deadlock. A row lock beat SERIALIZABLE transactions
+// with retries in our measurements (BENCHMARKS.md, "PostgreSQL"): under contention serializable
 // transactions spent their time failing and retrying. Should the server
 // still report a serialization failure or a deadlock (SQLSTATE 40001,
 // 40P01), the update is retried from the start, with freshly loaded state.
@@ -540,7 +540,7 @@ func (b *Backend) read(ctx context.Context, conn *pgxpool.Conn, begin, ensure bo
 			// caches its generic plan (one unique-index probe), where for
 			// key = ANY it estimates ten rows, finds the generic plan
 			// dearer than a custom one and plans the statement again on
-			// every call (BENCHMARKS.md, "PostgreSQL's single writer").
+			// every call (BENCHMARKS.md, "A single writer, restored").
 			batch.Queue(b.q.keyedEntry, w.Account, keys[i][0])
 		default:
 			batch.Queue(b.q.keyedEntries, w.Account, keys[i])
