@@ -49,10 +49,13 @@ const (
 )
 
 // remembered is an account's state as a Backend last stored it or read
-// it under the account's lock.
+// it under the account's lock: as stored (what advance compares the row
+// with), and decoded, so that the fast path decides on a Clone of it
+// instead of decoding the JSON again (a fifth of a charge's client CPU).
 type remembered struct {
 	version int64
-	state   []byte // never changed once remembered
+	state   []byte                // never changed once remembered
+	decoded *credits.AccountState // state decoded; never changed once remembered
 }
 
 // memory is what a Backend remembers of accounts' states, for the fast
@@ -64,18 +67,20 @@ type memory struct {
 	off      bool // the fast path is off (tests of the slow path)
 }
 
-// remember records that account's stored state is state at version,
-// unless it remembers a later one.
-func (m *memory) remember(account string, version int64, state []byte) {
-	if version == 0 || len(state) > maxRememberedState {
+// remember records that account's stored state is r, unless it
+// remembers a later one. It keeps a copy of r.decoded, so that no
+// decision that kept a pointer to it can change what it remembers.
+func (m *memory) remember(account string, r remembered) {
+	if r.version == 0 || len(r.state) > maxRememberedState {
 		return
 	}
+	r.decoded = r.decoded.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.off {
 		return
 	}
-	if r, ok := m.accounts[account]; ok && r.version >= version {
+	if old, ok := m.accounts[account]; ok && old.version >= r.version {
 		return
 	}
 	if m.accounts == nil {
@@ -87,7 +92,7 @@ func (m *memory) remember(account string, version int64, state []byte) {
 			break
 		}
 	}
-	m.accounts[account] = remembered{version, state}
+	m.accounts[account] = r
 }
 
 // forget drops what it remembers of the writes' accounts.
@@ -135,10 +140,7 @@ func (b *Backend) fast(ctx context.Context, writes []credits.Write, order []int)
 	stored := make([]remembered, len(writes))
 	for _, i := range order {
 		w, from := writes[i], states[i]
-		state, err := decodeState(w.Account, from.version, from.state)
-		if err != nil {
-			return errSlowPath // the slow path reads and judges it
-		}
+		state := from.decoded.Clone()
 		var entries []credits.Entry
 		for k := range w.Ops {
 			op := &w.Ops[k]
@@ -164,7 +166,7 @@ func (b *Backend) fast(ctx context.Context, writes []credits.Write, order []int)
 			}
 			batch.Queue(b.q.insertEntry, args...)
 		}
-		stored[i] = remembered{state.Version(), blob}
+		stored[i] = remembered{state.Version(), blob, state}
 	}
 
 	conn, err := b.pool.Acquire(ctx)
@@ -184,7 +186,7 @@ func (b *Backend) fast(ctx context.Context, writes []credits.Write, order []int)
 		return fmt.Errorf("pgledger: store: %w", err)
 	}
 	for i, w := range writes {
-		b.memory.remember(w.Account, stored[i].version, stored[i].state)
+		b.memory.remember(w.Account, stored[i])
 	}
 	return nil
 }

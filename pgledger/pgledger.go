@@ -455,10 +455,10 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 			return fmt.Errorf("pgledger: store state: %w", err)
 		}
 		if len(entries) == 0 && (bytes.Equal(blob, g.stored) || (g.stored == nil && bytes.Equal(blob, zeroState))) {
-			b.memory.remember(w.Account, g.version, g.stored)
+			b.memory.remember(w.Account, remembered{g.version, g.stored, state})
 			continue
 		}
-		stored[w.Account] = remembered{state.Version(), blob}
+		stored[w.Account] = remembered{state.Version(), blob, state}
 		batch.Queue(b.q.storeState, w.Account, state.Version(), blob)
 		for k := range entries {
 			args, err := entryArgs(&entries[k])
@@ -497,7 +497,7 @@ func (b *Backend) update(ctx context.Context, writes []credits.Write, order []in
 		return fmt.Errorf("pgledger: the transaction was rolled back (%s)", tag)
 	}
 	for account, r := range stored {
-		b.memory.remember(account, r.version, r.state)
+		b.memory.remember(account, r)
 	}
 	return nil
 }
