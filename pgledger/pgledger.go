@@ -147,7 +147,7 @@ type queries struct {
 	keyedEntries  string // the entries of an account under any of some keys
 	insertEntry   string
 	storeState    string
-	advance       string // the fast path's state update (fastpath.go)
+	advanceInsert string // the fast path's state update and first entry (fastpath.go)
 	loadAccount   string
 	entry         string
 	feed          string
@@ -188,6 +188,10 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 	for i := range placeholders {
 		placeholders[i] = fmt.Sprintf("$%d", i+1)
 	}
+	shifted := make([]string, sqlentry.NumColumns) // the entry's after advance's five
+	for i := range shifted {
+		shifted[i] = fmt.Sprintf("$%d", i+6)
+	}
 	b := &Backend{pool: pool, schema: opts.Schema}
 	b.q = queries{
 		ensureAccount: "INSERT INTO " + s + ".accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
@@ -197,9 +201,10 @@ func New(pool *pgxpool.Pool, opts Options) (*Backend, error) {
 		keyedEntries:  "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND key = ANY ($2) AND key <> ''",
 		insertEntry:   "INSERT INTO " + s + ".entries (" + sqlentry.Columns + ") VALUES (" + strings.Join(placeholders, ", ") + ")",
 		storeState:    "UPDATE " + s + ".accounts SET version = $2, state = $3 WHERE id = $1",
-		advance:       "SELECT " + s + ".advance($1, $2, $3, $4, $5)",
-		loadAccount:   "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
-		entry:         "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
+		advanceInsert: "WITH advanced AS (SELECT " + s + ".advance($1, $2, $3, $4, $5))" +
+			" INSERT INTO " + s + ".entries (" + sqlentry.Columns + ") SELECT " + strings.Join(shifted, ", ") + " FROM advanced",
+		loadAccount: "SELECT version, state FROM " + s + ".accounts WHERE id = $1",
+		entry:       "SELECT " + sqlentry.Columns + " FROM " + s + ".entries WHERE account = $1 AND id = $2",
 		feed: "SELECT " + sqlentry.Columns + ", xid::text FROM " + s + ".entries" +
 			" WHERE (xid, account, id) > ($1::text::xid8, $2, $3) AND xid < pg_snapshot_xmin(pg_current_snapshot())" +
 			" ORDER BY xid, account, id LIMIT $4",
