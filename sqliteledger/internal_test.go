@@ -100,6 +100,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 	check("entry by ID", plan(sqlReadEntry, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
 	check("entry by key", plan(sqlReadKey, "a", "k"), "SEARCH k USING COVERING INDEX entries_key (account=? AND key=?)",
 		"SEARCH e USING PRIMARY KEY (account=? AND id=?)")
+	check("keys stored, of an Update's operations", plan(sqlKeysStored, "a", `["k1","k2"]`),
+		"SEARCH k USING COVERING INDEX entries_key (account=? AND key=?)")
 	check("entry time, for a time bound", plan(sqlEntryTime, "a", 1), "SEARCH entries USING PRIMARY KEY (account=? AND id=?)")
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, q := range []credits.HistoryQuery{
