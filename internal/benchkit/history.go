@@ -17,10 +17,8 @@ var HistorySizes = []int{10, 10_000, 100_000}
 // BuildHistory stores n entries of account in dst, as a Ledger on the
 // memory backend made them (a grant first, then charges of one unit,
 // every 100th entry a grant, so that a grant filter matches 1 entry in
-// 100; the clock one second on after each), copied in Updates of 1,000
-// entries each with the state they lead to: much faster than one
-// Update per entry, and the entries and states are the Ledger's own. It
-// returns the time of the middle entry.
+// 100; the clock one second on after each), copied by CopyAccount every
+// 1,000 entries. It returns the time of the middle entry.
 func BuildHistory(tb testing.TB, dst credits.Backend, account string, n int) time.Time {
 	tb.Helper()
 	ctx := context.Background()
@@ -29,30 +27,7 @@ func BuildHistory(tb testing.TB, dst credits.Backend, account string, n int) tim
 	l := credits.NewLedger(mem, credits.Options{Now: func() time.Time { return now }})
 	var mid time.Time
 	var copied int64
-	flush := func() {
-		for {
-			entries, err := mem.Entries(ctx, account, credits.HistoryQuery{After: copied, Limit: 1000})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			if len(entries) == 0 {
-				return
-			}
-			// The state after the last of them: they are all there is.
-			state, err := mem.Load(ctx, account)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			err = dst.Update(ctx, []credits.Write{{Account: account, Ops: []credits.WriteOp{{Decide: func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
-				*s = *state.Clone()
-				return entries, nil
-			}}}}})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			copied = entries[len(entries)-1].ID
-		}
-	}
+	flush := func() { copied = CopyAccount(tb, mem, dst, account, copied) }
 	for i := 1; i <= n; i++ {
 		var err error
 		if i == 1 || i%100 == 50 {
@@ -73,6 +48,38 @@ func BuildHistory(tb testing.TB, dst credits.Backend, account string, n int) tim
 	}
 	flush()
 	return mid
+}
+
+// CopyAccount copies to dst, in one Update, the entries of account on
+// the memory backend src after the ID after, at most 1,000 of them and
+// the last ones src has, with the state they lead to, and returns the ID
+// of the last one. The entries and states are the Ledger's own, and this
+// is much faster than one Update per entry.
+func CopyAccount(tb testing.TB, src *credits.MemoryBackend, dst credits.Backend, account string, after int64) int64 {
+	tb.Helper()
+	ctx := context.Background()
+	entries, err := src.Entries(ctx, account, credits.HistoryQuery{After: after, Limit: 1000})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(entries) == 0 {
+		return after
+	}
+	state, err := src.Load(ctx, account)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if last := entries[len(entries)-1].ID; state.Version() != last {
+		tb.Fatalf("benchkit: account %q has entries after %d: copy at most 1,000 at a time", account, last)
+	}
+	err = dst.Update(ctx, []credits.Write{{Account: account, Ops: []credits.WriteOp{{Decide: func(s *credits.AccountState, _ *credits.Entry) ([]credits.Entry, error) {
+		*s = *state.Clone()
+		return entries, nil
+	}}}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return state.Version()
 }
 
 // HistoryPage measures three pages of 100 entries on an account of n
