@@ -216,6 +216,7 @@ const (
 	ruleConsumerResume    = "a consumer restarted or taken over goes on from its stored position, skipping nothing"
 	ruleCancelled         = "a cancelled context fails and changes nothing"
 	ruleAliasing          = "an entry returned to the caller shares no memory with the stored history"
+	ruleLoadIsCallers     = "the state Load returns is the caller's: changing it changes nothing stored"
 
 	// The rules of spenders, budgets, multi-capture and job runs.
 	ruleSpenderCarried   = "captures, releases and lapses of a hold carry its spender; a refund, the refunded entry's"

@@ -189,6 +189,33 @@ func (b localTimes) Entries(ctx context.Context, account string, q credits.Histo
 	return es, err
 }
 
+// sharesState hands every caller of Load the state it handed the first,
+// as a backend that keeps decoded states and forgets to copy them would.
+type sharesState struct {
+	*credits.MemoryBackend
+	mu     *sync.Mutex
+	states map[string]sharedState
+}
+
+type sharedState struct {
+	version int64 // the version stored when it was handed out
+	state   *credits.AccountState
+}
+
+func (b sharesState) Load(ctx context.Context, account string) (*credits.AccountState, error) {
+	s, err := b.MemoryBackend.Load(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.states[account]; ok && c.version == s.Version() {
+		return c.state, nil
+	}
+	b.states[account] = sharedState{s.Version(), s}
+	return s, nil
+}
+
 // keysLastEntry files an idempotency key under the last entry of the
 // decision that wrote it, not under the entry that carries the key. Most
 // requests write their keyed entry last; those that write more after it
@@ -482,6 +509,11 @@ var planted = map[string]struct {
 	"checks budgets outside the decision": {func() credits.Backend { return checksBudgetsOutside{credits.NewMemoryBackend()} }, []string{
 		"concurrent charges, holds and job runs of one spender never take it over its cap",
 	}},
+	"shares its state": {func() credits.Backend {
+		return sharesState{credits.NewMemoryBackend(), new(sync.Mutex), make(map[string]sharedState)}
+	}, []string{
+		"the state Load returns is the caller's: changing it changes nothing stored",
+	}},
 	"keys the last entry": {func() credits.Backend {
 		return keysLastEntry{credits.NewMemoryBackend(), new(sync.Mutex), make(map[[2]string]credits.Entry)}
 	}, []string{
@@ -508,6 +540,7 @@ var plantedOnly = map[string]string{
 	"local times":                           "^(roundtrip|history)$",
 	"checks budgets outside the decision":   "^concurrency$/^(one_spender's_cap|jobs_of_one_key)$",
 	"keys the last entry":                   "^roundtrip$",
+	"shares its state":                      "^roundtrip$",
 }
 
 // plantedCount is how many times the child runs the suite for a planted

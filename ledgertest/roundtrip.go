@@ -226,6 +226,36 @@ func roundTrip(ctx context.Context, t *testing.T, l *credits.Ledger, clock *Cloc
 
 	renewalRoundTrip(ctx, t, l, account)
 	noticeRoundTrip(ctx, t, b)
+	loadIsCallers(ctx, t, b, account)
+}
+
+// loadIsCallers changes the whole of a state Load returned (it decodes the
+// zero state over it), and loads the account again: a backend that keeps
+// decoded states must hand out copies.
+func loadIsCallers(ctx context.Context, t *testing.T, b credits.Backend, account string) {
+	mine, err := b.Load(ctx, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := mine.Version()
+	want, err := mine.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero, err := new(credits.AccountState).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mine.UnmarshalBinary(zero); err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Load(ctx, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := again.MarshalBinary(); err != nil || string(got) != string(want) {
+		broke(t, ruleLoadIsCallers, "after the caller changed the state Load returned, Load returns version %d, was %d (%v)", again.Version(), version, err)
+	}
 }
 
 // noticeRoundTrip writes both notices of their own (low balance and

@@ -1,6 +1,7 @@
 package pgledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,19 @@ func (m *memory) remember(account string, r remembered) {
 		}
 	}
 	m.accounts[account] = r
+}
+
+// clone returns a copy of the account's state as it remembers it decoded,
+// if that is the state stored at version, byte for byte: Load then need
+// not decode the JSON again.
+func (m *memory) clone(account string, version int64, state []byte) (*credits.AccountState, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.accounts[account]
+	if !ok || r.version != version || !bytes.Equal(r.state, state) {
+		return nil, false
+	}
+	return r.decoded.Clone(), true
 }
 
 // forget drops what it remembers of the writes' accounts.

@@ -289,6 +289,9 @@ func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountSta
 	if err != nil {
 		return nil, fmt.Errorf("pgledger: load: %w", err)
 	}
+	if s, ok := b.memory.clone(account, version, state); ok {
+		return s, nil
+	}
 	return decodeState(account, version, state)
 }
 

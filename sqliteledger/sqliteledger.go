@@ -439,18 +439,23 @@ func (b *Backend) closeAll() error {
 }
 
 // Load implements [credits.Backend]. It reads the last committed state
-// without waiting for writers.
+// without waiting for writers, and decodes it only if the Backend does
+// not hold that very state decoded (see stateCache): a copy of it then
+// costs a fraction of the JSON's decoding.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
 	stored, err := readState(ctx, b.readState, account, []any{account}, false, true)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", corrupt(account, err))
 	}
-	s := new(credits.AccountState)
 	if !stored.version.Valid {
-		return s, nil
+		return new(credits.AccountState), nil
 	}
-	if err := s.UnmarshalBinary(stored.state); err != nil {
-		return nil, fmt.Errorf("sqliteledger: load: %w", decodeCorrupt(account, err))
+	s, ok := b.states.clone(account, stored.state)
+	if !ok {
+		s = new(credits.AccountState)
+		if err := s.UnmarshalBinary(stored.state); err != nil {
+			return nil, fmt.Errorf("sqliteledger: load: %w", decodeCorrupt(account, err))
+		}
 	}
 	if err := stored.checkDecoded(account, s, true); err != nil {
 		return nil, fmt.Errorf("sqliteledger: load: %w", err)
@@ -688,8 +693,9 @@ func (b *Backend) OneWriter() bool { return true }
 // last, each with the exact bytes it stored, so that an Update decodes an
 // account's state (JSON) only when the bytes it reads from the file differ
 // from those it last wrote: another process wrote the account since, or
-// it fell out of the cache. A cached state is never shared: take removes
-// it, and put is given a copy nobody else holds.
+// it fell out of the cache; and so that Load decodes it only then too (it
+// gets a copy). A cached state is never shared: take removes it, put is
+// given a copy nobody else holds, and clone copies it under the lock.
 //
 // It also spares an Update the check of the account's last entry
 // (AccountState.CheckLast) when nothing but this Backend's write
@@ -737,6 +743,18 @@ func (c *stateCache) take(account string) (cachedState, bool) {
 		delete(c.states, account)
 	}
 	return hit, ok
+}
+
+// clone returns a copy of the account's cached state if it is the one
+// blob encodes, byte for byte.
+func (c *stateCache) clone(account string, blob []byte) (*credits.AccountState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hit, ok := c.states[account]
+	if !ok || !bytes.Equal(hit.blob, blob) {
+		return nil, false
+	}
+	return hit.state.Clone(), true
 }
 
 // put caches s: what s.blob, just committed, encodes.
