@@ -52,8 +52,9 @@ const (
 
 // remembered is an account's state as a Backend last stored it or read
 // it under the account's lock: as stored (what advance compares the row
-// with), and decoded, so that the fast path decides on a Clone of it
-// instead of decoding the JSON again (a fifth of a charge's client CPU).
+// with), and decoded, so that the fast path decides on a Clone of it, and
+// Load returns one, instead of decoding the JSON again (about 15% of a
+// charge's client CPU; most of a Balance of a hundred lots).
 type remembered struct {
 	version int64
 	state   []byte                // never changed once remembered
