@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,11 +66,6 @@ CREATE TABLE `+s+`.baseline_entries (
 	const funds = 1_000_000_000 * credits.Credit
 	var keys atomic.Int64
 
-	type impl struct {
-		name   string
-		setup  func(accounts []string) error
-		charge func(ctx context.Context, account string) error
-	}
 	var decisions atomic.Int64 // calls of Decisions, retries included
 	// spender, if not "", is the charges' spender, held to a budget.
 	ledgerImpl := func(name string, backend credits.Backend, spender string) impl {
@@ -152,6 +148,9 @@ SELECT $2, -$1, balance FROM debit RETURNING balance_after`, int64(credits.Credi
 	}
 	pgledger.SlowPathOnly(slow)
 	impls := []impl{ledgerImpl("pgledger", locked, ""), ledgerImpl("pgledger-one-lane", oneLane{locked}, ""), ledgerImpl("pgledger-slow-path", slow, ""), ledgerImpl("pgledger-budget", locked, "key_live_7"), baseline, oneTrip}
+	if sql := os.Getenv("PGR0SS_PGLEDGER_SQL"); sql != "" {
+		impls = append(impls, pgr0ss(b, sql))
+	}
 
 	for _, nAccounts := range []int{1, 1000} {
 		for _, workers := range []int{1, 16, 64} {
@@ -188,6 +187,15 @@ SELECT $2, -$1, balance FROM debit RETURNING balance_after`, int64(credits.Credi
 			})
 		}
 	}
+}
+
+// impl is one implementation of a charge that BenchmarkPostgresCharge
+// measures: setup funds the accounts, once; charge debits one of them
+// by one credit.
+type impl struct {
+	name   string
+	setup  func(accounts []string) error
+	charge func(ctx context.Context, account string) error
 }
 
 // countDecisions is a backend that counts the decisions it runs, so that
