@@ -40,24 +40,6 @@ func BenchmarkLots(b *testing.B) {
 			b.Fatal(err)
 		}
 		state, _ := s.MarshalBinary()
-		b.Run(fmt.Sprintf("refunds=%d/Balance", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := l.Balance(ctx, "a"); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(len(state)), "state-bytes")
-		})
-		b.Run(fmt.Sprintf("refunds=%d/Charge", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				if _, err := l.Charge(ctx, "a", credits.ChargeRequest{Key: fmt.Sprint("b", i), Amount: 1}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		benchkit.BalanceAndCharge(b, l, "a", fmt.Sprintf("refunds=%d", n), len(state))
 	}
 }

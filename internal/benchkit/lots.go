@@ -2,7 +2,6 @@ package benchkit
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -47,25 +46,32 @@ func Lots(b *testing.B, backend credits.Backend) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		l := credits.NewLedger(backend, opts)
-		b.Run(fmt.Sprintf("lots=%d/Balance", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := l.Balance(ctx, account); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(len(blob)), "state-bytes")
-		})
-		b.Run(fmt.Sprintf("lots=%d/Charge", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: "c" + strconv.Itoa(i), Amount: credits.Credit}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		BalanceAndCharge(b, credits.NewLedger(backend, opts), account, "lots="+strconv.Itoa(n), len(blob))
 	}
+}
+
+// BalanceAndCharge runs two benchmarks on account through l, name/Balance
+// and name/Charge (of one credit, each under a new key), and reports
+// stateBytes, the size of the account's stored state, beside the first.
+func BalanceAndCharge(b *testing.B, l *credits.Ledger, account, name string, stateBytes int) {
+	ctx := context.Background()
+	b.Run(name+"/Balance", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := l.Balance(ctx, account); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(stateBytes), "state-bytes")
+	})
+	b.Run(name+"/Charge", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := l.Charge(ctx, account, credits.ChargeRequest{Key: "c" + strconv.Itoa(i), Amount: credits.Credit}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
