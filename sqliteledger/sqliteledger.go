@@ -149,7 +149,7 @@ type Backend struct {
 	loadForWrite *sql.Stmt // writer: an account's state and its last entry, in the write transaction
 	loadCached   *sql.Stmt // writer: an account's state alone, in the write transaction
 	keyForUpdate *sql.Stmt // writer: one entry by key, in the write transaction
-	keysFound    *sql.Stmt // writer: which of some keys an account has entries under, in the write transaction
+	keysStored   *sql.Stmt // writer: which of some keys an account has entries under, in the write transaction
 	insertState  *sql.Stmt // writer: a new account's state
 	updateState  *sql.Stmt // writer: an account's new state
 	insertEntry  *sql.Stmt // writer: append one entry
@@ -356,7 +356,7 @@ func (b *Backend) open(ctx context.Context, syncMode Synchronous, busy time.Dura
 	prepare(b.writer, &b.loadForWrite, sqlLoadForWrite)
 	prepare(b.writer, &b.loadCached, sqlLoadCached)
 	prepare(b.writer, &b.keyForUpdate, sqlReadKey)
-	prepare(b.writer, &b.keysFound, sqlKeysStored)
+	prepare(b.writer, &b.keysStored, sqlKeysStored)
 	prepare(b.writer, &b.insertState, sqlInsertState)
 	prepare(b.writer, &b.updateState, sqlUpdateState)
 	prepare(b.writer, &b.insertEntry, sqlInsertEntry)
@@ -419,7 +419,7 @@ func (b *Backend) Close() error {
 
 func (b *Backend) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{b.loadForWrite, b.loadCached, b.keyForUpdate, b.keysFound, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey, b.readFeed, b.saveConsumer} {
+	for _, s := range []*sql.Stmt{b.loadForWrite, b.loadCached, b.keyForUpdate, b.keysStored, b.insertState, b.updateState, b.insertEntry, b.readState, b.readEntry, b.readKey, b.readFeed, b.saveConsumer} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -589,7 +589,7 @@ func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write, gen u
 		}
 		return d, false, nil
 	}
-	keyed, err := b.keysStored(ctx, tx, w)
+	keyed, err := b.storedKeys(ctx, tx, w)
 	if err != nil {
 		return d, false, err
 	}
@@ -645,9 +645,9 @@ func (b *Backend) decide(ctx context.Context, tx *sql.Tx, w credits.Write, gen u
 	return d, true, nil
 }
 
-// keysStored returns the keys of w's operations that its account has
+// storedKeys returns the keys of w's operations that its account has
 // entries under, in one query of the index of keys.
-func (b *Backend) keysStored(ctx context.Context, tx *sql.Tx, w credits.Write) (map[string]bool, error) {
+func (b *Backend) storedKeys(ctx context.Context, tx *sql.Tx, w credits.Write) (map[string]bool, error) {
 	var keys []string
 	for k := range w.Ops {
 		if w.Ops[k].Key != "" {
@@ -661,7 +661,7 @@ func (b *Backend) keysStored(ctx context.Context, tx *sql.Tx, w credits.Write) (
 	if err != nil {
 		return nil, fmt.Errorf("sqliteledger: look up keys: %w", err)
 	}
-	rows, err := tx.StmtContext(ctx, b.keysFound).QueryContext(ctx, w.Account, string(list))
+	rows, err := tx.StmtContext(ctx, b.keysStored).QueryContext(ctx, w.Account, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("sqliteledger: look up keys: %w", err)
 	}
