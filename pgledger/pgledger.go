@@ -278,7 +278,9 @@ func historySQL(s string, f int) string {
 func (b *Backend) Schema() string { return b.schema }
 
 // Load implements [credits.Backend]. An account with no row has the zero
-// state.
+// state. When the Backend remembers the account's state decoded (the
+// fast path's memory) and the row holds exactly those bytes at that
+// version, Load returns a copy of it instead of decoding the JSON again.
 func (b *Backend) Load(ctx context.Context, account string) (*credits.AccountState, error) {
 	var version int64
 	var state []byte
